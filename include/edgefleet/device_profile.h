@@ -1,0 +1,62 @@
+// DeviceProfile: one device of a fleet — its hardware (porting budget), its image pipeline
+// and inference setting (its stability environment) and its network (serving).
+// Fleet: a folder of profiles. Value types; thread-safe to share read-only.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "edgefleet/status.h"
+
+namespace edgefleet {
+
+struct Hardware {
+  std::string soc;                    // chip or board, as the spec sheet names it
+  double peak_gflops = 0.0;           // peak compute, GFLOP/s
+  double memory_bandwidth_gbs = 0.0;  // GB/s
+  double memory_mb = 0.0;             // memory available to the model, MB
+  std::vector<std::string> sources;   // spec sheets the numbers come from
+};
+
+struct DeviceEnvironment {
+  std::string camera;         // "none" or an ISP preset, e.g. "isp:demosaic=vng,denoise=1"
+  std::string codec;          // "none", "jpeg:quality=90", "heif:quality=80", "png", "webp:quality=80"
+  std::string decoder;        // "turbojpeg", "turbojpeg:dct=ifast", "opencv", "libheif", "libpng", "libwebp"
+  std::string preprocessing;  // resize/crop stages, e.g. "resize:opencv,linear" ("" = the card's own)
+  std::string precision = "fp32";  // fp32 | bf16 | fp16 | int8
+  std::string engine = "libtorch";  // libtorch | opencv-dnn
+  int threads = 0;                  // 0 = engine default
+};
+
+struct NetworkModel {
+  double rtt_ms_mean = 0.0;  // round trip, ms
+  double rtt_ms_std = 0.0;
+  std::string trace;  // measured transfer times (one per line, ms), relative to the profile; overrides mean/std
+};
+
+struct DeviceProfile {
+  std::string name;
+  std::string description;
+  std::string device_class;  // microcontroller | single-board | edge-gpu | phone | edge-server | datacenter
+  Hardware hardware;
+  DeviceEnvironment environment;
+  NetworkModel network;
+  std::string path;  // the file it was read from (not serialised)
+};
+
+// Validates and parses; messages name the file, the field and the allowed values.
+Expected<DeviceProfile> device_profile_from_json(const nlohmann::json& j, const std::string& origin);
+nlohmann::json device_profile_to_json(const DeviceProfile& profile);
+Expected<DeviceProfile> read_device_profile(const std::string& path);
+
+// Reads every *.json in `dir`, sorted by name. Fails on the first invalid profile, on
+// duplicated device names, or on a folder with no profiles.
+Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir);
+
+// The built-in fleet folder (fleet/ in the source tree, or $EDGEFLEET_FLEET_DIR).
+std::string builtin_fleet_dir();
+
+}  // namespace edgefleet

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages edgefleet needs. Idempotent: installs only what is missing.
+# Works as root or through sudo. Set EDGEFLEET_SKIP_APT=1 to skip (e.g. in a prepared image).
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake make pkg-config ccache
+  # tensors, TorchScript, training (the system BLAS must be OpenBLAS, not the reference one)
+  libtorch-dev libopenblas0-pthread
+  # imaging and the second inference engine
+  libopencv-dev libturbojpeg0-dev libpng-dev libwebp-dev libheif-dev libraw-dev zlib1g-dev
+  # storage, serving, config, CLI, logging
+  libssl-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
+  # data
+  dataset-fashion-mnist
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # comparison baselines in bench/ only (never used by the product)
+  python3 python3-torch python3-opencv python3-pil
+)
+
+if [[ "${EDGEFLEET_SKIP_APT:-0}" == "1" ]]; then exit 0; fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: not root and no sudo; install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,30 @@
+// Internal: what every subcommand shares — registration, error exit, table printing.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "edgefleet/status.h"
+
+namespace edgefleet::cli {
+
+// Exit codes: 0 success, 1 bad input or failed run, 2 usage error (CLI11's own).
+inline constexpr int kExitFailure = 1;
+
+// Prints "edgefleet: <status>" on stderr and returns kExitFailure.
+int fail(const Status& status);
+
+// A plain text table with right-aligned numeric columns.
+std::string format_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+
+std::string fixed(double value, int decimals);
+std::string human_count(double value);  // 1.2M, 340k
+
+// Each subcommand adds itself to the app and returns the function to run when chosen.
+using Runner = std::function<int()>;
+Runner add_zoo_command(CLI::App& app);
+Runner add_eval_command(CLI::App& app);
+Runner add_fleet_command(CLI::App& app);
+
+}  // namespace edgefleet::cli

@@ -1,0 +1,70 @@
+// edgefleet fleet list|validate
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "edgefleet/device_profile.h"
+
+namespace edgefleet::cli {
+namespace {
+
+struct FleetArgs {
+  std::string dir;
+  std::vector<std::string> files;
+  bool json = false;
+};
+
+int run_list(const FleetArgs& args) {
+  auto fleet = read_fleet(args.dir.empty() ? builtin_fleet_dir() : args.dir);
+  if (!fleet) return fail(fleet.status());
+  if (args.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : *fleet) out.push_back(device_profile_to_json(p));
+    std::cout << out.dump(1) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : *fleet) {
+    const std::string network = p.network.trace.empty()
+                                    ? fixed(p.network.rtt_ms_mean, 1) + " +- " + fixed(p.network.rtt_ms_std, 1) + " ms"
+                                    : "trace " + p.network.trace;
+    rows.push_back({p.name, p.device_class, fixed(p.hardware.peak_gflops, 1), fixed(p.hardware.memory_bandwidth_gbs, 1),
+                    fixed(p.hardware.memory_mb, 0), p.environment.codec, p.environment.precision, network});
+  }
+  std::cout << format_table({"device", "class", "GFLOP/s", "GB/s", "memory MB", "codec", "precision", "network"}, rows);
+  return 0;
+}
+
+int run_validate(const FleetArgs& args) {
+  int failures = 0;
+  for (const auto& file : args.files) {
+    auto profile = read_device_profile(file);
+    if (!profile) {
+      fail(profile.status());
+      ++failures;
+    } else {
+      std::cout << file << ": ok (" << profile->name << ")\n";
+    }
+  }
+  return failures == 0 ? 0 : kExitFailure;
+}
+
+}  // namespace
+
+Runner add_fleet_command(CLI::App& app) {
+  auto args = std::make_shared<FleetArgs>();
+  auto* fleet = app.add_subcommand("fleet", "Device profiles: list a fleet, validate profile files");
+  fleet->require_subcommand(1);
+  auto* list = fleet->add_subcommand("list", "Table of the devices in a fleet folder");
+  list->add_option("--fleet", args->dir, "Fleet folder (default: the built-in fleet)");
+  list->add_flag("--json", args->json, "Print the profiles as JSON");
+  auto* validate = fleet->add_subcommand("validate", "Check device profile files; one line per file");
+  validate->add_option("files", args->files, "Profile files")->required()->check(CLI::ExistingFile);
+  return [args, list, validate] {
+    if (list->parsed()) return run_list(*args);
+    if (validate->parsed()) return run_validate(*args);
+    return 2;
+  };
+}
+
+}  // namespace edgefleet::cli

@@ -1,0 +1,34 @@
+// edgefleet: one binary, one subcommand per capability. Errors exit 1 with one line on stderr.
+#include <iostream>
+#include <map>
+
+#include "cli/cli_common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"edgefleet: ship one image classifier to a fleet of heterogeneous edge devices"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "edgefleet 0.1.0");
+  std::map<CLI::App*, edgefleet::cli::Runner> runners;
+  auto add = [&](edgefleet::cli::Runner runner) { runners[app.get_subcommands({}).back()] = std::move(runner); };
+  add(edgefleet::cli::add_zoo_command(app));
+  add(edgefleet::cli::add_eval_command(app));
+  add(edgefleet::cli::add_fleet_command(app));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  for (auto& [command, runner] : runners) {
+    if (command->parsed()) {
+      try {
+        return runner();
+      } catch (const edgefleet::Error& e) {
+        return edgefleet::cli::fail(e.status());
+      } catch (const std::exception& e) {
+        return edgefleet::cli::fail(edgefleet::internal_error(e.what()));
+      }
+    }
+  }
+  std::cerr << app.help();
+  return 2;
+}

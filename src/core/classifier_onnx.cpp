@@ -1,0 +1,82 @@
+// ONNX models through OpenCV DNN, the second engine.
+#include <opencv2/core.hpp>
+#include <opencv2/dnn.hpp>
+
+#include <thread>
+
+#include "core/classifier_engines.h"
+
+namespace edgefleet {
+namespace {
+
+class OnnxClassifier final : public Classifier {
+ public:
+  OnnxClassifier(ModelCard card, cv::dnn::Net net) : card_(std::move(card)), net_(std::move(net)) {}
+
+  const ModelCard& card() const override { return card_; }
+  std::string engine() const override { return "opencv-dnn"; }
+
+  Expected<std::vector<float>> infer(const float* batch, int n) override {
+    if (n <= 0) return invalid_argument("infer: batch size must be positive, got " + std::to_string(n));
+    try {
+      const auto& in = card_.input;
+      const int shape[] = {n, in.channels(), in.height, in.width};
+      cv::Mat blob(4, shape, CV_32F, const_cast<float*>(batch));
+      net_.setInput(blob);
+      cv::Mat output = net_.forward();
+      if (output.total() != static_cast<std::size_t>(n) * card_.classes) {
+        return invalid_argument(card_.name + ": model returned " + std::to_string(output.total()) + " values, expected " +
+                                std::to_string(n) + " x " + std::to_string(card_.classes));
+      }
+      cv::Mat flat = output.reshape(1, 1);
+      if (!flat.isContinuous()) flat = flat.clone();
+      return std::vector<float>(flat.ptr<float>(), flat.ptr<float>() + flat.total());
+    } catch (const cv::Exception& e) {
+      return internal_error(card_.name + ": OpenCV DNN failed: " + e.err);
+    }
+  }
+
+  Expected<ModelCost> cost() override {
+    try {
+      const auto& in = card_.input;
+      ModelCost cost;
+      const cv::dnn::MatShape shape = {1, in.channels(), in.height, in.width};
+      // getFLOPS counts a multiply-add as two operations.
+      cost.macs = net_.getFLOPS(shape) / 2;
+      std::vector<int> layer_ids;
+      std::vector<std::size_t> weights, blobs;
+      net_.getMemoryConsumption(shape, layer_ids, weights, blobs);
+      for (std::size_t w : weights) cost.params += static_cast<std::int64_t>(w / sizeof(float));
+      return cost;
+    } catch (const cv::Exception& e) {
+      return internal_error(card_.name + ": OpenCV DNN cannot count cost: " + e.err);
+    }
+  }
+
+  void set_threads(int threads) override {
+    cv::setNumThreads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+
+ private:
+  ModelCard card_;
+  cv::dnn::Net net_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<Classifier>> load_onnx_classifier(const ModelCard& card, const LoadOptions& options) {
+  cv::dnn::Net net;
+  try {
+    net = cv::dnn::readNetFromONNX(card.model_path());
+  } catch (const cv::Exception& e) {
+    return corrupt(card.model_path() + ": not a loadable ONNX model (" + e.err + ")");
+  }
+  if (net.empty()) return corrupt(card.model_path() + ": OpenCV DNN loaded an empty network");
+  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
+  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  auto classifier = std::make_unique<OnnxClassifier>(card, std::move(net));
+  classifier->set_threads(options.threads);
+  return std::unique_ptr<Classifier>(std::move(classifier));
+}
+
+}  // namespace edgefleet

@@ -1,0 +1,204 @@
+#include "edgefleet/device_profile.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace edgefleet {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(std::string origin) : origin_(std::move(origin)) {}
+
+  [[noreturn]] void fail(const std::string& what) const { throw Error(invalid_argument(origin_ + ": " + what)); }
+
+  void only_fields(const json& j, const std::string& where, const std::set<std::string>& allowed) const {
+    if (!j.is_object()) fail("'" + where + "' must be an object");
+    for (const auto& [key, value] : j.items()) {
+      if (!allowed.count(key)) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+        fail("unknown field '" + (where.empty() ? "" : where + ".") + key + "' (allowed: " + list + ")");
+      }
+    }
+  }
+
+  std::string string(const json& j, const std::string& key, const std::string& where, bool required,
+                     const std::string& fallback = "") const {
+    if (!j.contains(key)) {
+      if (required) fail("missing field '" + where + key + "'");
+      return fallback;
+    }
+    if (!j[key].is_string()) fail("field '" + where + key + "' must be a string, got " + j[key].dump());
+    return j[key].get<std::string>();
+  }
+
+  double positive(const json& j, const std::string& key, const std::string& where, bool allow_zero = false) const {
+    if (!j.contains(key)) fail("missing field '" + where + key + "'");
+    if (!j[key].is_number()) fail("field '" + where + key + "' must be a number, got " + j[key].dump());
+    const double v = j[key].get<double>();
+    if (allow_zero ? v < 0 : v <= 0) {
+      fail("field '" + where + key + "' must be " + (allow_zero ? "non-negative" : "positive") + ", got " + j[key].dump());
+    }
+    return v;
+  }
+
+  void one_of(const std::string& value, const std::string& field, const std::vector<std::string>& allowed) const {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) return;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    fail("field '" + field + "' is '" + value + "', expected one of " + list);
+  }
+
+  // A stage string "kind[:args]": the kind must be one of `kinds`; "quality=N" must be 1..100.
+  void stage(const std::string& value, const std::string& field, const std::vector<std::string>& kinds) const {
+    const std::string kind = value.substr(0, value.find(':'));
+    one_of(kind, field + "' kind '" + kind, kinds);
+    const auto q = value.find("quality=");
+    if (q != std::string::npos) {
+      const std::string number = value.substr(q + 8, value.find(',', q) - q - 8);
+      char* end = nullptr;
+      const long quality = std::strtol(number.c_str(), &end, 10);
+      if (number.empty() || *end != '\0' || quality < 1 || quality > 100) {
+        fail("field '" + field + "' has quality '" + number + "', expected an integer in 1..100");
+      }
+    }
+  }
+
+ private:
+  std::string origin_;
+};
+
+}  // namespace
+
+Expected<DeviceProfile> device_profile_from_json(const json& j, const std::string& origin) {
+  return capture([&]() -> DeviceProfile {
+    Reader r(origin);
+    r.only_fields(j, "", {"$schema", "name", "description", "class", "hardware", "environment", "network", "notes"});
+    DeviceProfile p;
+    p.name = r.string(j, "name", "", true);
+    if (p.name.empty() || p.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos) {
+      r.fail("field 'name' is '" + p.name + "', expected lowercase letters, digits, '-', '_' or '.'");
+    }
+    p.description = r.string(j, "description", "", false);
+    p.device_class = r.string(j, "class", "", true);
+    r.one_of(p.device_class, "class", {"microcontroller", "single-board", "edge-gpu", "phone", "edge-server", "datacenter"});
+
+    if (!j.contains("hardware")) r.fail("missing field 'hardware'");
+    const json& h = j["hardware"];
+    r.only_fields(h, "hardware", {"soc", "peak_gflops", "memory_bandwidth_gbs", "memory_mb", "sources", "notes"});
+    p.hardware.soc = r.string(h, "soc", "hardware.", true);
+    p.hardware.peak_gflops = r.positive(h, "peak_gflops", "hardware.");
+    p.hardware.memory_bandwidth_gbs = r.positive(h, "memory_bandwidth_gbs", "hardware.");
+    p.hardware.memory_mb = r.positive(h, "memory_mb", "hardware.");
+    if (!h.contains("sources") || !h["sources"].is_array() || h["sources"].empty()) {
+      r.fail("field 'hardware.sources' must list the spec sheets the numbers come from");
+    }
+    for (const auto& s : h["sources"]) {
+      if (!s.is_string()) r.fail("field 'hardware.sources' must hold strings");
+      p.hardware.sources.push_back(s.get<std::string>());
+    }
+
+    if (!j.contains("environment")) r.fail("missing field 'environment'");
+    const json& e = j["environment"];
+    r.only_fields(e, "environment", {"camera", "codec", "decoder", "preprocessing", "precision", "engine", "threads", "notes"});
+    p.environment.camera = r.string(e, "camera", "environment.", false, "none");
+    r.stage(p.environment.camera, "environment.camera", {"none", "isp"});
+    p.environment.codec = r.string(e, "codec", "environment.", false, "none");
+    r.stage(p.environment.codec, "environment.codec", {"none", "jpeg", "png", "webp", "heif"});
+    p.environment.decoder = r.string(e, "decoder", "environment.", false, "opencv");
+    r.stage(p.environment.decoder, "environment.decoder",
+            {"turbojpeg", "opencv", "imagemagick", "vips", "libpng", "libwebp", "libheif"});
+    p.environment.preprocessing = r.string(e, "preprocessing", "environment.", false, "");
+    if (!p.environment.preprocessing.empty()) {
+      r.stage(p.environment.preprocessing, "environment.preprocessing", {"resize"});
+    }
+    p.environment.precision = r.string(e, "precision", "environment.", false, "fp32");
+    r.one_of(p.environment.precision, "environment.precision", {"fp32", "bf16", "fp16", "int8"});
+    p.environment.engine = r.string(e, "engine", "environment.", false, "libtorch");
+    r.one_of(p.environment.engine, "environment.engine", {"libtorch", "opencv-dnn"});
+    if (e.contains("threads")) p.environment.threads = static_cast<int>(r.positive(e, "threads", "environment.", true));
+
+    if (!j.contains("network")) r.fail("missing field 'network'");
+    const json& n = j["network"];
+    r.only_fields(n, "network", {"rtt_ms_mean", "rtt_ms_std", "trace", "notes"});
+    if (n.contains("trace")) {
+      p.network.trace = r.string(n, "trace", "network.", true);
+      const fs::path trace = fs::path(origin).parent_path() / p.network.trace;
+      if (!fs::exists(trace)) r.fail("network.trace file '" + trace.string() + "' does not exist");
+    } else {
+      p.network.rtt_ms_mean = r.positive(n, "rtt_ms_mean", "network.");
+      p.network.rtt_ms_std = r.positive(n, "rtt_ms_std", "network.", true);
+    }
+    p.path = origin;
+    return p;
+  });
+}
+
+json device_profile_to_json(const DeviceProfile& p) {
+  json network = p.network.trace.empty() ? json{{"rtt_ms_mean", p.network.rtt_ms_mean}, {"rtt_ms_std", p.network.rtt_ms_std}}
+                                         : json{{"trace", p.network.trace}};
+  return {{"name", p.name},
+          {"description", p.description},
+          {"class", p.device_class},
+          {"hardware",
+           {{"soc", p.hardware.soc},
+            {"peak_gflops", p.hardware.peak_gflops},
+            {"memory_bandwidth_gbs", p.hardware.memory_bandwidth_gbs},
+            {"memory_mb", p.hardware.memory_mb},
+            {"sources", p.hardware.sources}}},
+          {"environment",
+           {{"camera", p.environment.camera},
+            {"codec", p.environment.codec},
+            {"decoder", p.environment.decoder},
+            {"preprocessing", p.environment.preprocessing},
+            {"precision", p.environment.precision},
+            {"engine", p.environment.engine},
+            {"threads", p.environment.threads}}},
+          {"network", network}};
+}
+
+Expected<DeviceProfile> read_device_profile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found("device profile '" + path + "' does not exist or cannot be read");
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded()) return invalid_argument(path + ": not valid JSON");
+  return device_profile_from_json(j, path);
+}
+
+Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return not_found("fleet folder '" + dir + "' does not exist");
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) return invalid_argument("fleet folder '" + dir + "' holds no device profiles (*.json)");
+  std::vector<DeviceProfile> fleet;
+  std::map<std::string, std::string> names;
+  for (const auto& file : files) {
+    auto profile = read_device_profile(file);
+    if (!profile) return profile.status();
+    if (names.count(profile->name)) {
+      return invalid_argument(file + ": device name '" + profile->name + "' is already used by " + names[profile->name]);
+    }
+    names[profile->name] = file;
+    fleet.push_back(std::move(*profile));
+  }
+  return fleet;
+}
+
+std::string builtin_fleet_dir() {
+  if (const char* dir = std::getenv("EDGEFLEET_FLEET_DIR")) return dir;
+  return std::string(EDGEFLEET_SOURCE_DIR) + "/fleet";
+}
+
+}  // namespace edgefleet

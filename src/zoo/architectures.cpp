@@ -1,0 +1,305 @@
+// ArchSpec JSON, channel groups and the TorchScript module generator.
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "edgefleet/architecture.h"
+#include "zoo/module_builder.h"
+
+namespace edgefleet {
+namespace {
+
+using nlohmann::json;
+
+const std::map<std::string, LayerKind> kLayerKinds = {{"conv", LayerKind::kConv},
+                                                      {"inverted_residual", LayerKind::kInvertedResidual},
+                                                      {"basic_residual", LayerKind::kBasicResidual},
+                                                      {"maxpool", LayerKind::kMaxPool}};
+
+std::string kind_name(LayerKind kind) {
+  for (const auto& [name, value] : kLayerKinds) {
+    if (value == kind) return name;
+  }
+  return "?";
+}
+
+enum class Init { kConvKaiming, kOnes, kZeros, kLinear };
+
+struct TensorDecl {
+  std::string name;
+  std::vector<std::int64_t> shape;
+  Init init;
+  bool buffer;
+};
+
+// Walks a spec once, emitting tensor declarations, TorchScript lines and channel groups.
+class Generator {
+ public:
+  explicit Generator(const ArchSpec& spec) : spec_(spec) {
+    groups_.push_back({"input", spec.in_channels, false, {}});
+    current_ = 0;
+    channels_ = spec.in_channels;
+    lines_.push_back("x = (x - " + number(spec.mean) + ") / " + number(spec.std));
+    for (std::size_t i = 0; i < spec.layers.size(); ++i) emit_layer("l" + std::to_string(i), spec.layers[i]);
+    lines_.push_back("x = torch.mean(x, [2, 3])");
+    if (spec.embedding > 0) {
+      const std::string name = "emb";
+      declare(name + "_w", {spec.embedding, channels_}, Init::kLinear);
+      declare(name + "_b", {spec.embedding}, Init::kZeros);
+      consume(name + "_w", 1);
+      new_group(name, spec.embedding, {{name + "_w", 0}, {name + "_b", 0}});
+      lines_.push_back("x = torch.relu(torch.linear(x, self." + name + "_w, self." + name + "_b))");
+      channels_ = spec.embedding;
+    }
+    declare("fc_w", {spec.classes, channels_}, Init::kLinear);
+    declare("fc_b", {spec.classes}, Init::kZeros);
+    consume("fc_w", 1);
+  }
+
+  std::string source() const {
+    std::ostringstream out;
+    out << "def features(self, x):\n";
+    for (const auto& line : lines_) out << "    " << line << "\n";
+    out << "    return x\n\n";
+    out << "def forward(self, x):\n";
+    out << "    return torch.linear(self.features(x), self.fc_w, self.fc_b)\n";
+    return out.str();
+  }
+  const std::vector<TensorDecl>& tensors() const { return tensors_; }
+  const std::vector<ChannelGroup>& groups() const { return groups_; }
+
+ private:
+  static std::string number(float v) {
+    std::ostringstream out;
+    out.precision(9);
+    out << v;
+    std::string s = out.str();
+    if (s.find_first_of(".e") == std::string::npos) s += ".0";
+    return s;
+  }
+
+  void declare(const std::string& name, std::vector<std::int64_t> shape, Init init, bool buffer = false) {
+    tensors_.push_back({name, std::move(shape), init, buffer});
+  }
+  // The current tensor's channels are read by `tensor` along `dim`.
+  void consume(const std::string& tensor, int dim) { groups_[current_].members.push_back({tensor, dim}); }
+  void new_group(const std::string& name, int channels, std::vector<TensorSlice> members) {
+    groups_.push_back({name, channels, true, std::move(members)});
+    current_ = groups_.size() - 1;
+  }
+
+  // conv + BN (+ activation) on variable `var`; the output joins `join_group` when >= 0.
+  void conv_bn(const std::string& name, const std::string& var, int out, int kernel, int stride, bool depthwise,
+               const std::string& activation, long join_group = -1) {
+    const int in = channels_;
+    const int groups = depthwise ? in : 1;
+    if (depthwise) out = in;
+    declare(name + "_w", {out, in / groups, kernel, kernel}, Init::kConvKaiming);
+    declare(name + "_g", {out}, Init::kOnes);
+    declare(name + "_b", {out}, Init::kZeros);
+    declare(name + "_rm", {out}, Init::kZeros, true);
+    declare(name + "_rv", {out}, Init::kOnes, true);
+    std::vector<TensorSlice> outputs = {{name + "_w", 0}, {name + "_g", 0}, {name + "_b", 0}, {name + "_rm", 0}, {name + "_rv", 0}};
+    if (depthwise) {
+      // Depthwise: channel c in is channel c out; the group carries through.
+      for (auto& slice : outputs) groups_[current_].members.push_back(slice);
+    } else {
+      consume(name + "_w", 1);
+      if (join_group >= 0) {
+        for (auto& slice : outputs) groups_[join_group].members.push_back(slice);
+        current_ = static_cast<std::size_t>(join_group);
+      } else {
+        new_group(name, out, std::move(outputs));
+      }
+    }
+    const int pad = kernel / 2;
+    std::ostringstream line;
+    line << var << " = torch.conv2d(" << var << ", self." << name << "_w, None, [" << stride << ", " << stride << "], ["
+         << pad << ", " << pad << "], [1, 1], " << groups << ")";
+    lines_.push_back(line.str());
+    lines_.push_back(var + " = torch.batch_norm(" + var + ", self." + name + "_g, self." + name + "_b, self." + name +
+                     "_rm, self." + name + "_rv, self.training, 0.1, 1e-05, False)");
+    if (activation == "relu") {
+      lines_.push_back(var + " = torch.relu(" + var + ")");
+    } else if (activation == "relu6") {
+      lines_.push_back(var + " = torch.clamp(" + var + ", 0.0, 6.0)");
+    }
+    channels_ = out;
+  }
+
+  void emit_layer(const std::string& name, const LayerSpec& layer) {
+    switch (layer.kind) {
+      case LayerKind::kConv:
+        conv_bn(name, "x", layer.out, layer.kernel, layer.stride, layer.depthwise, layer.activation);
+        break;
+      case LayerKind::kMaxPool:
+        lines_.push_back("x = torch.max_pool2d(x, [" + std::to_string(layer.kernel) + ", " + std::to_string(layer.kernel) +
+                         "], [" + std::to_string(layer.stride) + ", " + std::to_string(layer.stride) + "], [0, 0], [1, 1], " +
+                         (layer.ceil_mode ? "True" : "False") + ")");
+        break;
+      case LayerKind::kInvertedResidual: {
+        const bool identity = layer.stride == 1 && layer.out == channels_;
+        const std::size_t input_group = current_;
+        if (identity) lines_.push_back("r = x");
+        if (layer.expand > 0) conv_bn(name + "_exp", "x", layer.expand, 1, 1, false, "relu6");
+        conv_bn(name + "_dw", "x", 0, 3, layer.stride, true, "relu6");
+        conv_bn(name + "_prj", "x", layer.out, 1, 1, false, "none", identity ? static_cast<long>(input_group) : -1);
+        if (identity) lines_.push_back("x = x + r");
+        break;
+      }
+      case LayerKind::kBasicResidual: {
+        const bool identity = layer.stride == 1 && layer.out == channels_;
+        const std::size_t input_group = current_;
+        const int in_channels = channels_;
+        lines_.push_back("r = x");
+        conv_bn(name + "_c1", "x", layer.out, 3, layer.stride, false, "relu");
+        if (identity) {
+          conv_bn(name + "_c2", "x", layer.out, 3, 1, false, "none", static_cast<long>(input_group));
+        } else {
+          conv_bn(name + "_c2", "x", layer.out, 3, 1, false, "none");
+          const std::size_t output_group = current_;
+          // The projection shortcut reads the block input and writes the block output group.
+          current_ = input_group;
+          channels_ = in_channels;
+          conv_bn(name + "_sc", "r", layer.out, 1, layer.stride, false, "none", static_cast<long>(output_group));
+        }
+        lines_.push_back("x = torch.relu(x + r)");
+        break;
+      }
+    }
+  }
+
+  const ArchSpec& spec_;
+  std::vector<TensorDecl> tensors_;
+  std::vector<std::string> lines_;
+  std::vector<ChannelGroup> groups_;
+  std::size_t current_ = 0;
+  int channels_ = 0;
+};
+
+torch::Tensor initial_value(const TensorDecl& decl, torch::Generator& generator) {
+  switch (decl.init) {
+    case Init::kOnes: return torch::ones(decl.shape);
+    case Init::kZeros: return torch::zeros(decl.shape);
+    case Init::kConvKaiming: {
+      // fan_out mode, as torchvision initialises convs.
+      const double fan_out = static_cast<double>(decl.shape[0] * decl.shape[2] * decl.shape[3]);
+      return at::normal(0.0, std::sqrt(2.0 / fan_out), decl.shape, generator);
+    }
+    case Init::kLinear: {
+      const double bound = 1.0 / std::sqrt(static_cast<double>(decl.shape[1]));
+      return at::rand(decl.shape, generator) * (2 * bound) - bound;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+void to_json(json& j, const ArchSpec& spec) {
+  json layers = json::array();
+  for (const auto& layer : spec.layers) {
+    json l = {{"kind", kind_name(layer.kind)}};
+    switch (layer.kind) {
+      case LayerKind::kConv:
+        l["out"] = layer.out;
+        l["kernel"] = layer.kernel;
+        l["stride"] = layer.stride;
+        l["depthwise"] = layer.depthwise;
+        l["activation"] = layer.activation;
+        break;
+      case LayerKind::kInvertedResidual:
+        l["out"] = layer.out;
+        l["expand"] = layer.expand;
+        l["stride"] = layer.stride;
+        break;
+      case LayerKind::kBasicResidual:
+        l["out"] = layer.out;
+        l["stride"] = layer.stride;
+        break;
+      case LayerKind::kMaxPool:
+        l["kernel"] = layer.kernel;
+        l["stride"] = layer.stride;
+        l["ceil_mode"] = layer.ceil_mode;
+        break;
+    }
+    layers.push_back(l);
+  }
+  j = {{"family", spec.family},       {"in_channels", spec.in_channels}, {"input_size", spec.input_size},
+       {"classes", spec.classes},     {"mean", spec.mean},               {"std", spec.std},
+       {"embedding", spec.embedding}, {"layers", layers}};
+}
+
+Expected<ArchSpec> arch_spec_from_json(const json& j) {
+  return capture([&]() -> ArchSpec {
+    auto fail = [](const std::string& what) { throw Error(invalid_argument("architecture: " + what)); };
+    if (!j.is_object()) fail("expected a JSON object");
+    ArchSpec spec;
+    spec.family = j.value("family", "");
+    spec.in_channels = j.value("in_channels", 1);
+    spec.input_size = j.value("input_size", 28);
+    spec.classes = j.value("classes", 10);
+    spec.mean = j.value("mean", 0.0f);
+    spec.std = j.value("std", 1.0f);
+    spec.embedding = j.value("embedding", 0);
+    if (spec.in_channels <= 0 || spec.classes <= 1 || spec.input_size <= 0) fail("in_channels, classes, input_size must be positive");
+    if (!(spec.std > 0)) fail("std must be positive");
+    if (!j.contains("layers") || !j["layers"].is_array() || j["layers"].empty()) fail("'layers' must be a non-empty list");
+    for (std::size_t i = 0; i < j["layers"].size(); ++i) {
+      const json& l = j["layers"][i];
+      const std::string where = "layers[" + std::to_string(i) + "]";
+      const std::string kind = l.value("kind", "");
+      const auto found = kLayerKinds.find(kind);
+      if (found == kLayerKinds.end()) fail(where + ".kind '" + kind + "' is not one of conv, inverted_residual, basic_residual, maxpool");
+      LayerSpec layer;
+      layer.kind = found->second;
+      layer.out = l.value("out", 0);
+      layer.expand = l.value("expand", 0);
+      layer.kernel = l.value("kernel", layer.kind == LayerKind::kMaxPool ? 2 : 3);
+      layer.stride = l.value("stride", layer.kind == LayerKind::kMaxPool ? 2 : 1);
+      layer.depthwise = l.value("depthwise", false);
+      layer.activation = l.value("activation", "relu");
+      layer.ceil_mode = l.value("ceil_mode", false);
+      if (layer.kind != LayerKind::kMaxPool && !layer.depthwise && layer.out <= 0) fail(where + ".out must be positive");
+      if (layer.stride <= 0 || layer.kernel <= 0) fail(where + ": stride and kernel must be positive");
+      if (layer.activation != "relu" && layer.activation != "relu6" && layer.activation != "none") {
+        fail(where + ".activation '" + layer.activation + "' is not one of relu, relu6, none");
+      }
+      spec.layers.push_back(layer);
+    }
+    return spec;
+  });
+}
+
+std::vector<ChannelGroup> channel_groups(const ArchSpec& spec) { return Generator(spec).groups(); }
+
+std::string generated_source(const ArchSpec& spec) { return Generator(spec).source(); }
+
+torch::jit::Module build_module(const ArchSpec& spec, std::uint64_t seed) {
+  Generator generator(spec);
+  torch::jit::Module module("edgefleet." + (spec.family.empty() ? std::string("model") : spec.family));
+  module.register_attribute("training", c10::BoolType::get(), true);
+  module.register_attribute("arch_json", c10::StringType::get(), json(spec).dump());
+  auto rng = at::make_generator<at::CPUGeneratorImpl>(seed);
+  torch::NoGradGuard no_grad;
+  for (const auto& decl : generator.tensors()) {
+    torch::Tensor value = initial_value(decl, rng);
+    if (decl.buffer) {
+      module.register_buffer(decl.name, value);
+    } else {
+      module.register_parameter(decl.name, value.set_requires_grad(true), false);
+    }
+  }
+  module.define(generator.source());
+  return module;
+}
+
+Expected<ArchSpec> arch_spec_of(const torch::jit::Module& module) {
+  if (!module.hasattr("arch_json")) return not_found("module has no 'arch_json' attribute (not an edgefleet zoo model)");
+  json j = json::parse(module.attr("arch_json").toStringRef(), nullptr, false);
+  if (j.is_discarded()) return corrupt("module's 'arch_json' attribute is not valid JSON");
+  return arch_spec_from_json(j);
+}
+
+}  // namespace edgefleet

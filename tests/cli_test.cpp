@@ -1,0 +1,103 @@
+// Runs the real edgefleet binary and checks exit codes and messages.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace edgefleet {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs the binary; with `stdout_only` stderr is dropped, else merged into the output.
+RunResult run_cli(const std::string& args, bool stdout_only = false) {
+  const std::string command = std::string(EDGEFLEET_CLI_PATH) + " " + args + (stdout_only ? " 2>/dev/null" : " 2>&1");
+  RunResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+}  // namespace
+
+TEST(Cli, UnknownFlagPrintsUsageAndFails) {
+  auto r = run_cli("eval --model x --no-such-flag");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("--no-such-flag"), std::string::npos);
+}
+
+TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* command : {"zoo", "eval", "fleet"}) {
+    auto r = run_cli(std::string(command) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
+  }
+}
+
+TEST(Cli, UnknownModelIsOneLineError) {
+  auto r = run_cli("eval --model no-such-model");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("edgefleet: not_found: model 'no-such-model'", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+}
+
+TEST(Cli, MissingDataFolderIsOneLineError) {
+  testing::TempDir dir;
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  auto r = run_cli("eval --model " + card.card_path + " --data " + dir.file("missing"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("no such folder"), std::string::npos);
+}
+
+TEST(Cli, EvalJsonHasTheDocumentedFields) {
+  testing::TempDir dir;
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  testing::write_png(dir.file("data/a/1.png"), 28, 28, 1);
+  testing::write_png(dir.file("data/b/2.png"), 30, 20, 3);
+  testing::write_text(dir.file("data/b/3.png"), "garbage");
+  auto r = run_cli("eval --model " + card.card_path + " --data " + dir.file("data") + " --json", true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["images"], 2);
+  EXPECT_GE(j["top1"].get<double>(), 0.0);
+  EXPECT_LE(j["top5"].get<double>(), 1.0);
+  EXPECT_GT(j["images_per_second"].get<double>(), 0.0);
+  EXPECT_EQ(j["skipped"].size(), 1u);
+}
+
+TEST(Cli, InvalidDeviceProfileFailsValidation) {
+  testing::TempDir dir;
+  testing::write_text(dir.file("bad.json"), R"({"name": "Bad Name"})");
+  auto r = run_cli("fleet validate " + dir.file("bad.json"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("field 'name' is 'Bad Name'"), std::string::npos);
+}
+
+TEST(Cli, FleetListShowsTheBuiltInDevices) {
+  auto r = run_cli("fleet list");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("iphone-xr"), std::string::npos);
+  EXPECT_NE(r.output.find("stm32h7-mcu"), std::string::npos);
+}
+
+TEST(Cli, ZooListNamesEveryModel) {
+  auto r = run_cli("zoo list");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* name : {"cnn_tiny", "mobilenetv2_w050", "resnet_s"}) EXPECT_NE(r.output.find(name), std::string::npos);
+}
+
+}  // namespace edgefleet

@@ -1,0 +1,106 @@
+#include "edgefleet/device_profile.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "test_support.h"
+
+namespace edgefleet {
+using nlohmann::json;
+
+namespace {
+json valid_profile() {
+  return json::parse(R"({
+    "name": "pi", "class": "single-board",
+    "hardware": {"soc": "BCM2837", "peak_gflops": 6, "memory_bandwidth_gbs": 8.5, "memory_mb": 2048,
+                 "sources": ["spec sheet"]},
+    "environment": {"codec": "jpeg:quality=85", "decoder": "turbojpeg:dct=islow", "precision": "fp32"},
+    "network": {"rtt_ms_mean": 50, "rtt_ms_std": 10}})");
+}
+std::string error_of(const json& j) { return device_profile_from_json(j, "pi.json").status().message(); }
+}  // namespace
+
+TEST(DeviceProfile, ValidProfileParsesWithDefaults) {
+  auto p = device_profile_from_json(valid_profile(), "pi.json").value();
+  EXPECT_EQ(p.hardware.peak_gflops, 6.0);
+  EXPECT_EQ(p.environment.engine, "libtorch");
+  EXPECT_EQ(p.environment.camera, "none");
+  EXPECT_EQ(p.network.rtt_ms_std, 10.0);
+}
+
+TEST(DeviceProfile, NegativePeakIsRejectedWithItsValue) {
+  json j = valid_profile();
+  j["hardware"]["peak_gflops"] = -3;
+  EXPECT_EQ(error_of(j), "pi.json: field 'hardware.peak_gflops' must be positive, got -3");
+}
+
+TEST(DeviceProfile, MisspelledFieldIsNamed) {
+  json j = valid_profile();
+  j["hardware"]["memory_mbs"] = 10;
+  EXPECT_NE(error_of(j).find("unknown field 'hardware.memory_mbs'"), std::string::npos);
+}
+
+TEST(DeviceProfile, UnknownPrecisionListsTheChoices) {
+  json j = valid_profile();
+  j["environment"]["precision"] = "fp8";
+  EXPECT_EQ(error_of(j), "pi.json: field 'environment.precision' is 'fp8', expected one of fp32, bf16, fp16, int8");
+}
+
+TEST(DeviceProfile, JpegQualityOutOfRangeIsRejected) {
+  json j = valid_profile();
+  j["environment"]["codec"] = "jpeg:quality=120";
+  EXPECT_NE(error_of(j).find("expected an integer in 1..100"), std::string::npos);
+}
+
+TEST(DeviceProfile, UnknownCodecKindIsRejected) {
+  json j = valid_profile();
+  j["environment"]["codec"] = "gif";
+  EXPECT_NE(error_of(j).find("kind 'gif'"), std::string::npos);
+}
+
+TEST(DeviceProfile, HardwareNeedsItsSources) {
+  json j = valid_profile();
+  j["hardware"].erase("sources");
+  EXPECT_NE(error_of(j).find("hardware.sources"), std::string::npos);
+}
+
+TEST(DeviceProfile, MissingTraceFileIsReported) {
+  json j = valid_profile();
+  j["network"] = {{"trace", "no-such-trace.csv"}};
+  EXPECT_NE(error_of(j).find("no-such-trace.csv' does not exist"), std::string::npos);
+}
+
+TEST(Fleet, BuiltInFleetIsValidAndSpansMicrocontrollerToServer) {
+  auto fleet = read_fleet(std::string(EDGEFLEET_SOURCE_DIR) + "/fleet").value();
+  EXPECT_GE(fleet.size(), 6u);
+  std::set<std::string> classes;
+  double min_peak = 1e18, max_peak = 0;
+  bool iphone_uses_heif = false;
+  for (const auto& p : fleet) {
+    classes.insert(p.device_class);
+    min_peak = std::min(min_peak, p.hardware.peak_gflops);
+    max_peak = std::max(max_peak, p.hardware.peak_gflops);
+    if (p.name == "iphone-xr") iphone_uses_heif = p.environment.codec.rfind("heif", 0) == 0;
+  }
+  EXPECT_TRUE(classes.count("microcontroller"));
+  EXPECT_TRUE(classes.count("phone"));
+  EXPECT_TRUE(classes.count("edge-server"));
+  EXPECT_GT(max_peak / min_peak, 1000.0);
+  EXPECT_TRUE(iphone_uses_heif);
+}
+
+TEST(Fleet, DuplicateDeviceNamesAreRejected) {
+  testing::TempDir dir;
+  testing::write_text(dir.file("a.json"), valid_profile().dump());
+  testing::write_text(dir.file("b.json"), valid_profile().dump());
+  auto fleet = read_fleet(dir.path());
+  EXPECT_NE(fleet.status().message().find("device name 'pi' is already used"), std::string::npos);
+}
+
+TEST(Fleet, EmptyFolderIsRejected) {
+  testing::TempDir dir;
+  EXPECT_NE(read_fleet(dir.path()).status().message().find("holds no device profiles"), std::string::npos);
+}
+
+}  // namespace edgefleet

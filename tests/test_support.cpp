@@ -1,0 +1,113 @@
+#include "test_support.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <random>
+
+#include "edgefleet/dataset.h"
+#include "edgefleet/sha256.h"
+#include "edgefleet/zoo.h"
+#include "zoo/module_builder.h"
+
+namespace edgefleet::testing {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  static std::mt19937_64 rng(std::random_device{}());
+  path_ = (fs::temp_directory_path() / ("edgefleet-test-" + std::to_string(rng()))).string();
+  fs::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream(path) << text;
+}
+
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+void write_png(const std::string& path, int width, int height, int channels, int seed) {
+  cv::Mat mat(height, width, CV_MAKETYPE(CV_8U, channels));
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      for (int c = 0; c < channels; ++c) mat.ptr<std::uint8_t>(y)[x * channels + c] = static_cast<std::uint8_t>((x * 7 + y * 13 + c * 50 + seed * 31) % 256);
+    }
+  }
+  fs::create_directories(fs::path(path).parent_path());
+  cv::imwrite(path, mat);
+}
+
+namespace {
+void put_be32(std::vector<std::uint8_t>& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(v >> shift));
+}
+void write_maybe_gzipped(const std::string& path, const std::vector<std::uint8_t>& bytes, bool gzip) {
+  if (!gzip) {
+    write_bytes(path, bytes);
+    return;
+  }
+  gzFile file = gzopen((path + ".gz").c_str(), "wb");
+  gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(file);
+}
+}  // namespace
+
+void write_fashion_mnist_split(const std::string& dir, const std::string& prefix, int count, bool gzip) {
+  fs::create_directories(dir);
+  std::vector<std::uint8_t> images, labels;
+  put_be32(images, 2051);
+  put_be32(images, static_cast<std::uint32_t>(count));
+  put_be32(images, 28);
+  put_be32(images, 28);
+  put_be32(labels, 2049);
+  put_be32(labels, static_cast<std::uint32_t>(count));
+  for (int i = 0; i < count; ++i) {
+    const int label = i % 10;
+    // Class-dependent brightness so that a model can learn something.
+    for (int p = 0; p < 784; ++p) images.push_back(static_cast<std::uint8_t>((label * 25 + (p % 28) * (label % 3)) % 256));
+    labels.push_back(static_cast<std::uint8_t>(label));
+  }
+  write_maybe_gzipped(dir + "/" + prefix + "-images-idx3-ubyte", images, gzip);
+  write_maybe_gzipped(dir + "/" + prefix + "-labels-idx1-ubyte", labels, gzip);
+}
+
+ModelCard write_tiny_model(const std::string& dir, const std::string& name) {
+  const ZooEntry entry = builtin_zoo().front();
+  auto module = build_module(entry.arch, 7);
+  module.eval();
+  const std::string pt = dir + "/" + name + ".pt";
+  module.save(pt);
+  ModelCard card;
+  card.name = name;
+  card.file = name + ".pt";
+  card.format = "torchscript";
+  card.sha256 = sha256_file(pt).value();
+  card.input.color = "gray";
+  card.input.height = card.input.width = 28;
+  card.input.resize = "exact";
+  card.input.interpolation = "area";
+  card.classes = 10;
+  card.architecture_spec = nlohmann::json(entry.arch);
+  const std::string path = dir + "/" + name + ".json";
+  EXPECT_TRUE(write_card(card, path).is_ok());
+  return read_card(path).value();
+}
+
+bool fashion_mnist_installed() {
+  return fs::exists(std::string(kFashionMnistDir) + "/t10k-images-idx3-ubyte.gz") ||
+         fs::exists(std::string(kFashionMnistDir) + "/t10k-images-idx3-ubyte");
+}
+
+}  // namespace edgefleet::testing

@@ -1,0 +1,40 @@
+// Helpers shared by the tests: temporary folders, tiny fixtures written on the fly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "edgefleet/model_card.h"
+
+namespace edgefleet::testing {
+
+// A fresh folder under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void write_text(const std::string& path, const std::string& text);
+void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
+// Writes a PNG of the given size and channel count with a deterministic pattern.
+void write_png(const std::string& path, int width, int height, int channels, int seed = 0);
+
+// Writes an IDX image+label pair of `count` 28x28 items into `dir` (gzipped when `gzip`).
+void write_fashion_mnist_split(const std::string& dir, const std::string& prefix, int count, bool gzip);
+
+// Builds the zoo's cheapest architecture with random weights, saves it as `name`.pt with a
+// card in `dir`, and returns the card.
+ModelCard write_tiny_model(const std::string& dir, const std::string& name = "tiny");
+
+bool fashion_mnist_installed();
+
+}  // namespace edgefleet::testing
