@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
       benchmark::RegisterBenchmark((card->name + "/batch:" + std::to_string(batch)).c_str(),
                                    [raw, batch](benchmark::State& state) { run_inference(state, raw, batch); })
           ->Unit(benchmark::kMillisecond)
+          ->UseRealTime()
           ->MinTime(1.0);
     }
   }

@@ -22,6 +22,7 @@ struct ZooArgs {
   std::string show_name;
   std::string data = "fashion-mnist";
   std::size_t limit = 0;
+  bool count = false;
 };
 
 std::vector<ZooEntry> selected(const std::vector<std::string>& only) {
@@ -124,7 +125,17 @@ int run_eval(const ZooArgs& args) {
 int run_show(const ZooArgs& args) {
   auto card = resolve_model(args.show_name);
   if (!card) return fail(card.status());
-  std::cout << card_to_json(*card).dump(2) << "\n";
+  if (!args.count) {
+    std::cout << card_to_json(*card).dump(2) << "\n";
+    return 0;
+  }
+  auto model = load_classifier(*card, {true, args.threads});
+  if (!model) return fail(model.status());
+  auto cost = (*model)->cost();
+  if (!cost) return fail(cost.status());
+  std::cout << format_table({"model", "engine", "params (counted)", "params (card)", "MACs (counted)", "MACs (card)"},
+                            {{card->name, (*model)->engine(), std::to_string(cost->params), std::to_string(card->params),
+                              std::to_string(cost->macs), std::to_string(card->macs)}});
   return 0;
 }
 
@@ -150,6 +161,7 @@ Runner add_zoo_command(CLI::App& app) {
   eval->add_option("--threads", args->threads, "Inference threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   auto* show = zoo->add_subcommand("show", "Print a model's card");
   show->add_option("model", args->show_name, "Zoo name, card or model file")->required();
+  show->add_flag("--count", args->count, "Count params and MACs from the model itself and compare with the card");
   return [args, list, train, eval, show]() {
     if (eval->parsed()) return run_eval(*args);
     if (list->parsed()) return run_list(*args);
