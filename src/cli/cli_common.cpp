@@ -47,4 +47,17 @@ std::string format_table(const std::vector<std::string>& header, const std::vect
   return out;
 }
 
+std::string format_markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  auto line = [](const std::vector<std::string>& cells) {
+    std::string out = "|";
+    for (const auto& cell : cells) out += " " + cell + " |";
+    return out + "\n";
+  };
+  std::string out = line(header) + "|";
+  for (std::size_t i = 0; i < header.size(); ++i) out += i == 0 || i + 1 == header.size() ? "---|" : "---:|";
+  out += "\n";
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
 }  // namespace edgefleet::cli

@@ -18,6 +18,9 @@ int fail(const Status& status);
 // A plain text table with right-aligned numeric columns.
 std::string format_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 
+// The same as a Markdown table: first and last columns left-aligned, the others right.
+std::string format_markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+
 std::string fixed(double value, int decimals);
 std::string human_count(double value);  // 1.2M, 340k
 
@@ -26,5 +29,6 @@ using Runner = std::function<int()>;
 Runner add_zoo_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
 Runner add_fleet_command(CLI::App& app);
+Runner add_simulate_command(CLI::App& app);
 
 }  // namespace edgefleet::cli

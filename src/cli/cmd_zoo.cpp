@@ -1,6 +1,4 @@
-// edgefleet zoo list|train|show
-#include <chrono>
-#include <filesystem>
+// edgefleet zoo list|train|eval|show
 #include <iostream>
 
 #include "cli/cli_common.h"
@@ -42,7 +40,10 @@ int run_list(const ZooArgs& args) {
   for (const auto& entry : builtin_zoo()) {
     auto card = resolve_model(entry.name);
     if (!card) {
-      rows.push_back({entry.name, "-", "-", "-", "-", "not trained: " + card.status().message()});
+      std::vector<std::string> row(args.measure ? 6 : 4, "-");
+      row[0] = entry.name;
+      row.push_back("not trained: " + card.status().message());
+      rows.push_back(row);
       continue;
     }
     std::vector<std::string> row = {entry.name, human_count(static_cast<double>(card->params)),
@@ -64,19 +65,7 @@ int run_list(const ZooArgs& args) {
     header.push_back("ms/img b32");
   }
   header.push_back("architecture");
-  if (args.markdown) {
-    std::string out = "|";
-    for (const auto& h : header) out += " " + h + " |";
-    out += "\n|";
-    for (std::size_t i = 0; i < header.size(); ++i) out += i == 0 || i + 1 == header.size() ? "---|" : "---:|";
-    for (const auto& row : rows) {
-      out += "\n|";
-      for (const auto& cell : row) out += " " + cell + " |";
-    }
-    std::cout << out << "\n";
-  } else {
-    std::cout << format_table(header, rows);
-  }
+  std::cout << (args.markdown ? format_markdown_table(header, rows) : format_table(header, rows));
   return 0;
 }
 

@@ -1,0 +1,126 @@
+#include "edgefleet/simulator.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+
+namespace edgefleet {
+namespace {
+
+ZooProfile two_models() {
+  ZooProfile zoo;
+  zoo.name = "two";
+  zoo.variants = {{"fast", 0.5, 10, 0}, {"slow", 0.9, 100, 0}};
+  zoo.on_device = VariantProfile{"local", 0.3, 20, 0};
+  return zoo;
+}
+
+SimulationConfig config(std::vector<std::string> policies, std::vector<double> slas, int requests = 1000) {
+  SimulationConfig c;
+  c.policies = std::move(policies);
+  c.slas_ms = std::move(slas);
+  c.requests = requests;
+  return c;
+}
+
+}  // namespace
+
+TEST(NetworkModel, ParsesTheThreeForms) {
+  EXPECT_EQ(parse_network_model("normal:100:50").value()->describe(), "normal(100 ms, 50 ms)");
+  EXPECT_EQ(parse_network_model("cv:100:0.74").value()->describe(), "normal(100 ms, 74 ms)");
+  testing::TempDir dir;
+  testing::write_text(dir.file("t.txt"), "# ms\n10\n20\n");
+  auto trace = parse_network_model("trace:" + dir.file("t.txt")).value();
+  Rng rng(1);
+  for (int i = 0; i < 20; ++i) {
+    const double v = trace->sample_ms(rng);
+    EXPECT_TRUE(v == 10 || v == 20);
+  }
+}
+
+TEST(NetworkModel, BadSpecsNameTheProblem) {
+  EXPECT_NE(parse_network_model("normal:100").status().message().find("expected normal:MEAN_MS:STD_MS"), std::string::npos);
+  EXPECT_NE(parse_network_model("normal:abc:5").status().message().find("mean 'abc'"), std::string::npos);
+  EXPECT_NE(parse_network_model("wifi").status().message().find("expected normal"), std::string::npos);
+  EXPECT_EQ(parse_network_model("trace:/nonexistent").status().code(), StatusCode::kNotFound);
+}
+
+TEST(NetworkModel, NormalDrawsAreNeverNegative) {
+  auto net = parse_network_model("normal:10:100").value();
+  Rng rng(2);
+  for (int i = 0; i < 1000; ++i) EXPECT_GE(net->sample_ms(rng), 0.0);
+}
+
+TEST(Simulate, FixedNetworkGivesExactFigures) {
+  // Network 50 ms, no variance. SLA 200: MDInference fits "slow" (100 < 150), all met.
+  auto net = parse_network_model("normal:50:0").value();
+  auto rows = simulate(two_models(), *net, config({"mdinference", "static-accuracy"}, {200, 120})).value();
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_NEAR(rows[0].aggregate_accuracy, 0.9, 1e-9);
+  EXPECT_DOUBLE_EQ(rows[0].sla_attainment, 1.0);
+  EXPECT_DOUBLE_EQ(rows[0].mean_latency_ms, 150.0);
+  // SLA 120: MDInference takes "fast" (60 ms); static accuracy overruns and falls back.
+  EXPECT_NEAR(rows[2].aggregate_accuracy, 0.5, 1e-9);
+  EXPECT_DOUBLE_EQ(rows[2].usage[0], 1.0);
+  EXPECT_DOUBLE_EQ(rows[3].on_device_reliance, 1.0);
+  EXPECT_NEAR(rows[3].aggregate_accuracy, 0.3, 1e-9);
+  EXPECT_DOUBLE_EQ(rows[3].sla_attainment, 1.0);  // the local answer is ready by the deadline
+  EXPECT_DOUBLE_EQ(rows[3].mean_latency_ms, 120.0);
+}
+
+TEST(Simulate, WithoutDuplicationLateAnswersMissTheSla) {
+  auto net = parse_network_model("normal:50:0").value();
+  SimulationConfig c = config({"static-accuracy"}, {120});
+  c.duplicate = false;
+  auto rows = simulate(two_models(), *net, c).value();
+  EXPECT_DOUBLE_EQ(rows[0].sla_attainment, 0.0);
+  EXPECT_DOUBLE_EQ(rows[0].on_device_reliance, 0.0);
+  EXPECT_NEAR(rows[0].aggregate_accuracy, 0.9, 1e-9);
+}
+
+TEST(Simulate, SameSeedSameResults) {
+  auto net = parse_network_model("normal:100:50").value();
+  const auto zoo = read_zoo_profile("paper-table3").value();
+  auto a = simulate(zoo, *net, config({}, {150, 250}, 2000)).value();
+  auto b = simulate(zoo, *net, config({}, {150, 250}, 2000)).value();
+  ASSERT_EQ(a.size(), 14u);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].aggregate_accuracy, b[i].aggregate_accuracy);
+}
+
+TEST(Simulate, MdInferenceBeatsStaticAccuracyOnAVariableNetwork) {
+  auto net = parse_network_model("normal:92.02:48.38").value();
+  auto rows = simulate(read_zoo_profile("paper-table3").value(), *net, config({"mdinference", "static-accuracy"}, {250}, 10000)).value();
+  EXPECT_GT(rows[0].aggregate_accuracy, rows[1].aggregate_accuracy);
+  EXPECT_LT(rows[0].on_device_reliance, rows[1].on_device_reliance);
+}
+
+TEST(Simulate, DuplicationNeedsAnOnDeviceModel) {
+  ZooProfile zoo = two_models();
+  zoo.on_device.reset();
+  auto net = parse_network_model("normal:50:0").value();
+  EXPECT_NE(simulate(zoo, *net, config({}, {100})).status().message().find("needs an on-device model"), std::string::npos);
+}
+
+TEST(ZooProfileFile, BadVariantIsReportedWithItsIndex) {
+  testing::TempDir dir;
+  testing::write_text(dir.file("z.json"), R"({"variants": [{"name": "a", "accuracy": 0.5, "mean_ms": 3}, {"name": "b"}]})");
+  auto zoo = read_zoo_profile(dir.file("z.json"));
+  EXPECT_NE(zoo.status().message().find("variants[1] needs name"), std::string::npos);
+}
+
+TEST(ZooProfileFile, UnknownBuiltInNamesTheChoices) {
+  EXPECT_NE(read_zoo_profile("paper-table9").status().message().find("paper-table3"), std::string::npos);
+}
+
+TEST(SimulationJson, RowsHaveTheDocumentedFields) {
+  auto net = parse_network_model("normal:50:0").value();
+  auto rows = simulate(two_models(), *net, config({"random"}, {100}, 10)).value();
+  const auto j = simulation_rows_to_json(two_models(), rows);
+  for (const char* key : {"policy", "sla_ms", "aggregate_accuracy", "sla_attainment", "on_device_reliance", "model_usage"}) {
+    EXPECT_TRUE(j[0].contains(key)) << key;
+  }
+}
+
+}  // namespace edgefleet
