@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
@@ -41,7 +42,7 @@ TEST(Cli, UnknownFlagPrintsUsageAndFails) {
 TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"zoo", "eval", "fleet"}) {
+  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
@@ -92,6 +93,22 @@ TEST(Cli, FleetListShowsTheBuiltInDevices) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_NE(r.output.find("iphone-xr"), std::string::npos);
   EXPECT_NE(r.output.find("stm32h7-mcu"), std::string::npos);
+}
+
+TEST(Cli, SimulateWritesResultsJson) {
+  testing::TempDir dir;
+  auto r = run_cli("simulate --zoo paper-table3 --network normal:100:50 --sla 100:200:50 --requests 200 --out " + dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(dir.file("results.json"));
+  const auto rows = nlohmann::json::parse(in);
+  EXPECT_EQ(rows.size(), 3u * 7u);
+  EXPECT_TRUE(rows[0].contains("on_device_reliance"));
+}
+
+TEST(Cli, SimulateRejectsABadSlaRange) {
+  auto r = run_cli("simulate --sla 300:100:10");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("TO is smaller than FROM"), std::string::npos);
 }
 
 TEST(Cli, ZooListNamesEveryModel) {

@@ -1,3 +1,4 @@
+#include "edgefleet/profiler.h"
 #include "edgefleet/simulator.h"
 
 #include <gtest/gtest.h>
@@ -121,6 +122,39 @@ TEST(SimulationJson, RowsHaveTheDocumentedFields) {
   for (const char* key : {"policy", "sla_ms", "aggregate_accuracy", "sla_attainment", "on_device_reliance", "model_usage"}) {
     EXPECT_TRUE(j[0].contains(key)) << key;
   }
+}
+
+}  // namespace edgefleet
+
+namespace edgefleet {
+
+TEST(ProfileRepository, MeasuresEveryCardAndPicksTheFastestForTheDevice) {
+  testing::TempDir dir;
+  ModelCard card = testing::write_tiny_model(dir.file("repo/task-a"), "tiny");
+  card.accuracy = AccuracyRecord{"synthetic", 10, 0.5, 0.9};
+  ASSERT_TRUE(write_card(card, card.card_path).is_ok());
+  ProfileOptions options;
+  options.warmup = 1;
+  options.runs = 3;
+  auto zoos = profile_repository(dir.file("repo"), options).value();
+  ASSERT_EQ(zoos.size(), 1u);
+  EXPECT_EQ(zoos[0].name, "task-a");
+  ASSERT_EQ(zoos[0].variants.size(), 1u);
+  EXPECT_GT(zoos[0].variants[0].mean_ms, 0.0);
+  EXPECT_DOUBLE_EQ(zoos[0].variants[0].accuracy, 0.5);
+  EXPECT_EQ(zoos[0].on_device->name, "tiny");
+}
+
+TEST(ProfileRepository, CardWithoutAccuracyIsRejected) {
+  testing::TempDir dir;
+  testing::write_tiny_model(dir.file("repo"), "tiny");
+  auto zoos = profile_repository(dir.file("repo"));
+  EXPECT_EQ(zoos.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(zoos.status().message().find("has no accuracy"), std::string::npos);
+}
+
+TEST(ProfileRepository, MissingFolderIsNotFound) {
+  EXPECT_EQ(profile_repository("/nonexistent/repo").status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace edgefleet

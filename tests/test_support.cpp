@@ -87,6 +87,7 @@ ModelCard write_tiny_model(const std::string& dir, const std::string& name) {
   const ZooEntry entry = builtin_zoo().front();
   auto module = build_module(entry.arch, 7);
   module.eval();
+  fs::create_directories(dir);
   const std::string pt = dir + "/" + name + ".pt";
   module.save(pt);
   ModelCard card;
