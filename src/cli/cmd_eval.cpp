@@ -17,6 +17,7 @@ struct EvalArgs {
   int threads = 0;
   std::size_t limit = 0;
   bool json = false;
+  bool record = false;
 };
 
 void print_report(const EvalReport& report, const Dataset& dataset) {
@@ -66,7 +67,19 @@ int run(const EvalArgs& args) {
   } else {
     print_report(*report, **dataset);
   }
-  return report->images > 0 ? 0 : fail(invalid_argument("no image of '" + args.data + "' could be evaluated"));
+  if (report->images == 0) return fail(invalid_argument("no image of '" + args.data + "' could be evaluated"));
+  if (args.record) {
+    if (card->raw.value("file", "") != card->file) {
+      return fail(invalid_argument("--record: card '" + card->card_path + "' describes '" + card->raw.value("file", "") +
+                                   "', not '" + card->file + "'; give the model its own card"));
+    }
+    ModelCard updated = *card;
+    updated.accuracy = AccuracyRecord{report->dataset, report->images, report->top1, report->top5};
+    const Status written = write_card(updated, card->card_path);
+    if (!written.is_ok()) return fail(written);
+    if (!args.json) std::cout << "recorded the accuracy in " << card->card_path << "\n";
+  }
+  return 0;
 }
 
 }  // namespace
@@ -81,6 +94,7 @@ Runner add_eval_command(CLI::App& app) {
   eval->add_option("--threads", args->threads, "Inference threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   eval->add_option("--limit", args->limit, "Evaluate only the first N images");
   eval->add_flag("--json", args->json, "Print one JSON object");
+  eval->add_flag("--record", args->record, "Write the measured accuracy into the model's card");
   return [args] { return run(*args); };
 }
 

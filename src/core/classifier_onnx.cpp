@@ -1,5 +1,6 @@
 // ONNX models through OpenCV DNN, the second engine.
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
 
 #include <thread>
@@ -32,7 +33,7 @@ class OnnxClassifier final : public Classifier {
       if (!flat.isContinuous()) flat = flat.clone();
       return std::vector<float>(flat.ptr<float>(), flat.ptr<float>() + flat.total());
     } catch (const cv::Exception& e) {
-      return internal_error(card_.name + ": OpenCV DNN failed: " + e.err);
+      return internal_error(card_.name + ": OpenCV DNN failed: " + first_meaningful_line(e.err));
     }
   }
 
@@ -49,7 +50,7 @@ class OnnxClassifier final : public Classifier {
       for (std::size_t w : weights) cost.params += static_cast<std::int64_t>(w / sizeof(float));
       return cost;
     } catch (const cv::Exception& e) {
-      return internal_error(card_.name + ": OpenCV DNN cannot count cost: " + e.err);
+      return internal_error(card_.name + ": OpenCV DNN cannot count cost: " + first_meaningful_line(e.err));
     }
   }
 
@@ -66,10 +67,14 @@ class OnnxClassifier final : public Classifier {
 
 Expected<std::unique_ptr<Classifier>> load_onnx_classifier(const ModelCard& card, const LoadOptions& options) {
   cv::dnn::Net net;
+  // OpenCV would also print its own multi-line report; the Status below carries the reason.
+  const auto previous_level = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
   try {
     net = cv::dnn::readNetFromONNX(card.model_path());
+    cv::utils::logging::setLogLevel(previous_level);
   } catch (const cv::Exception& e) {
-    return corrupt(card.model_path() + ": not a loadable ONNX model (" + e.err + ")");
+    cv::utils::logging::setLogLevel(previous_level);
+    return corrupt(card.model_path() + ": not a loadable ONNX model (" + first_meaningful_line(e.err) + ")");
   }
   if (net.empty()) return corrupt(card.model_path() + ": OpenCV DNN loaded an empty network");
   net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
