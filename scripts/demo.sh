@@ -13,3 +13,11 @@ echo; echo "== the built-in zoo (models/fashion-mnist/) =="
 "$edgefleet" zoo list
 echo; echo "== the zoo evaluated on the Fashion-MNIST test set =="
 "$edgefleet" zoo eval --data fashion-mnist
+
+echo; echo "== SLA-aware selection: the paper's Table III zoo on a residential network, SLA 250 ms =="
+"$edgefleet" simulate --zoo paper-table3 --network normal:92.02:48.38 --sla 250
+
+echo; echo "== the built-in zoo profiled on this machine, served over a LAN-like network =="
+"$edgefleet" profile --repository models/fashion-mnist --out "${EDGEFLEET_BUILD_DIR:-build}/zoos" --runs 30
+"$edgefleet" simulate --zoo "${EDGEFLEET_BUILD_DIR:-build}/zoos/fashion-mnist.zoo.json" --network normal:2:1 --sla 2:6:1 \
+  --policy mdinference static-greedy static-accuracy static-latency
