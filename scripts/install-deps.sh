@@ -14,6 +14,8 @@ PACKAGES=(
   libssl-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
   # data
   dataset-fashion-mnist
+  # plots in reports (SVG)
+  gnuplot-nox
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # comparison baselines in bench/ only (never used by the product)

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "test_support.h"
@@ -155,6 +157,28 @@ TEST(ProfileRepository, CardWithoutAccuracyIsRejected) {
 
 TEST(ProfileRepository, MissingFolderIsNotFound) {
   EXPECT_EQ(profile_repository("/nonexistent/repo").status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace edgefleet
+
+#include "edgefleet/plot.h"
+
+namespace edgefleet {
+
+TEST(LinePlot, WritesAnSvgWhenGnuplotIsInstalled) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) GTEST_SKIP() << "gnuplot not installed";
+  testing::TempDir dir;
+  LinePlot plot{"it's a title", "x", "y", {{"a", {{1, 2}, {2, 3}}}, {"b", {{1, 1}}}}};
+  ASSERT_TRUE(write_line_plot_svg(plot, dir.file("p.svg")).is_ok());
+  std::ifstream in(dir.file("p.svg"));
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("p.svg.dat")));
+}
+
+TEST(LinePlot, EmptyPlotIsRejected) {
+  EXPECT_EQ(write_line_plot_svg(LinePlot{"t", "x", "y", {}}, "/tmp/never.svg").code(),
+            std::system("command -v gnuplot >/dev/null 2>&1") == 0 ? StatusCode::kInvalidArgument : StatusCode::kUnsupported);
 }
 
 }  // namespace edgefleet

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "edgefleet/plot.h"
 #include "edgefleet/simulator.h"
 
 namespace edgefleet::cli {
@@ -54,6 +55,40 @@ Expected<std::vector<double>> parse_slas(const std::string& text) {
   });
 }
 
+// The paper's Figs. 3, 6 and 7: each metric against the SLA, one line per policy, and the
+// model usage of MDInference (Fig. 3b).
+void write_plots(const ZooProfile& zoo, const std::vector<SimulationRow>& rows, const std::string& dir) {
+  struct Metric {
+    const char* file;
+    const char* label;
+    double (*value)(const SimulationRow&);
+  };
+  const Metric metrics[] = {
+      {"aggregate_accuracy.svg", "aggregate accuracy (%)", [](const SimulationRow& r) { return 100 * r.aggregate_accuracy; }},
+      {"sla_attainment.svg", "SLA attainment (%)", [](const SimulationRow& r) { return 100 * r.sla_attainment; }},
+      {"on_device_reliance.svg", "on-device reliance (%)", [](const SimulationRow& r) { return 100 * r.on_device_reliance; }},
+      {"mean_latency.svg", "mean end-to-end latency (ms)", [](const SimulationRow& r) { return r.mean_latency_ms; }},
+  };
+  for (const auto& metric : metrics) {
+    LinePlot plot{std::string(metric.label) + " vs SLA, zoo " + zoo.name, "SLA (ms)", metric.label, {}};
+    for (const auto& r : rows) plot.series[r.policy].emplace_back(r.sla_ms, metric.value(r));
+    const Status written = write_line_plot_svg(plot, dir + "/" + metric.file);
+    if (!written.is_ok()) {
+      std::cerr << "edgefleet: " << written.to_string() << "\n";
+      return;
+    }
+  }
+  LinePlot usage{"model usage of mdinference, zoo " + zoo.name, "SLA (ms)", "requests (%)", {}};
+  for (const auto& r : rows) {
+    if (r.policy != "mdinference") continue;
+    for (std::size_t i = 0; i < r.usage.size(); ++i) usage.series[zoo.variants[i].name].emplace_back(r.sla_ms, 100 * r.usage[i]);
+  }
+  if (!usage.series.empty()) {
+    const Status written = write_line_plot_svg(usage, dir + "/model_usage_mdinference.svg");
+    if (!written.is_ok()) std::cerr << "edgefleet: " << written.to_string() << "\n";
+  }
+}
+
 int run(const SimulateArgs& args) {
   auto zoo = read_zoo_profile(args.zoo);
   if (!zoo) return fail(zoo.status());
@@ -93,7 +128,8 @@ int run(const SimulateArgs& args) {
                           {"seed", args.seed}, {"duplicate", config.duplicate}};
     std::ofstream(args.out + "/run.json") << run.dump(1) << "\n";
     if (!csv) return fail(io_error("cannot write results into '" + args.out + "'"));
-    std::cout << "wrote " << args.out << "/results.json, results.csv, run.json\n";
+    write_plots(*zoo, *rows, args.out);
+    std::cout << "wrote " << args.out << "/results.json, results.csv, run.json and SVG plots\n";
   }
   return 0;
 }
@@ -110,7 +146,7 @@ Runner add_simulate_command(CLI::App& app) {
   sim->add_option("--requests", args->requests, "Requests per (policy, SLA) point")->check(CLI::PositiveNumber)->capture_default_str();
   sim->add_option("--seed", args->seed, "Random seed")->capture_default_str();
   sim->add_flag("--no-duplicate", args->no_duplicate, "Do not race the on-device model");
-  sim->add_option("--out", args->out, "Write results.json, results.csv and run.json here");
+  sim->add_option("--out", args->out, "Write results.json, results.csv, run.json and SVG plots here");
   return [args] { return run(*args); };
 }
 
