@@ -44,8 +44,10 @@ class Classifier {
 struct LoadOptions {
   bool verify_sha256 = true;  // refuse a file whose hash differs from the card's
   int threads = 0;            // 0 = one per core
-  // TorchScript: freeze and fold (conv+BN) for inference; falls back to the model as saved
-  // when it cannot be frozen. Outputs agree with the unoptimised model to ~1e-5.
+  // TorchScript: freeze and fold (conv+BN) and apply libtorch's inference optimisations; for
+  // batches below 8, the frozen graph without them is used when a batch-1 probe at load time
+  // finds it faster (tiny models). Falls back to the model as saved when it cannot be frozen.
+  // Outputs agree with the unoptimised model to ~1e-5.
   bool optimize = true;
 };
 
