@@ -3,9 +3,9 @@
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
 
-#include <thread>
 
 #include "core/classifier_engines.h"
+#include "core/thread_count.h"
 
 namespace edgefleet {
 namespace {
@@ -55,7 +55,7 @@ class OnnxClassifier final : public Classifier {
   }
 
   void set_threads(int threads) override {
-    cv::setNumThreads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    cv::setNumThreads(resolve_thread_count(threads));
   }
 
  private:

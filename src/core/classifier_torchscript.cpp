@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <optional>
-#include <thread>
 
 #include "core/classifier_engines.h"
+#include "core/thread_count.h"
 #include "core/torchscript_cost.h"
 
 namespace edgefleet {
@@ -55,7 +55,7 @@ class TorchScriptClassifier final : public Classifier {
   }
 
   void set_threads(int threads) override {
-    torch::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    torch::set_num_threads(resolve_thread_count(threads));
   }
 
  private:
@@ -129,10 +129,7 @@ Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCar
   module.eval();
   bool optimized = false;
   std::optional<torch::jit::Module> small_batch;
-  if (options.threads >= 0) {
-    torch::set_num_threads(options.threads > 0 ? options.threads
-                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  }
+  torch::set_num_threads(resolve_thread_count(options.threads));  // before the probe below
   if (options.optimize) {
     if (auto graphs = inference_graphs(module)) {
       // Keep the frozen-only graph for small batches where it measured faster (tiny models).
@@ -148,7 +145,6 @@ Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCar
     }
   }
   auto classifier = std::make_unique<TorchScriptClassifier>(card, std::move(module), std::move(small_batch), optimized);
-  classifier->set_threads(options.threads);
   return std::unique_ptr<Classifier>(std::move(classifier));
 }
 

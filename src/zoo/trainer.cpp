@@ -4,8 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
+#include "core/thread_count.h"
 #include "core/torchscript_cost.h"
 #include "edgefleet/sha256.h"
 #include "edgefleet/zoo.h"
@@ -104,7 +104,7 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
   return capture([&]() -> ModelCard {
     if (options.out_dir.empty()) throw Error(invalid_argument("train: no output folder given"));
     fs::create_directories(options.out_dir);
-    torch::set_num_threads(options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    torch::set_num_threads(resolve_thread_count(options.threads));
     const TrainRecipe& recipe = entry.recipe;
     const int epochs = options.epochs_override > 0 ? options.epochs_override : recipe.epochs;
 
