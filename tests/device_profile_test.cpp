@@ -15,7 +15,8 @@ json valid_profile() {
     "name": "pi", "class": "single-board",
     "hardware": {"soc": "BCM2837", "peak_gflops": 6, "memory_bandwidth_gbs": 8.5, "memory_mb": 2048,
                  "sources": ["spec sheet"]},
-    "environment": {"codec": "jpeg:quality=85", "decoder": "turbojpeg:dct=islow", "precision": "fp32"},
+    "environment": {"pipeline": "encode:jpeg,quality=85|decode:turbojpeg,dct=islow|resize:opencv,linear,model",
+                    "precision": "fp32"},
     "network": {"rtt_ms_mean": 50, "rtt_ms_std": 10}})");
 }
 std::string error_of(const json& j) { return device_profile_from_json(j, "pi.json").status().message(); }
@@ -25,7 +26,7 @@ TEST(DeviceProfile, ValidProfileParsesWithDefaults) {
   auto p = device_profile_from_json(valid_profile(), "pi.json").value();
   EXPECT_EQ(p.hardware.peak_gflops, 6.0);
   EXPECT_EQ(p.environment.engine, "libtorch");
-  EXPECT_EQ(p.environment.camera, "none");
+  EXPECT_EQ(p.environment.pipeline, "encode:jpeg,quality=85|decode:turbojpeg|resize:opencv,linear,model");
   EXPECT_EQ(p.network.rtt_ms_std, 10.0);
 }
 
@@ -49,14 +50,21 @@ TEST(DeviceProfile, UnknownPrecisionListsTheChoices) {
 
 TEST(DeviceProfile, JpegQualityOutOfRangeIsRejected) {
   json j = valid_profile();
-  j["environment"]["codec"] = "jpeg:quality=120";
-  EXPECT_NE(error_of(j).find("expected an integer in 1..100"), std::string::npos);
+  j["environment"]["pipeline"] = "encode:jpeg,quality=120";
+  EXPECT_NE(error_of(j).find("field 'environment.pipeline'"), std::string::npos);
+  EXPECT_NE(error_of(j).find("quality 120 is out of range [1, 100]"), std::string::npos);
 }
 
-TEST(DeviceProfile, UnknownCodecKindIsRejected) {
+TEST(DeviceProfile, UnknownCodecIsRejectedWithTheChoices) {
   json j = valid_profile();
-  j["environment"]["codec"] = "gif";
-  EXPECT_NE(error_of(j).find("kind 'gif'"), std::string::npos);
+  j["environment"]["pipeline"] = "encode:gif";
+  EXPECT_NE(error_of(j).find("format 'gif' is not one of: jpeg, png, webp, heif"), std::string::npos);
+}
+
+TEST(DeviceProfile, PipelineMayBeGivenAsJsonStages) {
+  json j = valid_profile();
+  j["environment"]["pipeline"] = json::parse(R"([{"stage": "decode", "decoder": "opencv"}])");
+  EXPECT_EQ(device_profile_from_json(j, "pi.json").value().environment.pipeline, "decode:opencv");
 }
 
 TEST(DeviceProfile, HardwareNeedsItsSources) {
@@ -81,7 +89,7 @@ TEST(Fleet, BuiltInFleetIsValidAndSpansMicrocontrollerToServer) {
     classes.insert(p.device_class);
     min_peak = std::min(min_peak, p.hardware.peak_gflops);
     max_peak = std::max(max_peak, p.hardware.peak_gflops);
-    if (p.name == "iphone-xr") iphone_uses_heif = p.environment.codec.rfind("heif", 0) == 0;
+    if (p.name == "iphone-xr") iphone_uses_heif = p.environment.pipeline.find("encode:heif") != std::string::npos;
   }
   EXPECT_TRUE(classes.count("microcontroller"));
   EXPECT_TRUE(classes.count("phone"));

@@ -1,5 +1,8 @@
 #include "test_support.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -109,6 +112,44 @@ ModelCard write_tiny_model(const std::string& dir, const std::string& name) {
 bool fashion_mnist_installed() {
   return fs::exists(std::string(kFashionMnistDir) + "/t10k-images-idx3-ubyte.gz") ||
          fs::exists(std::string(kFashionMnistDir) + "/t10k-images-idx3-ubyte");
+}
+
+Image make_test_photo(int width, int height, int channels) {
+  Image image;
+  image.width = width;
+  image.height = height;
+  image.channels = channels;
+  image.pixels.resize(static_cast<std::size_t>(width) * height * channels);
+  const double cx = width * 0.6, cy = height * 0.45, radius = std::min(width, height) * 0.3;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      const bool disc = (x - cx) * (x - cx) + (y - cy) * (y - cy) < radius * radius;
+      const bool stripe = x < width / 4 && ((x / 2) % 2 == 0);
+      double rgb[3] = {40.0 + 180.0 * x / width, 30.0 + 170.0 * y / height, 120.0 + 60.0 * std::sin(x * 0.15 + y * 0.1)};
+      if (disc) rgb[0] = 230, rgb[1] = 60, rgb[2] = 50;
+      if (stripe) rgb[0] = rgb[1] = rgb[2] = 235;
+      for (int c = 0; c < channels; ++c) {
+        const double v = channels == 1 ? 0.3 * rgb[0] + 0.6 * rgb[1] + 0.1 * rgb[2] : c < 3 ? rgb[c] : 255.0 - x;
+        image.pixels[(static_cast<std::size_t>(y) * width + x) * channels + c] =
+            static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0));
+      }
+    }
+  }
+  return image;
+}
+
+double mean_abs_diff(const Image& a, const Image& b) {
+  if (a.width != b.width || a.height != b.height || a.channels != b.channels || a.pixels.size() != b.pixels.size()) return -1;
+  double sum = 0;
+  for (std::size_t i = 0; i < a.pixels.size(); ++i) sum += std::abs(int(a.pixels[i]) - int(b.pixels[i]));
+  return a.pixels.empty() ? 0 : sum / a.pixels.size();
+}
+
+int max_abs_diff(const Image& a, const Image& b) {
+  if (a.pixels.size() != b.pixels.size()) return 256;
+  int worst = 0;
+  for (std::size_t i = 0; i < a.pixels.size(); ++i) worst = std::max(worst, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
+  return worst;
 }
 
 }  // namespace edgefleet::testing

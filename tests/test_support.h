@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "edgefleet/image.h"
 #include "edgefleet/model_card.h"
 
 namespace edgefleet::testing {
@@ -36,5 +37,13 @@ void write_fashion_mnist_split(const std::string& dir, const std::string& prefix
 ModelCard write_tiny_model(const std::string& dir, const std::string& name = "tiny");
 
 bool fashion_mnist_installed();
+
+// A deterministic "photo": smooth colour gradients, a disc with a sharp edge and fine stripes,
+// so that resizers, codecs and demosaicers all have something to disagree about.
+Image make_test_photo(int width, int height, int channels = 3);
+
+// Mean absolute difference per sample of two images of the same shape (-1 when shapes differ).
+double mean_abs_diff(const Image& a, const Image& b);
+int max_abs_diff(const Image& a, const Image& b);
 
 }  // namespace edgefleet::testing

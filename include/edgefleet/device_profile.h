@@ -22,10 +22,11 @@ struct Hardware {
 };
 
 struct DeviceEnvironment {
-  std::string camera;         // "none" or an ISP preset, e.g. "isp:demosaic=vng,denoise=1"
-  std::string codec;          // "none", "jpeg:quality=90", "heif:quality=80", "png", "webp:quality=80"
-  std::string decoder;        // "turbojpeg", "turbojpeg:dct=ifast", "opencv", "libheif", "libpng", "libwebp"
-  std::string preprocessing;  // resize/crop stages, e.g. "resize:opencv,linear" ("" = the card's own)
+  // The device's image pipeline in canonical spec form (edgefleet/pipeline.h), from the scene
+  // to the model's input, e.g. "camera:opencv,demosaic=ea|encode:jpeg,quality=95|
+  // decode:turbojpeg|resize:opencv,linear,model|crop:center,model". "" = the card's own
+  // preprocessing of the source picture.
+  std::string pipeline;
   std::string precision = "fp32";  // fp32 | bf16 | fp16 | int8
   std::string engine = "libtorch";  // libtorch | opencv-dnn
   int threads = 0;                  // 0 = engine default

@@ -4,6 +4,7 @@
 
 #include "cli/cli_common.h"
 #include "edgefleet/device_profile.h"
+#include "edgefleet/pipeline.h"
 
 namespace edgefleet::cli {
 namespace {
@@ -13,6 +14,24 @@ struct FleetArgs {
   std::vector<std::string> files;
   bool json = false;
 };
+
+// "opencv/ea" and "jpeg q95": the camera and codec stages of a pipeline, for the table.
+std::pair<std::string, std::string> camera_and_codec(const std::string& spec) {
+  std::string camera = "-", codec = "-";
+  auto pipeline = parse_pipeline(spec);
+  if (!pipeline) return {camera, codec};
+  for (const auto& stage : pipeline->stages) {
+    if (const auto* c = std::get_if<CameraStage>(&stage)) {
+      camera = std::string(c->options.isp == IspEngine::kLibRaw ? "libraw/" : "opencv/") + c->options.demosaic;
+    } else if (const auto* e = std::get_if<EncodeStage>(&stage)) {
+      codec = image_format_name(e->options.format);
+      if (e->options.format != ImageFormat::kPng) {
+        codec += " q" + std::to_string(e->options.quality ? e->options.quality : default_quality(e->options.format));
+      }
+    }
+  }
+  return {camera, codec};
+}
 
 int run_list(const FleetArgs& args) {
   auto fleet = read_fleet(args.dir.empty() ? builtin_fleet_dir() : args.dir);
@@ -28,10 +47,12 @@ int run_list(const FleetArgs& args) {
     const std::string network = p.network.trace.empty()
                                     ? fixed(p.network.rtt_ms_mean, 1) + " +- " + fixed(p.network.rtt_ms_std, 1) + " ms"
                                     : "trace " + p.network.trace;
+    const auto [camera, codec] = camera_and_codec(p.environment.pipeline);
     rows.push_back({p.name, p.device_class, fixed(p.hardware.peak_gflops, 1), fixed(p.hardware.memory_bandwidth_gbs, 1),
-                    fixed(p.hardware.memory_mb, 0), p.environment.codec, p.environment.precision, network});
+                    fixed(p.hardware.memory_mb, 0), camera, codec, p.environment.precision, network});
   }
-  std::cout << format_table({"device", "class", "GFLOP/s", "GB/s", "memory MB", "codec", "precision", "network"}, rows);
+  std::cout << format_table(
+      {"device", "class", "GFLOP/s", "GB/s", "memory MB", "camera/ISP", "codec", "precision", "network"}, rows);
   return 0;
 }
 

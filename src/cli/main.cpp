@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   add(edgefleet::cli::add_fleet_command(app));
   add(edgefleet::cli::add_simulate_command(app));
   add(edgefleet::cli::add_profile_command(app));
+  add(edgefleet::cli::add_pipeline_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,5 +1,7 @@
 #include "edgefleet/device_profile.h"
 
+#include "edgefleet/pipeline.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -57,21 +59,6 @@ class Reader {
     fail("field '" + field + "' is '" + value + "', expected one of " + list);
   }
 
-  // A stage string "kind[:args]": the kind must be one of `kinds`; "quality=N" must be 1..100.
-  void stage(const std::string& value, const std::string& field, const std::vector<std::string>& kinds) const {
-    const std::string kind = value.substr(0, value.find(':'));
-    one_of(kind, field + "' kind '" + kind, kinds);
-    const auto q = value.find("quality=");
-    if (q != std::string::npos) {
-      const std::string number = value.substr(q + 8, value.find(',', q) - q - 8);
-      char* end = nullptr;
-      const long quality = std::strtol(number.c_str(), &end, 10);
-      if (number.empty() || *end != '\0' || quality < 1 || quality > 100) {
-        fail("field '" + field + "' has quality '" + number + "', expected an integer in 1..100");
-      }
-    }
-  }
-
  private:
   std::string origin_;
 };
@@ -108,17 +95,11 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
 
     if (!j.contains("environment")) r.fail("missing field 'environment'");
     const json& e = j["environment"];
-    r.only_fields(e, "environment", {"camera", "codec", "decoder", "preprocessing", "precision", "engine", "threads", "notes"});
-    p.environment.camera = r.string(e, "camera", "environment.", false, "none");
-    r.stage(p.environment.camera, "environment.camera", {"none", "isp"});
-    p.environment.codec = r.string(e, "codec", "environment.", false, "none");
-    r.stage(p.environment.codec, "environment.codec", {"none", "jpeg", "png", "webp", "heif"});
-    p.environment.decoder = r.string(e, "decoder", "environment.", false, "opencv");
-    r.stage(p.environment.decoder, "environment.decoder",
-            {"turbojpeg", "opencv", "imagemagick", "vips", "libpng", "libwebp", "libheif"});
-    p.environment.preprocessing = r.string(e, "preprocessing", "environment.", false, "");
-    if (!p.environment.preprocessing.empty()) {
-      r.stage(p.environment.preprocessing, "environment.preprocessing", {"resize"});
+    r.only_fields(e, "environment", {"pipeline", "precision", "engine", "threads", "notes"});
+    if (e.contains("pipeline")) {
+      auto pipeline = pipeline_from_json(e["pipeline"]);
+      if (!pipeline) r.fail("field 'environment.pipeline': " + pipeline.status().message());
+      p.environment.pipeline = pipeline_to_string(*pipeline);
     }
     p.environment.precision = r.string(e, "precision", "environment.", false, "fp32");
     r.one_of(p.environment.precision, "environment.precision", {"fp32", "bf16", "fp16", "int8"});
@@ -155,10 +136,7 @@ json device_profile_to_json(const DeviceProfile& p) {
             {"memory_mb", p.hardware.memory_mb},
             {"sources", p.hardware.sources}}},
           {"environment",
-           {{"camera", p.environment.camera},
-            {"codec", p.environment.codec},
-            {"decoder", p.environment.decoder},
-            {"preprocessing", p.environment.preprocessing},
+           {{"pipeline", p.environment.pipeline},
             {"precision", p.environment.precision},
             {"engine", p.environment.engine},
             {"threads", p.environment.threads}}},

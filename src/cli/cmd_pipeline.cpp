@@ -1,0 +1,135 @@
+// edgefleet pipeline run|diff|show
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli_common.h"
+#include "edgefleet/model_card.h"
+#include "edgefleet/pipeline_comparison.h"
+
+namespace edgefleet::cli {
+namespace {
+
+struct PipelineArgs {
+  std::string spec;
+  std::string image;
+  std::string out;
+  std::string model;
+  std::string data;
+  std::string reference = default_reference_pipeline();
+  std::vector<std::string> variants;
+  std::string group;
+  int limit = 200;
+  int threads = 0;
+  bool markdown = false;
+  std::string json_out;
+};
+
+Expected<Pipeline> pipeline_for(const std::string& spec, const std::string& model) {
+  auto pipeline = parse_pipeline(spec);
+  if (!pipeline || model.empty()) return pipeline;
+  auto card = resolve_model(model);
+  if (!card) return card.status();
+  return bind_to_input(*pipeline, card->input);
+}
+
+int run_show(const PipelineArgs& args) {
+  auto pipeline = parse_pipeline(args.spec);
+  if (!pipeline) return fail(pipeline.status());
+  std::cout << pipeline_to_string(*pipeline) << "\n" << pipeline_to_json(*pipeline).dump(1) << "\n";
+  return 0;
+}
+
+int run_run(const PipelineArgs& args) {
+  auto pipeline = pipeline_for(args.spec, args.model);
+  if (!pipeline) return fail(pipeline.status());
+  auto bytes = read_file_bytes(args.image);
+  if (!bytes) return fail(bytes.status());
+  auto image = run_pipeline(*pipeline, *bytes, args.image);
+  if (!image) return fail(image.status());
+  EncodeOptions png;
+  png.format = ImageFormat::kPng;
+  auto encoded = encode_image(*image, png);
+  if (!encoded) return fail(encoded.status());
+  std::ofstream out(args.out, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(encoded->data()), static_cast<std::streamsize>(encoded->size()));
+  if (!out) return fail(io_error("cannot write '" + args.out + "'"));
+  std::cout << args.out << ": " << image->width << "x" << image->height << "x" << image->channels << " after "
+            << pipeline_to_string(*pipeline) << "\n";
+  return 0;
+}
+
+int run_diff(const PipelineArgs& args) {
+  auto reference = parse_pipeline(args.reference);
+  if (!reference) return fail(reference.status());
+  std::vector<PipelineVariant> variants;
+  if (args.variants.empty()) {
+    for (auto& v : builtin_stage_variants()) {
+      if (args.group.empty() || v.group == args.group) variants.push_back(v);
+    }
+  } else {
+    for (const auto& spec : args.variants) variants.push_back({"custom", spec});
+  }
+  if (variants.empty()) return fail(invalid_argument("no variants in group '" + args.group + "'"));
+  auto files = list_image_files(args.data);
+  if (!files) return fail(files.status());
+  if (args.limit > 0 && files->size() > static_cast<std::size_t>(args.limit)) files->resize(args.limit);
+  auto differences = compare_pipelines(*reference, variants, *files, args.threads);
+  if (!differences) return fail(differences.status());
+
+  std::vector<std::vector<std::string>> rows;
+  nlohmann::json json = {{"reference", pipeline_to_string(*reference)}, {"files", files->size()}, {"variants", nlohmann::json::array()}};
+  for (const auto& d : *differences) {
+    const std::string identical = d.images ? fixed(100.0 * d.identical / d.images, 0) + "%" : "-";
+    rows.push_back({d.variant.group, d.variant.spec, std::to_string(d.images), fixed(d.mean_abs_diff, 3),
+                    fixed(d.worst_image_mad, 2), identical, std::to_string(d.failures + d.shape_mismatches)});
+    json["variants"].push_back({{"group", d.variant.group}, {"spec", d.variant.spec}, {"images", d.images},
+                                {"mean_abs_diff", d.mean_abs_diff}, {"worst_image_mad", d.worst_image_mad},
+                                {"identical", d.identical}, {"failures", d.failures},
+                                {"shape_mismatches", d.shape_mismatches}, {"first_error", d.first_error}});
+  }
+  const std::vector<std::string> header = {"stage", "variant pipeline", "images", "MAD", "worst MAD", "identical", "failed"};
+  std::cout << "reference: " << pipeline_to_string(*reference) << " (" << files->size() << " files)\n";
+  std::cout << (args.markdown ? format_markdown_table(header, rows) : format_table(header, rows));
+  if (!args.json_out.empty()) {
+    std::ofstream out(args.json_out);
+    out << json.dump(1) << "\n";
+    if (!out) return fail(io_error("cannot write '" + args.json_out + "'"));
+  }
+  for (const auto& d : *differences) {
+    if (d.failures) std::cerr << "edgefleet: " << d.variant.spec << " failed on " << d.failures << " files: " << d.first_error << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_pipeline_command(CLI::App& app) {
+  auto args = std::make_shared<PipelineArgs>();
+  auto* command = app.add_subcommand("pipeline", "Device image pipelines: check a spec, run one on a picture, compare variants");
+  command->require_subcommand(1);
+  auto* show = command->add_subcommand("show", "Parse a pipeline spec; print its canonical string and JSON");
+  show->add_option("spec", args->spec, "Pipeline spec, e.g. 'decode:turbojpeg,dct=ifast|resize:opencv,linear,256'")->required();
+  auto* run = command->add_subcommand("run", "Run a pipeline on one picture and write the result as PNG");
+  run->add_option("spec", args->spec, "Pipeline spec")->required();
+  run->add_option("--image", args->image, "Source picture")->required();
+  run->add_option("--out", args->out, "Output PNG")->required();
+  run->add_option("--model", args->model, "Model (card or built-in name) whose input size fills 'model' sizes");
+  auto* diff = command->add_subcommand("diff", "Mean absolute pixel difference of variant pipelines against a reference");
+  diff->add_option("--data", args->data, "Folder of source pictures (searched recursively)")->required();
+  diff->add_option("--reference", args->reference, "Reference pipeline")->capture_default_str();
+  diff->add_option("--variant", args->variants, "A variant pipeline (repeatable; default: the built-in stage variants)");
+  diff->add_option("--group", args->group, "Only built-in variants of this stage: decode, codec, resize, crop, color, camera");
+  diff->add_option("--limit", args->limit, "Use the first N files (sorted by path); 0 = all")->capture_default_str();
+  diff->add_option("--threads", args->threads, "Worker threads (0 = one per core)")->capture_default_str();
+  diff->add_flag("--markdown", args->markdown, "Print a Markdown table");
+  diff->add_option("--json", args->json_out, "Also write the results to this JSON file");
+  return [args, show, run, diff] {
+    if (show->parsed()) return run_show(*args);
+    if (run->parsed()) return run_run(*args);
+    if (diff->parsed()) return run_diff(*args);
+    return 2;
+  };
+}
+
+}  // namespace edgefleet::cli

@@ -1,0 +1,230 @@
+#include "edgefleet/camera.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include <opencv2/imgproc.hpp>
+#include <opencv2/photo.hpp>
+
+#include "imaging/camera_model.h"
+#include "imaging/opencv_image.h"
+
+namespace edgefleet {
+namespace {
+
+double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
+double linear_to_srgb(double v) { return v <= 0.0031308 ? 12.92 * v : 1.055 * std::pow(v, 1.0 / 2.4) - 0.055; }
+double linear_to_bt709(double v) { return v < 0.018 ? 4.5 * v : 1.099 * std::pow(v, 0.45) - 0.099; }
+
+}  // namespace
+
+namespace detail {
+
+cv::Matx33d rgb_to_camera() {
+  // XYZ -> camera of the first sensor in Brooks et al.'s unprocessing code, and sRGB -> XYZ (D65).
+  const cv::Matx33d xyz_to_camera(1.0234, -0.2969, -0.2266, -0.5625, 1.6328, -0.0469, -0.0703, 0.2188, 0.6406);
+  const cv::Matx33d rgb_to_xyz(0.4124564, 0.3575761, 0.1804375, 0.2126729, 0.7151522, 0.0721750, 0.0193339, 0.1191920,
+                               0.9503041);
+  cv::Matx33d m = xyz_to_camera * rgb_to_xyz;
+  for (int r = 0; r < 3; ++r) {
+    const double sum = m(r, 0) + m(r, 1) + m(r, 2);
+    for (int c = 0; c < 3; ++c) m(r, c) /= sum;  // white stays white
+  }
+  return m;
+}
+
+cv::Matx33d camera_to_rgb() { return rgb_to_camera().inv(); }
+
+int bayer_channel(BayerPattern bayer, int y, int x) {
+  static const int kLayouts[4][4] = {{0, 1, 1, 2}, {2, 1, 1, 0}, {1, 0, 2, 1}, {1, 2, 0, 1}};  // RGGB BGGR GRBG GBRG
+  return kLayouts[static_cast<int>(bayer)][(y & 1) * 2 + (x & 1)];
+}
+
+void isp_gains(const RawMosaic& raw, const CameraOptions& options, double* red, double* blue) {
+  *red = 1.0;
+  *blue = 1.0;
+  if (options.white_balance == WhiteBalance::kTrue) {
+    *red = options.red_gain;
+    *blue = options.blue_gain;
+  } else if (options.white_balance == WhiteBalance::kGrayWorld) {
+    double sum[3] = {0, 0, 0};
+    double count[3] = {0, 0, 0};
+    for (int y = 0; y < raw.height; ++y) {
+      for (int x = 0; x < raw.width; ++x) {
+        const int c = bayer_channel(raw.bayer, y, x);
+        sum[c] += raw.values[static_cast<std::size_t>(y) * raw.width + x];
+        count[c] += 1;
+      }
+    }
+    const double g = sum[1] / std::max(1.0, count[1]);
+    if (sum[0] > 0) *red = g / (sum[0] / count[0]);
+    if (sum[2] > 0) *blue = g / (sum[2] / count[2]);
+  }
+}
+
+Image render_linear_rgb(cv::Mat rgb, double red_gain, double blue_gain, const CameraOptions& options) {
+  cv::Matx33d m = cv::Matx33d::diag(cv::Vec3d(red_gain, 1.0, blue_gain));
+  if (options.color_matrix) m = camera_to_rgb() * m;
+  cv::transform(rgb, rgb, cv::Mat(cv::Matx33f(m)));
+  float lut[4096];  // gamma through a fine table: exact to 8 bits, much faster than pow
+  for (int i = 0; i < 4096; ++i) {
+    const double v = i / 4095.0;
+    lut[i] = static_cast<float>(options.gamma == GammaCurve::kBt709 ? linear_to_bt709(v) : linear_to_srgb(v));
+  }
+  cv::Mat rgb8(rgb.size(), CV_8UC3);
+  for (int y = 0; y < rgb.rows; ++y) {
+    const float* in = rgb.ptr<float>(y);
+    std::uint8_t* out = rgb8.ptr<std::uint8_t>(y);
+    for (int i = 0; i < rgb.cols * 3; ++i) {
+      const float v = std::clamp(in[i], 0.0f, 1.0f);
+      out[i] = cv::saturate_cast<std::uint8_t>(lut[static_cast<int>(v * 4095.0f + 0.5f)] * 255.0f);
+    }
+  }
+  return image_from_mat(finish_isp(rgb8, options));
+}
+
+cv::Mat finish_isp(cv::Mat rgb8, const CameraOptions& options) {
+  if (options.tone_curve) {
+    cv::Mat lut(1, 256, CV_8U);
+    for (int i = 0; i < 256; ++i) {
+      const double x = i / 255.0;
+      lut.at<std::uint8_t>(i) = cv::saturate_cast<std::uint8_t>((3 * x * x - 2 * x * x * x) * 255.0);
+    }
+    cv::LUT(rgb8, lut, rgb8);
+  }
+  if (options.denoise > 0) {
+    cv::Mat out;
+    cv::fastNlMeansDenoisingColored(rgb8, out, static_cast<float>(options.denoise), static_cast<float>(options.denoise));
+    rgb8 = out;
+  }
+  if (options.sharpen > 0) {
+    cv::Mat blurred;
+    cv::GaussianBlur(rgb8, blurred, cv::Size(0, 0), 1.0);
+    cv::Mat out;
+    cv::addWeighted(rgb8, 1.0 + options.sharpen, blurred, -options.sharpen, 0.0, out);
+    rgb8 = out;
+  }
+  return rgb8;
+}
+
+}  // namespace detail
+
+namespace {
+
+
+std::uint64_t content_hash(const Image& image) {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (std::uint8_t b : image.pixels) h = (h ^ b) * 1099511628211ULL;
+  return h ^ (static_cast<std::uint64_t>(image.width) << 32) ^ static_cast<std::uint64_t>(image.height);
+}
+
+int opencv_bayer_code(BayerPattern bayer, const std::string& demosaic) {
+  // OpenCV names a pattern by the 2x2 block at row 1, column 1: RGGB is "BG".
+  static const int kBilinear[] = {cv::COLOR_BayerBG2RGB, cv::COLOR_BayerRG2RGB, cv::COLOR_BayerGB2RGB, cv::COLOR_BayerGR2RGB};
+  static const int kVng[] = {cv::COLOR_BayerBG2RGB_VNG, cv::COLOR_BayerRG2RGB_VNG, cv::COLOR_BayerGB2RGB_VNG,
+                             cv::COLOR_BayerGR2RGB_VNG};
+  static const int kEa[] = {cv::COLOR_BayerBG2RGB_EA, cv::COLOR_BayerRG2RGB_EA, cv::COLOR_BayerGB2RGB_EA,
+                            cv::COLOR_BayerGR2RGB_EA};
+  const int i = static_cast<int>(bayer);
+  if (demosaic == "vng") return kVng[i];
+  if (demosaic == "ea") return kEa[i];
+  return kBilinear[i];
+}
+
+Expected<Image> process_raw_opencv(const RawMosaic& raw, const CameraOptions& options) {
+  const cv::Mat values(raw.height, raw.width, CV_32F, const_cast<float*>(raw.values.data()));
+  cv::Mat rgb;
+  if (options.demosaic == "vng") {
+    // OpenCV's VNG reads 8-bit mosaics only: compand with a square root (as 8-bit sensor
+    // outputs do) so the shadows keep their levels, demosaic, then expand.
+    cv::Mat companded;
+    cv::sqrt(values, companded);
+    companded.convertTo(companded, CV_8U, 255.0);
+    cv::cvtColor(companded, rgb, opencv_bayer_code(raw.bayer, options.demosaic));
+    rgb.convertTo(rgb, CV_32F, 1.0 / 255.0);
+    rgb = rgb.mul(rgb);
+  } else {
+    cv::Mat mosaic16;
+    values.convertTo(mosaic16, CV_16U, 65535.0);
+    cv::cvtColor(mosaic16, rgb, opencv_bayer_code(raw.bayer, options.demosaic));
+    rgb.convertTo(rgb, CV_32F, 1.0 / 65535.0);
+  }
+  double red = 1, blue = 1;
+  detail::isp_gains(raw, options, &red, &blue);
+  return detail::render_linear_rgb(rgb, red, blue, options);
+}
+
+}  // namespace
+
+const std::vector<std::string>& demosaic_methods(IspEngine isp) {
+  static const std::vector<std::string> kOpenCv = {"bilinear", "vng", "ea"};
+  static const std::vector<std::string> kLibRaw = {"linear", "vng", "ppg", "ahd", "dcb", "dht", "aahd"};
+  return isp == IspEngine::kLibRaw ? kLibRaw : kOpenCv;
+}
+
+Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& options) {
+  if (srgb.empty() || srgb.width < 2 || srgb.height < 2) return invalid_argument("camera: image smaller than 2x2");
+  if (srgb.channels != 3 && srgb.channels != 1) {
+    return invalid_argument("camera: " + std::to_string(srgb.channels) + " channels, expected RGB or gray");
+  }
+  if (options.red_gain <= 0 || options.blue_gain <= 0) return invalid_argument("camera: gains must be positive");
+  if (options.shot_noise < 0 || options.read_noise < 0) return invalid_argument("camera: noise must not be negative");
+  RawMosaic raw;
+  raw.width = srgb.width & ~1;
+  raw.height = srgb.height & ~1;
+  raw.bayer = options.bayer;
+  raw.values.resize(static_cast<std::size_t>(raw.width) * raw.height);
+
+  // Per 8-bit level: inverse tone curve (smoothstep), then inverse sRGB gamma.
+  double linear[256];
+  for (int i = 0; i < 256; ++i) {
+    const double y = i / 255.0;
+    const double untoned = 0.5 - std::sin(std::asin(1.0 - 2.0 * y) / 3.0);
+    linear[i] = srgb_to_linear(std::clamp(untoned, 0.0, 1.0));
+  }
+  const cv::Matx33d to_camera = detail::rgb_to_camera();
+  const double inverse_gain[3] = {1.0 / options.red_gain, 1.0, 1.0 / options.blue_gain};
+  std::mt19937_64 rng(content_hash(srgb) ^ (options.seed * 0x9E3779B97F4A7C15ULL));
+  std::normal_distribution<double> gaussian(0.0, 1.0);
+  const bool noisy = options.shot_noise > 0 || options.read_noise > 0;
+  for (int y = 0; y < raw.height; ++y) {
+    for (int x = 0; x < raw.width; ++x) {
+      const std::uint8_t* p = &srgb.pixels[(static_cast<std::size_t>(y) * srgb.width + x) * srgb.channels];
+      const double rgb[3] = {linear[p[0]], linear[p[srgb.channels == 3 ? 1 : 0]], linear[p[srgb.channels == 3 ? 2 : 0]]};
+      const int c = detail::bayer_channel(options.bayer, y, x);
+      double v = (to_camera(c, 0) * rgb[0] + to_camera(c, 1) * rgb[1] + to_camera(c, 2) * rgb[2]) * inverse_gain[c];
+      v = std::clamp(v, 0.0, 1.0);
+      if (noisy) v += gaussian(rng) * std::sqrt(options.shot_noise * v + options.read_noise);
+      raw.values[static_cast<std::size_t>(y) * raw.width + x] = static_cast<float>(std::clamp(v, 0.0, 1.0));
+    }
+  }
+  return raw;
+}
+
+Expected<Image> process_raw(const RawMosaic& raw, const CameraOptions& options) {
+  if (raw.width < 2 || raw.height < 2 || (raw.width & 1) || (raw.height & 1) ||
+      raw.values.size() != static_cast<std::size_t>(raw.width) * raw.height) {
+    return invalid_argument("camera: raw mosaic must be at least 2x2, even-sized, with one value per photosite");
+  }
+  const auto& methods = demosaic_methods(options.isp);
+  if (std::find(methods.begin(), methods.end(), options.demosaic) == methods.end()) {
+    return invalid_argument("camera: demosaic '" + options.demosaic + "' is not one of the " +
+                            (options.isp == IspEngine::kLibRaw ? "libraw" : "opencv") + " ISP's methods");
+  }
+  if (options.denoise < 0 || options.sharpen < 0) return invalid_argument("camera: denoise and sharpen must not be negative");
+  if (options.isp == IspEngine::kLibRaw) return detail::process_raw_libraw(raw, options);
+  try {
+    return process_raw_opencv(raw, options);
+  } catch (const cv::Exception& e) {
+    return internal_error("camera: OpenCV ISP: " + first_meaningful_line(e.what()));
+  }
+}
+
+Expected<Image> simulate_camera(const Image& srgb, const CameraOptions& options) {
+  auto raw = unprocess_to_raw(srgb, options);
+  if (!raw) return raw.status();
+  return process_raw(*raw, options);
+}
+
+}  // namespace edgefleet
