@@ -9,6 +9,18 @@ edgefleet=${EDGEFLEET_BUILD_DIR:-build}/edgefleet
 
 echo; echo "== the built-in fleet (fleet/) =="
 "$edgefleet" fleet list
+echo; echo "== a device image pipeline (the iPhone XR's), parsed and in canonical form =="
+"$edgefleet" pipeline show "$(sed -n 's/.*"pipeline": "\(.*\)",/\1/p' fleet/iphone-xr.json)"
+photos=../shared/imagenet/images
+if [[ -d $photos ]]; then
+  echo; echo "== how far decoders, codecs and camera ISPs move the pixels (12 ImageNet photos) =="
+  for group in decode codec camera; do
+    "$edgefleet" pipeline diff --data "$photos" --limit 12 --group "$group"
+  done
+else
+  echo; echo "(no $photos: skipping the pipeline comparison on photos)"
+fi
+
 echo; echo "== the built-in zoo (models/fashion-mnist/) =="
 "$edgefleet" zoo list
 echo; echo "== the zoo evaluated on the Fashion-MNIST test set =="

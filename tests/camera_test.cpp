@@ -102,6 +102,15 @@ TEST(VirtualCamera, RawMosaicHasOneValuePerPhotositeAndEvenSize) {
   for (float v : raw.values) ASSERT_TRUE(v >= 0.0f && v <= 1.0f);
 }
 
+TEST(VirtualCamera, OddSizedScenesKeepTheirSize) {
+  const Image photo = make_test_photo(33, 21);
+  for (IspEngine engine : {IspEngine::kOpenCv, IspEngine::kLibRaw}) {
+    const Image out = simulate_camera(photo, isp(engine, demosaic_methods(engine).front())).value();
+    EXPECT_EQ(out.width, 33);
+    EXPECT_EQ(out.height, 21);
+  }
+}
+
 TEST(VirtualCamera, BadOptionsAreRefused) {
   EXPECT_EQ(simulate_camera(make_test_photo(1, 1), {}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(simulate_camera(make_test_photo(8, 8), isp(IspEngine::kOpenCv, "ahd")).status().code(), StatusCode::kInvalidArgument);

@@ -57,7 +57,8 @@ Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& opt
 // Raw mosaic -> sRGB image through the ISP of `options`.
 Expected<Image> process_raw(const RawMosaic& raw, const CameraOptions& options);
 
-// Both: the picture this device's camera would have produced of the scene in `srgb`.
+// Both: the picture this device's camera would have produced of the scene in `srgb`, with the
+// scene's size (odd sides are padded for the mosaic and cut back).
 Expected<Image> simulate_camera(const Image& srgb, const CameraOptions& options);
 
 }  // namespace edgefleet

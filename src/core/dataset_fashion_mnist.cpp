@@ -63,7 +63,7 @@ class FashionMnist final : public Dataset {
   Expected<Image> load(std::size_t i) const override {
     if (i >= count_) return invalid_argument(name() + ": index " + std::to_string(i) + " out of range");
     const auto* begin = images_.data() + kImagesHeader + i * kPixels;
-    return Image{kSide, kSide, 1, std::vector<std::uint8_t>(begin, begin + kPixels)};
+    return Image{kSide, kSide, 1, PixelBuffer(begin, begin + kPixels)};
   }
 
   static constexpr int kSide = 28;

@@ -19,7 +19,7 @@ Expected<Image> make_image(int width, int height, int channels, std::vector<std:
                             std::to_string(channels) + " needs " + std::to_string(expected) +
                             " bytes, got " + std::to_string(pixels.size()));
   }
-  return Image{width, height, channels, std::move(pixels)};
+  return Image{width, height, channels, PixelBuffer(pixels.begin(), pixels.end())};
 }
 
 Expected<std::vector<std::uint8_t>> read_file_bytes(const std::string& path, std::size_t max_bytes) {

@@ -222,9 +222,22 @@ Expected<Image> process_raw(const RawMosaic& raw, const CameraOptions& options) 
 }
 
 Expected<Image> simulate_camera(const Image& srgb, const CameraOptions& options) {
-  auto raw = unprocess_to_raw(srgb, options);
+  if (srgb.empty() || srgb.width < 2 || srgb.height < 2) return invalid_argument("camera: image smaller than 2x2");
+  // A Bayer mosaic has even sides: replicate the last column/row of an odd-sized scene and cut
+  // it off again, so the camera never shifts the picture's geometry.
+  const int pad_x = srgb.width & 1;
+  const int pad_y = srgb.height & 1;
+  Image scene = srgb;
+  if (pad_x || pad_y) {
+    cv::Mat padded;
+    cv::copyMakeBorder(mat_view(srgb), padded, 0, pad_y, 0, pad_x, cv::BORDER_REPLICATE);
+    scene = image_from_mat(padded);
+  }
+  auto raw = unprocess_to_raw(scene, options);
   if (!raw) return raw.status();
-  return process_raw(*raw, options);
+  auto picture = process_raw(*raw, options);
+  if (!picture || (!pad_x && !pad_y)) return picture;
+  return image_from_mat(mat_view(*picture)(cv::Rect(0, 0, srgb.width, srgb.height)));
 }
 
 }  // namespace edgefleet

@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include <libexif/exif-data.h>
-#include <png.h>
 #include <webp/decode.h>
 #include <opencv2/core.hpp>
 
@@ -135,35 +134,41 @@ Status check_dimensions(long long width, long long height, const std::string& or
 }
 
 bool probe_dimensions(const Bytes& bytes, ImageFormat format, long long* width, long long* height) {
-  int w = 0, h = 0;
   switch (format) {
-    case ImageFormat::kJpeg:
-      if (!jpeg_header_dimensions(bytes, &w, &h)) return false;
-      break;
-    case ImageFormat::kPng: {
-      png_image png{};
-      png.version = PNG_IMAGE_VERSION;
-      const bool ok = png_image_begin_read_from_memory(&png, bytes.data(), bytes.size()) != 0;
-      w = static_cast<int>(png.width);
-      h = static_cast<int>(png.height);
-      png_image_free(&png);
-      if (!ok) return false;
-      break;
+    case ImageFormat::kJpeg: {
+      int w = 0, h = 0;
+      walk_jpeg_markers(bytes, &w, &h);
+      if (w <= 0 && h <= 0) return false;
+      *width = w;
+      *height = h;
+      return true;
     }
-    case ImageFormat::kWebp:
+    case ImageFormat::kPng: {
+      // The IHDR chunk must come first: big-endian width and height at bytes 16..23.
+      if (bytes.size() < 24 || std::memcmp(bytes.data() + 12, "IHDR", 4) != 0) return false;
+      auto be32 = [&](std::size_t i) {
+        return (static_cast<long long>(bytes[i]) << 24) | (bytes[i + 1] << 16) | (bytes[i + 2] << 8) | bytes[i + 3];
+      };
+      *width = be32(16);
+      *height = be32(20);
+      return true;
+    }
+    case ImageFormat::kWebp: {
+      int w = 0, h = 0;
       if (!WebPGetInfo(bytes.data(), bytes.size(), &w, &h)) return false;
-      break;
+      *width = w;
+      *height = h;
+      return true;
+    }
     default:
       return false;
   }
-  *width = w;
-  *height = h;
-  return true;
 }
 
-bool jpeg_is_complete(const Bytes& b) {
+bool walk_jpeg_markers(const Bytes& b, int* width, int* height) {
   // Walk the marker segments to the first scan, then the entropy-coded data (where 0xFF is
-  // followed by 0x00 stuffing or a restart/next-scan marker) to EOI.
+  // followed by 0x00 stuffing or a restart/next-scan marker) to EOI. The frame header (SOFn)
+  // on the way gives the size.
   std::size_t i = 2;
   while (i + 4 <= b.size()) {
     if (b[i] != 0xFF) return false;
@@ -172,11 +177,18 @@ bool jpeg_is_complete(const Bytes& b) {
     if (marker == 0xD9) return true;
     if (marker >= 0xD0 && marker <= 0xD7) { i += 2; continue; }
     const std::size_t length = (static_cast<std::size_t>(b[i + 2]) << 8) | b[i + 3];
+    const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame && i + 9 <= b.size() && (*width <= 0 && *height <= 0)) {
+      *height = (b[i + 5] << 8) | b[i + 6];
+      *width = (b[i + 7] << 8) | b[i + 8];
+    }
     i += 2 + length;
     if (marker != 0xDA) continue;
-    // Entropy-coded data follows a scan header: find the next real marker.
     while (i + 1 < b.size()) {
-      if (b[i] == 0xFF && b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7) && b[i + 1] != 0xFF) break;
+      const void* ff = std::memchr(b.data() + i, 0xFF, b.size() - i - 1);  // markers start with 0xFF
+      if (ff == nullptr) return false;
+      i = static_cast<const std::uint8_t*>(ff) - b.data();
+      if (b[i + 1] != 0x00 && !(b[i + 1] >= 0xD0 && b[i + 1] <= 0xD7) && b[i + 1] != 0xFF) break;
       ++i;
     }
     if (i + 1 >= b.size()) return false;
@@ -217,7 +229,7 @@ Image drop_alpha(Image image) {
   if (image.channels != 2 && image.channels != 4) return image;
   const int keep = image.channels - 1;
   const std::size_t n = static_cast<std::size_t>(image.width) * image.height;
-  std::vector<std::uint8_t> out(n * keep);
+  PixelBuffer out(n * keep);
   for (std::size_t i = 0; i < n; ++i) {
     std::memcpy(&out[i * keep], &image.pixels[i * image.channels], keep);
   }

@@ -11,11 +11,15 @@ Expected<Image> decode_opencv(const Bytes& bytes, const std::string& origin, con
   // picture for a truncated JPEG: check both first.
   const ImageFormat format = sniff_image_format(bytes);
   long long width = 0, height = 0;
-  if (probe_dimensions(bytes, format, &width, &height)) {
+  if (format == ImageFormat::kJpeg) {
+    int w = 0, h = 0;
+    const bool complete = walk_jpeg_markers(bytes, &w, &h);
+    if (w > 0 || h > 0) {
+      if (Status s = check_dimensions(w, h, origin, options.limits); !s.is_ok()) return s;
+    }
+    if (!complete) return corrupt(origin + ": truncated JPEG (no end-of-image marker)");
+  } else if (probe_dimensions(bytes, format, &width, &height)) {
     if (Status s = check_dimensions(width, height, origin, options.limits); !s.is_ok()) return s;
-  }
-  if (format == ImageFormat::kJpeg && !jpeg_is_complete(bytes)) {
-    return corrupt(origin + ": truncated JPEG (no end-of-image marker)");
   }
   cv::Mat decoded;
   try {
@@ -33,14 +37,18 @@ Expected<Image> decode_opencv(const Bytes& bytes, const std::string& origin, con
   if (Status s = check_dimensions(decoded.cols, decoded.rows, origin, options.limits); !s.is_ok()) return s;
   if (decoded.depth() == CV_16U) decoded.convertTo(decoded, CV_8U, 1.0 / 257.0);
   if (decoded.depth() != CV_8U) return unsupported(origin + ": pixel depth other than 8 or 16 bits");
-  cv::Mat rgb;
-  switch (decoded.channels()) {
-    case 1: rgb = decoded; break;
-    case 3: cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB); break;
-    case 4: cv::cvtColor(decoded, rgb, cv::COLOR_BGRA2RGB); break;
-    default: return unsupported(origin + ": " + std::to_string(decoded.channels()) + " channels");
+  if (decoded.channels() == 1) return image_from_mat(decoded);
+  if (decoded.channels() != 3 && decoded.channels() != 4) {
+    return unsupported(origin + ": " + std::to_string(decoded.channels()) + " channels");
   }
-  return image_from_mat(rgb);
+  Image image;
+  image.width = decoded.cols;
+  image.height = decoded.rows;
+  image.channels = 3;
+  image.pixels.resize(static_cast<std::size_t>(image.width) * image.height * 3);
+  cv::Mat rgb = mat_view(image);  // converted straight into the image's buffer
+  cv::cvtColor(decoded, rgb, decoded.channels() == 3 ? cv::COLOR_BGR2RGB : cv::COLOR_BGRA2RGB);
+  return image;
 }
 
 }  // namespace edgefleet::detail

@@ -20,15 +20,14 @@ Expected<Image> decode_libpng(const Bytes& bytes, const std::string& origin, con
 Expected<Image> decode_libwebp(const Bytes& bytes, const std::string& origin, const DecodeOptions& options);
 Expected<Image> decode_libheif(const Bytes& bytes, const std::string& origin, const DecodeOptions& options);
 
-// Width and height from the file's header without decoding pixels, for JPEG, PNG and WebP
-// (through libjpeg-turbo, libpng and libwebp). False for other formats or unreadable headers.
+// Width and height from the file's header without decoding pixels, for JPEG (its frame
+// header), PNG (IHDR) and WebP (libwebp). False for other formats or unreadable headers.
 bool probe_dimensions(const Bytes& bytes, ImageFormat format, long long* width, long long* height);
 
-// A JPEG's frame size from its header (libjpeg-turbo); false when the header is unreadable.
-bool jpeg_header_dimensions(const Bytes& bytes, int* width, int* height);
-
-// Whether a JPEG's entropy-coded data reaches its end-of-image marker (false when truncated).
-bool jpeg_is_complete(const Bytes& bytes);
+// Walks a JPEG's markers and entropy-coded data: true when it reaches the end-of-image marker
+// (false when truncated); the first frame header's size goes to width/height (left as they
+// are when there is none, so pass zeros).
+bool walk_jpeg_markers(const Bytes& bytes, int* width, int* height);
 
 // invalid_argument naming the size when width x height is over the limit or not positive.
 Status check_dimensions(long long width, long long height, const std::string& origin, const DecodeLimits& limits);

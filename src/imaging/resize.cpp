@@ -22,9 +22,14 @@ int index_of(const std::vector<std::string>& names, const std::string& name) {
 Image resize_opencv(const Image& image, int method, int width, int height) {
   static const int kFlags[] = {cv::INTER_NEAREST, cv::INTER_LINEAR, cv::INTER_CUBIC,
                                cv::INTER_AREA,    cv::INTER_LANCZOS4, cv::INTER_LINEAR_EXACT};
-  cv::Mat out;
+  Image result;
+  result.width = width;
+  result.height = height;
+  result.channels = image.channels;
+  result.pixels.resize(static_cast<std::size_t>(width) * height * image.channels);
+  cv::Mat out = mat_view(result);  // cv::resize writes straight into the result's buffer
   cv::resize(mat_view(image), out, cv::Size(width, height), 0, 0, kFlags[method]);
-  return image_from_mat(out);
+  return result;
 }
 
 Image resize_vips(const Image& image, int method, int width, int height) {
