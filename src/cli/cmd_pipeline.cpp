@@ -81,7 +81,14 @@ int run_diff(const PipelineArgs& args) {
   nlohmann::json json = {{"reference", pipeline_to_string(*reference)}, {"files", files->size()}, {"variants", nlohmann::json::array()}};
   for (const auto& d : *differences) {
     const std::string identical = d.images ? fixed(100.0 * d.identical / d.images, 0) + "%" : "-";
-    rows.push_back({d.variant.group, d.variant.spec, std::to_string(d.images), fixed(d.mean_abs_diff, 3),
+    // In Markdown the pipeline's own '|' would split the cell.
+    std::string spec = d.variant.spec;
+    if (args.markdown) {
+      std::string escaped;
+      for (char c : spec) escaped += c == '|' ? std::string("\\|") : std::string(1, c);
+      spec = "`" + escaped + "`";
+    }
+    rows.push_back({d.variant.group, spec, std::to_string(d.images), fixed(d.mean_abs_diff, 3),
                     fixed(d.worst_image_mad, 2), identical, std::to_string(d.failures + d.shape_mismatches)});
     json["variants"].push_back({{"group", d.variant.group}, {"spec", d.variant.spec}, {"images", d.images},
                                 {"mean_abs_diff", d.mean_abs_diff}, {"worst_image_mad", d.worst_image_mad},

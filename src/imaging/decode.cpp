@@ -110,6 +110,9 @@ Expected<Image> decode_image(const std::vector<std::uint8_t>& bytes, const std::
     case Decoder::kAuto:
       break;
   }
+  // OpenCV would try every codec it has (JPEG 2000, OpenEXR, Radiance, ...) on unknown bytes:
+  // only known raster signatures reach it.
+  if (format == ImageFormat::kUnknown) return corrupt(origin + ": not an image (unrecognised file signature)");
   return detail::decode_opencv(bytes, origin, options);
 }
 
