@@ -42,7 +42,7 @@ TEST(Cli, UnknownFlagPrintsUsageAndFails) {
 TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile"}) {
+  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile", "pipeline", "stability"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
@@ -115,6 +115,50 @@ TEST(Cli, ZooListNamesEveryModel) {
   auto r = run_cli("zoo list");
   EXPECT_EQ(r.exit_code, 0);
   for (const char* name : {"cnn_tiny", "mobilenetv2_w050", "resnet_s"}) EXPECT_NE(r.output.find(name), std::string::npos);
+}
+
+TEST(Cli, PipelineParseErrorNamesTheTokenAndExitsOne) {
+  auto r = run_cli("pipeline show 'decode:turbojpeg|resize:opencv,fast,256'");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("edgefleet: invalid_argument: pipeline stage 2"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("method 'fast'"), std::string::npos) << r.output;
+}
+
+TEST(Cli, PipelineRunWritesThePicture) {
+  testing::TempDir dir;
+  testing::write_png(dir.file("in.png"), 40, 30, 3);
+  auto r = run_cli("pipeline run 'encode:jpeg,quality=50|decode:turbojpeg|resize:opencv,area,20x10' --image " +
+                   dir.file("in.png") + " --out " + dir.file("out.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("20x10x3"), std::string::npos) << r.output;
+  EXPECT_TRUE(std::ifstream(dir.file("out.png")).good());
+}
+
+TEST(Cli, StabilityRunWritesSummaryAndResumes) {
+  testing::TempDir dir;
+  for (int i = 0; i < 4; ++i) testing::write_png(dir.file("data/a/" + std::to_string(i) + ".png"), 28, 28, 1, i);
+  for (int i = 0; i < 4; ++i) testing::write_png(dir.file("data/b/" + std::to_string(i) + ".png"), 28, 28, 1, 10 + i);
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  const std::string command = "stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
+                              dir.file("run") + " --env 'png=decode:libpng' --env 'jpeg=encode:jpeg,quality=30|decode:opencv'";
+  auto first = run_cli(command);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("16 answers computed"), std::string::npos) << first.output;
+  std::ifstream in(dir.file("run/summary.json"));
+  ASSERT_TRUE(in.good());
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["images"], 8);
+  ASSERT_EQ(summary["environments"].size(), 2u);
+  EXPECT_EQ(summary["environments"][1]["name"], "jpeg");
+  EXPECT_TRUE(summary.contains("instability"));
+  EXPECT_TRUE(summary.contains("instability_top3"));
+  auto again = run_cli(command);
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("0 answers computed, 16 already recorded"), std::string::npos) << again.output;
+  auto one_env = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
+                         dir.file("run2") + " --env 'png=decode:libpng'");
+  EXPECT_EQ(one_env.exit_code, 1);
+  EXPECT_NE(one_env.output.find("at least two"), std::string::npos) << one_env.output;
 }
 
 }  // namespace edgefleet

@@ -28,6 +28,11 @@ class Dataset {
   // Decodes item i. Fails with corrupt/io_error for an unreadable file; callers report
   // the item and go on.
   virtual Expected<Image> load(std::size_t i) const = 0;
+  // The encoded file of item i, for pipelines that start by decoding it; unsupported for
+  // datasets stored as pixels (their pipelines start from load()).
+  virtual Expected<std::vector<std::uint8_t>> load_encoded(std::size_t i) const {
+    return unsupported(item_name(i) + ": stored as pixels, not as an encoded file");
+  }
 };
 
 // Where the Debian package puts the IDX files.

@@ -14,6 +14,11 @@ namespace edgefleet {
 // empty image or an unsupported channel count.
 Expected<std::vector<float>> preprocess(const Image& image, const InputContract& contract);
 
+// For an image a device pipeline already brought to the model's width x height: only the
+// colour, range and mean/std steps (the card's own resize would re-scale it). Other sizes go
+// through preprocess().
+Expected<std::vector<float>> to_model_input(const Image& image, const InputContract& contract);
+
 // The geometric part alone: colour-converted, resized and cropped 8-bit image.
 Expected<Image> preprocess_geometry(const Image& image, const InputContract& contract);
 

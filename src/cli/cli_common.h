@@ -32,5 +32,6 @@ Runner add_fleet_command(CLI::App& app);
 Runner add_simulate_command(CLI::App& app);
 Runner add_profile_command(CLI::App& app);
 Runner add_pipeline_command(CLI::App& app);
+Runner add_stability_command(CLI::App& app);
 
 }  // namespace edgefleet::cli

@@ -33,6 +33,7 @@ class ImageFolder final : public Dataset {
     if (!bytes) return bytes.status();
     return decode_image(*bytes, files_[i]);
   }
+  Expected<std::vector<std::uint8_t>> load_encoded(std::size_t i) const override { return read_file_bytes(files_[i]); }
 
  private:
   std::string root_;
@@ -51,6 +52,9 @@ class Subset final : public Dataset {
   const ClassList& classes() const override { return base_->classes(); }
   std::string item_name(std::size_t i) const override { return base_->item_name(indices_[i]); }
   Expected<Image> load(std::size_t i) const override { return base_->load(indices_[i]); }
+  Expected<std::vector<std::uint8_t>> load_encoded(std::size_t i) const override {
+    return base_->load_encoded(indices_[i]);
+  }
 
  private:
   std::shared_ptr<const Dataset> base_;

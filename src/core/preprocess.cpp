@@ -91,10 +91,9 @@ Expected<Image> preprocess_geometry(const Image& image, const InputContract& con
   });
 }
 
-Expected<std::vector<float>> preprocess(const Image& image, const InputContract& contract) {
-  auto geometry = preprocess_geometry(image, contract);
-  if (!geometry) return geometry.status();
-  const Image& g = *geometry;
+namespace {
+
+std::vector<float> normalise(const Image& g, const InputContract& contract) {
   const int channels = g.channels;
   const std::size_t plane = static_cast<std::size_t>(g.width) * g.height;
   std::vector<float> out(plane * channels);
@@ -108,6 +107,22 @@ Expected<std::vector<float>> preprocess(const Image& image, const InputContract&
     }
   }
   return out;
+}
+
+}  // namespace
+
+Expected<std::vector<float>> preprocess(const Image& image, const InputContract& contract) {
+  auto geometry = preprocess_geometry(image, contract);
+  if (!geometry) return geometry.status();
+  return normalise(*geometry, contract);
+}
+
+Expected<std::vector<float>> to_model_input(const Image& image, const InputContract& contract) {
+  if (image.width != contract.width || image.height != contract.height) return preprocess(image, contract);
+  if (image.channels != 1 && image.channels != 3 && image.channels != 4) {
+    return invalid_argument("preprocess: " + std::to_string(image.channels) + " channels, expected 1, 3 or 4");
+  }
+  return capture([&] { return normalise(image_from_mat(to_colour(mat_view(image), contract.color)), contract); });
 }
 
 }  // namespace edgefleet

@@ -1,0 +1,230 @@
+#include "edgefleet/stability_run.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <thread>
+
+#include "core/thread_count.h"
+#include "edgefleet/preprocess.h"
+
+namespace edgefleet {
+namespace {
+
+// What one input became in every environment: the model input, or why it failed.
+struct InputOutcome {
+  std::vector<std::vector<float>> tensors;  // per environment; empty on failure
+  std::vector<std::string> errors;          // per environment
+  std::size_t stage_runs = 0;
+};
+
+InputOutcome run_environments(const Dataset& data, std::size_t index, const std::vector<Pipeline>& pipelines,
+                              const std::vector<std::vector<std::string>>& prefixes, const InputContract& contract) {
+  InputOutcome outcome;
+  outcome.tensors.resize(pipelines.size());
+  outcome.errors.resize(pipelines.size());
+  const std::string origin = data.item_name(index);
+  Payload source;
+  if (auto bytes = data.load_encoded(index)) {
+    source.bytes = std::move(*bytes);
+  } else if (bytes.status().code() == StatusCode::kUnsupported) {
+    auto image = data.load(index);
+    if (!image) {
+      for (auto& e : outcome.errors) e = image.status().to_string();
+      return outcome;
+    }
+    source.image = std::move(*image);
+  } else {
+    for (auto& e : outcome.errors) e = bytes.status().to_string();
+    return outcome;
+  }
+  // Payload after each distinct prefix (canonical stage strings joined), computed once.
+  std::map<std::string, Expected<Payload>> cache;
+  for (std::size_t e = 0; e < pipelines.size(); ++e) {
+    Expected<Payload> current = source;
+    std::string key;
+    for (std::size_t s = 0; s < pipelines[e].stages.size() && current; ++s) {
+      key += "|" + prefixes[e][s];
+      auto hit = cache.find(key);
+      if (hit == cache.end()) {
+        ++outcome.stage_runs;
+        hit = cache.emplace(key, apply_stage(pipelines[e].stages[s], *current, origin)).first;
+      }
+      current = hit->second;
+    }
+    if (!current) {
+      outcome.errors[e] = current.status().to_string();
+      continue;
+    }
+    Image image;
+    if (current->has_pixels()) {
+      image = std::move(*current->image);
+    } else {
+      auto decoded = decode_image(current->bytes, origin);
+      if (!decoded) {
+        outcome.errors[e] = decoded.status().to_string();
+        continue;
+      }
+      image = std::move(*decoded);
+    }
+    auto tensor = to_model_input(image, contract);
+    if (!tensor) {
+      outcome.errors[e] = tensor.status().to_string();
+      continue;
+    }
+    outcome.tensors[e] = std::move(*tensor);
+  }
+  return outcome;
+}
+
+Prediction top_k_of(const float* logits, int classes, int k) {
+  const float top = *std::max_element(logits, logits + classes);
+  std::vector<double> p(classes);
+  double sum = 0;
+  for (int c = 0; c < classes; ++c) sum += p[c] = std::exp(static_cast<double>(logits[c]) - top);
+  std::vector<int> order(classes);
+  std::iota(order.begin(), order.end(), 0);
+  const int n = std::min(k, classes);
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int a, int b) { return p[a] > p[b]; });
+  Prediction prediction;
+  for (int i = 0; i < n; ++i) {
+    prediction.classes.push_back(order[i]);
+    prediction.probabilities.push_back(static_cast<float>(p[order[i]] / sum));
+  }
+  return prediction;
+}
+
+}  // namespace
+
+Expected<std::vector<StabilityEnvironment>> environments_from_fleet(const std::vector<DeviceProfile>& fleet) {
+  std::vector<StabilityEnvironment> out;
+  for (const auto& device : fleet) {
+    auto pipeline = parse_pipeline(device.environment.pipeline);
+    if (!pipeline) return Status(pipeline.status().code(), device.name + ": " + pipeline.status().message());
+    out.push_back({device.name, std::move(*pipeline)});
+  }
+  if (out.size() < 2) return invalid_argument("a stability run needs at least two environments");
+  return out;
+}
+
+Expected<StabilityEnvironment> parse_environment(const std::string& item) {
+  const auto eq = item.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return invalid_argument("environment '" + item + "' is not NAME=PIPELINE (e.g. fast=decode:turbojpeg,dct=ifast)");
+  }
+  auto pipeline = parse_pipeline(item.substr(eq + 1));
+  if (!pipeline) return pipeline.status();
+  return StabilityEnvironment{item.substr(0, eq), std::move(*pipeline)};
+}
+
+std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
+                                  const std::vector<StabilityEnvironment>& environments) {
+  std::string fingerprint = "model " + card.name + " sha256 " + card.sha256 + "; data " + data.name() + " (" +
+                            std::to_string(data.size()) + " items)";
+  for (const auto& e : environments) fingerprint += "; " + e.name;
+  return fingerprint;
+}
+
+Expected<StabilityRunStats> run_stability(Classifier& classifier, const Dataset& data,
+                                          const std::vector<StabilityEnvironment>& environments, ResultsStore& store,
+                                          const StabilityRunOptions& options) {
+  if (environments.size() < 2) return invalid_argument("a stability run needs at least two environments");
+  if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
+    return invalid_argument("shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
+                            " is not i/n with 0 <= i < n");
+  }
+  if (options.batch_size < 1 || options.top_k < 1) return invalid_argument("batch size and top-k must be at least 1");
+  const ModelCard& card = classifier.card();
+  const InputContract& contract = card.input;
+
+  std::vector<Pipeline> pipelines;
+  std::vector<std::vector<std::string>> prefixes;
+  std::vector<StoredEnvironment> stored_environments;
+  for (const auto& e : environments) {
+    pipelines.push_back(bind_to_input(e.pipeline, contract));
+    std::vector<std::string> stages;
+    for (const auto& stage : pipelines.back().stages) stages.push_back(stage_to_string(stage));
+    prefixes.push_back(std::move(stages));
+    stored_environments.push_back({e.name, pipeline_to_string(pipelines.back())});
+  }
+  const std::size_t total = options.limit ? std::min(options.limit, data.size()) : data.size();
+  std::vector<StoredInput> inputs;
+  for (std::size_t i = 0; i < total; ++i) inputs.push_back({data.item_name(i), data.label(i)});
+  if (Status s = store.begin(stability_fingerprint(card, data, environments), stored_environments, inputs); !s.is_ok()) {
+    return s;
+  }
+  auto recorded = store.recorded();
+  if (!recorded) return recorded.status();
+
+  StabilityRunStats stats;
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < total; ++i) {
+    if (static_cast<int>(i % options.shard_count) != options.shard_index) continue;
+    ++stats.inputs;
+    std::size_t have = 0;
+    for (std::size_t e = 0; e < environments.size(); ++e) have += recorded->count({static_cast<int>(i), static_cast<int>(e)});
+    stats.already_recorded += have;
+    if (have < environments.size()) todo.push_back(i);
+  }
+  const int workers = resolve_thread_count(options.threads);
+  std::size_t done = stats.inputs - todo.size();
+  for (std::size_t begin = 0; begin < todo.size(); begin += options.batch_size) {
+    const std::size_t n = std::min<std::size_t>(options.batch_size, todo.size() - begin);
+    // Pipelines of this batch's inputs on `workers` threads (inference runs after, so the two
+    // never compete for the cores).
+    std::vector<InputOutcome> outcomes(n);
+    std::atomic<std::size_t> next{0};
+    auto work = [&] {
+      for (std::size_t j = next++; j < n; j = next++) {
+        outcomes[j] = run_environments(data, todo[begin + j], pipelines, prefixes, contract);
+      }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 1; t < std::min<int>(workers, static_cast<int>(n)); ++t) pool.emplace_back(work);
+    work();
+    for (auto& thread : pool) thread.join();
+
+    std::vector<ResultRow> rows;
+    for (std::size_t e = 0; e < environments.size(); ++e) {
+      std::vector<float> batch;
+      std::vector<std::size_t> members;
+      for (std::size_t j = 0; j < n; ++j) {
+        const int input = static_cast<int>(todo[begin + j]);
+        if (recorded->count({input, static_cast<int>(e)})) continue;
+        if (outcomes[j].tensors[e].empty()) {
+          ResultRow failed;
+          failed.input = input;
+          failed.environment = static_cast<int>(e);
+          failed.error = outcomes[j].errors[e];
+          rows.push_back(std::move(failed));
+          ++stats.failures;
+          continue;
+        }
+        batch.insert(batch.end(), outcomes[j].tensors[e].begin(), outcomes[j].tensors[e].end());
+        members.push_back(j);
+      }
+      if (members.empty()) continue;
+      auto logits = classifier.infer(batch.data(), static_cast<int>(members.size()));
+      if (!logits) return logits.status();
+      const int classes = static_cast<int>(logits->size() / members.size());
+      for (std::size_t m = 0; m < members.size(); ++m) {
+        ResultRow row;
+        row.input = static_cast<int>(todo[begin + members[m]]);
+        row.environment = static_cast<int>(e);
+        row.prediction = top_k_of(logits->data() + m * classes, classes, options.top_k);
+        rows.push_back(std::move(row));
+      }
+    }
+    for (const auto& o : outcomes) stats.stage_runs += o.stage_runs;
+    for (const auto& p : pipelines) stats.stage_runs_unshared += p.stages.size() * n;
+    stats.evaluated += rows.size();
+    if (Status s = store.record(rows); !s.is_ok()) return s;
+    done += n;
+    if (options.progress) options.progress(done, stats.inputs);
+  }
+  return stats;
+}
+
+}  // namespace edgefleet

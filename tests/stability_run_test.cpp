@@ -1,0 +1,140 @@
+#include "edgefleet/stability_run.h"
+
+#include <gtest/gtest.h>
+
+#include "edgefleet/instability.h"
+#include "edgefleet/preprocess.h"
+#include "test_support.h"
+
+namespace edgefleet {
+namespace {
+
+using testing::TempDir;
+
+std::vector<StabilityEnvironment> three_environments() {
+  std::vector<StabilityEnvironment> out;
+  for (const char* item : {"png=encode:png", "jpeg50=encode:jpeg,quality=50|decode:turbojpeg",
+                           "jpeg50-ifast=encode:jpeg,quality=50|decode:turbojpeg,dct=ifast"}) {
+    out.push_back(parse_environment(item).value());
+  }
+  return out;
+}
+
+struct Fixture {
+  TempDir dir;
+  std::shared_ptr<const Dataset> data;
+  std::unique_ptr<Classifier> model;
+  Fixture() {
+    testing::write_fashion_mnist_split(dir.path(), "t10k", 12, false);
+    data = open_fashion_mnist(FashionMnistSplit::kTest, dir.path()).value();
+    model = load_classifier(testing::write_tiny_model(dir.path())).value();
+  }
+};
+
+TEST(StabilityRun, RecordsEveryInputInEveryEnvironmentSharingPrefixes) {
+  Fixture f;
+  auto store = ResultsStore::open(f.dir.file("run.sqlite")).value();
+  StabilityRunOptions options;
+  options.batch_size = 5;
+  const StabilityRunStats stats = run_stability(*f.model, *f.data, three_environments(), *store, options).value();
+  EXPECT_EQ(stats.inputs, 12u);
+  EXPECT_EQ(stats.evaluated, 36u);
+  EXPECT_EQ(stats.failures, 0u);
+  // encode:jpeg,quality=50 runs once for both JPEG environments.
+  EXPECT_EQ(stats.stage_runs_unshared, 12u * 5);
+  EXPECT_EQ(stats.stage_runs, 12u * 4);
+  const PredictionTable table = store->table().value();
+  ASSERT_EQ(table.predictions.size(), 12u);
+  // PNG is lossless: its answers are the model's answers on the dataset's own pixels.
+  for (std::size_t i = 0; i < 12; ++i) {
+    const auto input = preprocess(f.data->load(i).value(), f.model->card().input).value();
+    const auto logits = f.model->infer(input.data(), 1).value();
+    const int best = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    EXPECT_EQ(table.predictions[i][0].classes[0], best) << i;
+    EXPECT_EQ(table.predictions[i][0].classes.size(), 5u);
+    EXPECT_GE(table.predictions[i][0].probabilities[0], table.predictions[i][0].probabilities[1]);
+  }
+  EXPECT_TRUE(measure_instability(table));
+}
+
+TEST(StabilityRun, ResumingComputesOnlyWhatIsMissing) {
+  Fixture f;
+  const std::string path = f.dir.file("run.sqlite");
+  // A run that stopped early: only the first 5 inputs' answers are in the store.
+  {
+    auto store = ResultsStore::open(path).value();
+    StabilityRunOptions partial;
+    partial.limit = 5;
+    ASSERT_TRUE(run_stability(*f.model, *f.data, three_environments(), *store, partial));
+  }
+  auto store = ResultsStore::open(path).value();
+  // Resuming with another input count is another run: refused, nothing lost.
+  const auto refused = run_stability(*f.model, *f.data, three_environments(), *store);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  StabilityRunOptions same;
+  same.limit = 5;
+  const auto again = run_stability(*f.model, *f.data, three_environments(), *store, same).value();
+  EXPECT_EQ(again.evaluated, 0u);
+  EXPECT_EQ(again.already_recorded, 15u);
+}
+
+TEST(StabilityRun, ShardsTogetherEqualOneRun) {
+  Fixture f;
+  auto whole = ResultsStore::open(f.dir.file("whole.sqlite")).value();
+  ASSERT_TRUE(run_stability(*f.model, *f.data, three_environments(), *whole));
+  for (int shard = 0; shard < 2; ++shard) {
+    auto store = ResultsStore::open(f.dir.file("shard" + std::to_string(shard) + ".sqlite")).value();
+    StabilityRunOptions options;
+    options.shard_index = shard;
+    options.shard_count = 2;
+    const auto stats = run_stability(*f.model, *f.data, three_environments(), *store, options).value();
+    EXPECT_EQ(stats.inputs, 6u);
+  }
+  auto merged = ResultsStore::open(f.dir.file("merged.sqlite")).value();
+  ASSERT_TRUE(merged->merge_from(f.dir.file("shard0.sqlite")).is_ok());
+  ASSERT_TRUE(merged->merge_from(f.dir.file("shard1.sqlite")).is_ok());
+  const auto a = whole->table().value();
+  const auto b = merged->table().value();
+  for (std::size_t i = 0; i < a.predictions.size(); ++i) {
+    for (std::size_t e = 0; e < 3; ++e) EXPECT_EQ(a.predictions[i][e].classes, b.predictions[i][e].classes);
+  }
+  // Running a finished run again computes nothing.
+  const auto again = run_stability(*f.model, *f.data, three_environments(), *whole).value();
+  EXPECT_EQ(again.evaluated, 0u);
+  EXPECT_EQ(again.already_recorded, 36u);
+}
+
+TEST(StabilityRun, ACorruptPictureIsRecordedWithItsReasonAndTheRunGoesOn) {
+  TempDir dir;
+  for (int i = 0; i < 3; ++i) testing::write_png(dir.file("data/a/" + std::to_string(i) + ".png"), 28, 28, 1, i);
+  testing::write_text(dir.file("data/b/broken.png"), "\x89PNG\r\n\x1a\n but truncated");
+  testing::write_png(dir.file("data/b/ok.png"), 28, 28, 1);
+  auto data = open_image_folder(dir.file("data")).value();
+  auto model = load_classifier(testing::write_tiny_model(dir.path())).value();
+  auto store = ResultsStore::open(dir.file("run.sqlite")).value();
+  std::vector<StabilityEnvironment> environments = {parse_environment("libpng=decode:libpng").value(),
+                                                    parse_environment("opencv=decode:opencv").value()};
+  const auto stats = run_stability(*model, *data, environments, *store).value();
+  EXPECT_EQ(stats.failures, 2u);
+  const auto failures = store->failures().value();
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_NE(failures[0].error.find("broken.png"), std::string::npos) << failures[0].error;
+  const InstabilityReport report = measure_instability(store->table().value()).value();
+  EXPECT_EQ(report.inputs, 4u);
+  EXPECT_EQ(report.skipped, 1u);
+}
+
+TEST(StabilityRun, BadSettingsAreRefused) {
+  Fixture f;
+  auto store = ResultsStore::open(f.dir.file("run.sqlite")).value();
+  StabilityRunOptions options;
+  options.shard_index = 2;
+  options.shard_count = 2;
+  EXPECT_EQ(run_stability(*f.model, *f.data, three_environments(), *store, options).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_environment("no-equals-sign").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(parse_environment("x=resize:opencv,fast,3").status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgefleet
