@@ -26,6 +26,10 @@ echo; echo "== the built-in zoo (models/fashion-mnist/) =="
 echo; echo "== the zoo evaluated on the Fashion-MNIST test set =="
 "$edgefleet" zoo eval --data fashion-mnist
 
+echo; echo "== the instability lab: cnn_tiny on 200 Fashion-MNIST test images through every device of the built-in fleet =="
+"$edgefleet" stability run --model cnn_tiny --data fashion-mnist --limit 200 --fleet builtin \
+  --out "${EDGEFLEET_BUILD_DIR:-build}/stability-fleet"
+
 echo; echo "== SLA-aware selection: the paper's Table III zoo on a residential network, SLA 250 ms =="
 "$edgefleet" simulate --zoo paper-table3 --network normal:92.02:48.38 --sla 250
 

@@ -5,27 +5,12 @@
 #include <cstdio>
 #include <cstring>
 
-#include <jpeglib.h>
-#include <jerror.h>
 
 #include "imaging/decoders.h"
+#include "imaging/jpeg_errors.h"
 
 namespace edgefleet::detail {
 namespace {
-
-// libjpeg reports fatal errors through error_exit, which must not return: jump back out.
-struct JpegErrorManager {
-  jpeg_error_mgr pub;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX] = {};
-  bool truncated = false;
-};
-
-void on_error_exit(j_common_ptr cinfo) {
-  auto* errors = reinterpret_cast<JpegErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, errors->message);
-  std::longjmp(errors->jump, 1);
-}
 
 void on_message(j_common_ptr cinfo, int level) {
   // level -1 is a warning; premature end of data is the one that means a truncated file.
@@ -103,8 +88,7 @@ Image cmyk_to_rgb(const Image& cmyk, bool inverted) {
 Expected<Image> decode_turbojpeg(const Bytes& bytes, const std::string& origin, const DecodeOptions& options) {
   jpeg_decompress_struct cinfo;
   JpegErrorManager errors;
-  cinfo.err = jpeg_std_error(&errors.pub);
-  errors.pub.error_exit = on_error_exit;
+  cinfo.err = use_error_manager(&errors);
   errors.pub.emit_message = on_message;
   jpeg_create_decompress(&cinfo);
   int width = 0, height = 0, channels = 0;

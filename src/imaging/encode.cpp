@@ -6,12 +6,12 @@
 #include <cstring>
 #include <memory>
 
-#include <jpeglib.h>
 #include <libheif/heif.h>
 #include <png.h>
 #include <webp/encode.h>
 
 #include "imaging/decoders.h"
+#include "imaging/jpeg_errors.h"
 
 namespace edgefleet {
 namespace {
@@ -34,17 +34,7 @@ Image to_rgb(const Image& image) {
   return rgb;
 }
 
-struct JpegErrorManager {
-  jpeg_error_mgr pub;
-  std::jmp_buf jump;
-  char message[JMSG_LENGTH_MAX] = {};
-};
-
-void on_error_exit(j_common_ptr cinfo) {
-  auto* errors = reinterpret_cast<JpegErrorManager*>(cinfo->err);
-  (*cinfo->err->format_message)(cinfo, errors->message);
-  std::longjmp(errors->jump, 1);
-}
+using detail::JpegErrorManager;
 
 // Only C data lives between setjmp and longjmp. Returns false on a libjpeg error.
 bool compress_jpeg(jpeg_compress_struct* cinfo, JpegErrorManager* errors, const Image& image,
@@ -77,8 +67,7 @@ Expected<Bytes> encode_jpeg(const Image& input, const EncodeOptions& options) {
   const Image image = input.channels == 4 ? detail::drop_alpha(input) : input;
   jpeg_compress_struct cinfo;
   JpegErrorManager errors;
-  cinfo.err = jpeg_std_error(&errors.pub);
-  errors.pub.error_exit = on_error_exit;
+  cinfo.err = detail::use_error_manager(&errors);
   jpeg_create_compress(&cinfo);
   unsigned char* out = nullptr;
   unsigned long out_size = 0;
