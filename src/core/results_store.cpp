@@ -46,6 +46,12 @@ std::string text_column(sqlite3_stmt* s, int column) {
   return text ? reinterpret_cast<const char*>(text) : "";
 }
 
+// The run a store holds, or "" when it holds none yet.
+std::string stored_fingerprint(sqlite3* db) {
+  Statement get(db, "SELECT value FROM meta WHERE key = 'fingerprint'");
+  return get.ok() && sqlite3_step(get.get()) == SQLITE_ROW ? text_column(get.get(), 0) : "";
+}
+
 }  // namespace
 
 ResultsStore::ResultsStore(std::unique_ptr<Connection> connection) : db_(std::move(connection)) {}
@@ -79,10 +85,8 @@ Expected<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& pa
 Status ResultsStore::begin(const std::string& fingerprint, const std::vector<StoredEnvironment>& environments,
                            const std::vector<StoredInput>& inputs) {
   sqlite3* db = db_->db;
-  Statement get(db, "SELECT value FROM meta WHERE key = 'fingerprint'");
-  if (!get.ok()) return sql_error(db, db_->path, "reading the run");
-  if (sqlite3_step(get.get()) == SQLITE_ROW) {
-    const std::string stored = text_column(get.get(), 0);
+  const std::string stored = stored_fingerprint(db);
+  if (!stored.empty()) {
     if (stored != fingerprint) {
       return invalid_argument("results store '" + db_->path + "' holds another run (" + stored + "), not " + fingerprint +
                               "; use a new --out folder");
@@ -179,20 +183,18 @@ Status ResultsStore::record(const std::vector<ResultRow>& rows) {
 Status ResultsStore::merge_from(const std::string& other_path) {
   auto other = ResultsStore::open(other_path);
   if (!other) return other.status();
-  Statement fingerprint(db_->db, "SELECT value FROM meta WHERE key = 'fingerprint'");
-  Statement theirs((*other)->db_->db, "SELECT value FROM meta WHERE key = 'fingerprint'");
-  const bool mine_set = sqlite3_step(fingerprint.get()) == SQLITE_ROW;
-  const bool theirs_set = sqlite3_step(theirs.get()) == SQLITE_ROW;
-  if (!theirs_set) return invalid_argument("results store '" + other_path + "' holds no run");
-  if (mine_set && text_column(fingerprint.get(), 0) != text_column(theirs.get(), 0)) {
+  const std::string mine = stored_fingerprint(db_->db);
+  const std::string theirs = stored_fingerprint((*other)->db_->db);
+  if (theirs.empty()) return invalid_argument("results store '" + other_path + "' holds no run");
+  if (!mine.empty() && mine != theirs) {
     return invalid_argument("results store '" + other_path + "' is a shard of another run");
   }
-  if (!mine_set) {
+  if (mine.empty()) {
     auto environments = (*other)->environments();
     auto inputs = (*other)->inputs();
     if (!environments) return environments.status();
     if (!inputs) return inputs.status();
-    if (Status s = begin(text_column(theirs.get(), 0), *environments, *inputs); !s.is_ok()) return s;
+    if (Status s = begin(theirs, *environments, *inputs); !s.is_ok()) return s;
   }
   const std::string attach = "ATTACH DATABASE '" + other_path + "' AS shard";
   if (other_path.find('\'') != std::string::npos) return invalid_argument("shard path may not contain a quote");

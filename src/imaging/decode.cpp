@@ -75,7 +75,6 @@ Expected<Image> decode_image(const std::vector<std::uint8_t>& bytes, const std::
       case ImageFormat::kPng: decoder = Decoder::kLibPng; break;
       case ImageFormat::kWebp: decoder = Decoder::kLibWebp; break;
       case ImageFormat::kHeif: decoder = Decoder::kLibHeif; break;
-      case ImageFormat::kUnknown: return corrupt(origin + ": not an image (unrecognised file signature)");
       default: decoder = Decoder::kOpenCv; break;
     }
   }
@@ -101,18 +100,16 @@ Expected<Image> decode_image(const std::vector<std::uint8_t>& bytes, const std::
       if (!(status = only(ImageFormat::kHeif, "libheif")).is_ok()) return status;
       return detail::decode_libheif(bytes, origin, options);
     case Decoder::kMagick:
-      if (format == ImageFormat::kUnknown) return corrupt(origin + ": not an image (unrecognised file signature)");
-      return detail::decode_magick(bytes, origin, options);
     case Decoder::kVips:
-      if (format == ImageFormat::kUnknown) return corrupt(origin + ": not an image (unrecognised file signature)");
-      return detail::decode_vips(bytes, origin, options);
     case Decoder::kOpenCv:
     case Decoder::kAuto:
       break;
   }
-  // OpenCV would try every codec it has (JPEG 2000, OpenEXR, Radiance, ...) on unknown bytes:
-  // only known raster signatures reach it.
+  // The multi-format libraries would try every coder they have (OpenCV: JPEG 2000, OpenEXR;
+  // ImageMagick: SVG, MSL, text) on unknown bytes: only known raster signatures reach them.
   if (format == ImageFormat::kUnknown) return corrupt(origin + ": not an image (unrecognised file signature)");
+  if (decoder == Decoder::kMagick) return detail::decode_magick(bytes, origin, options);
+  if (decoder == Decoder::kVips) return detail::decode_vips(bytes, origin, options);
   return detail::decode_opencv(bytes, origin, options);
 }
 

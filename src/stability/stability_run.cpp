@@ -40,35 +40,36 @@ InputOutcome run_environments(const Dataset& data, std::size_t index, const std:
     for (auto& e : outcome.errors) e = bytes.status().to_string();
     return outcome;
   }
-  // Payload after each distinct prefix (canonical stage strings joined), computed once.
+  // Payload after each distinct prefix (canonical stage strings joined), computed once and
+  // read in place: an environment whose prefix is cached copies nothing.
+  const Expected<Payload> start = std::move(source);
   std::map<std::string, Expected<Payload>> cache;
   for (std::size_t e = 0; e < pipelines.size(); ++e) {
-    Expected<Payload> current = source;
+    const Expected<Payload>* current = &start;
     std::string key;
-    for (std::size_t s = 0; s < pipelines[e].stages.size() && current; ++s) {
+    for (std::size_t s = 0; s < pipelines[e].stages.size() && *current; ++s) {
       key += "|" + prefixes[e][s];
       auto hit = cache.find(key);
       if (hit == cache.end()) {
         ++outcome.stage_runs;
-        hit = cache.emplace(key, apply_stage(pipelines[e].stages[s], *current, origin)).first;
+        hit = cache.emplace(key, apply_stage(pipelines[e].stages[s], **current, origin)).first;
       }
-      current = hit->second;
+      current = &hit->second;
     }
-    if (!current) {
-      outcome.errors[e] = current.status().to_string();
+    if (!*current) {
+      outcome.errors[e] = current->status().to_string();
       continue;
     }
-    Image image;
-    if (current->has_pixels()) {
-      image = std::move(*current->image);
-    } else {
-      auto decoded = decode_image(current->bytes, origin);
+    const Payload& payload = **current;
+    Expected<Image> decoded = Image{};
+    if (!payload.has_pixels()) {
+      decoded = decode_image(payload.bytes, origin);
       if (!decoded) {
         outcome.errors[e] = decoded.status().to_string();
         continue;
       }
-      image = std::move(*decoded);
     }
+    const Image& image = payload.has_pixels() ? *payload.image : *decoded;
     auto tensor = to_model_input(image, contract);
     if (!tensor) {
       outcome.errors[e] = tensor.status().to_string();
