@@ -1,12 +1,15 @@
 // Runs the real edgefleet binary and checks exit codes and messages.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "edgefleet/results_store.h"
 #include "test_support.h"
 
 namespace edgefleet {
@@ -159,6 +162,117 @@ TEST(Cli, StabilityRunWritesSummaryAndResumes) {
                          dir.file("run2") + " --env 'png=decode:libpng'");
   EXPECT_EQ(one_env.exit_code, 1);
   EXPECT_NE(one_env.output.find("at least two"), std::string::npos) << one_env.output;
+}
+
+}  // namespace edgefleet
+
+namespace edgefleet {
+
+TEST(Cli, StabilityAxesReportEachSourceSeparately) {
+  testing::TempDir dir;
+  for (int i = 0; i < 5; ++i) testing::write_png(dir.file("data/a/" + std::to_string(i) + ".png"), 28, 28, 1, i);
+  for (int i = 0; i < 5; ++i) testing::write_png(dir.file("data/b/" + std::to_string(i) + ".png"), 28, 28, 1, 10 + i);
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  // --limit 8 holds the last 2 pictures out for INT8 calibration.
+  auto r = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " + dir.file("run") +
+                   " --axis precision --axis ceil-mode --limit 8");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("INT8 calibration: 2 inputs"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("fp16 emulated"), std::string::npos) << r.output;
+  std::ifstream in(dir.file("run/summary.json"));
+  const auto summary = nlohmann::json::parse(in);
+  EXPECT_EQ(summary["images"], 8);
+  ASSERT_EQ(summary["environments"].size(), 7u);
+  EXPECT_EQ(summary["environments"][2]["spec"],
+            "decode:auto|resize:opencv,linear,28x28|crop:center,28|infer:precision=fp16");
+  ASSERT_EQ(summary["per_source"].size(), 2u);
+  const auto& precision = summary["per_source"][0];
+  EXPECT_EQ(precision["source"], "precision");
+  EXPECT_EQ(precision["baseline"], "precision/fp32");
+  EXPECT_EQ(precision["environments"].size(), 5u);
+  EXPECT_LE(precision["instability"].get<double>(), precision["disagreement"].get<double>());
+  EXPECT_LE(summary["per_source"][1]["instability"].get<double>(), summary["instability"].get<double>());
+
+  auto unknown = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
+                         dir.file("run2") + " --axis weather");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("jpeg-quality"), std::string::npos) << unknown.output;
+  auto no_calibration = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
+                                dir.file("run3") + " --axis precision");
+  EXPECT_EQ(no_calibration.exit_code, 1);
+  EXPECT_NE(no_calibration.output.find("--calibration"), std::string::npos) << no_calibration.output;
+}
+
+}  // namespace edgefleet
+
+namespace edgefleet {
+
+// kill -9 in the middle of a run, then the same command again: the store ends equal to an
+// uninterrupted run's, with every answer once.
+TEST(Cli, StabilityRunKilledMidwayResumesToTheUninterruptedResult) {
+  testing::TempDir dir;
+  for (int i = 0; i < 40; ++i) {
+    testing::write_png(dir.file("data/" + std::string(i % 2 ? "a/" : "b/") + std::to_string(i) + ".png"), 96, 96, 3, i);
+  }
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  auto arguments = [&](const std::string& out) {
+    return std::vector<std::string>{EDGEFLEET_CLI_PATH, "stability", "run", "--model", card.card_path, "--data",
+                                    dir.file("data"), "--out", out, "--batch", "2", "--threads", "1",
+                                    "--env", "a=decode:libpng|camera:opencv,denoise=5|resize:opencv,area,28x28",
+                                    "--env", "b=decode:libpng|camera:libraw,demosaic=ahd|resize:opencv,area,28x28"};
+  };
+  auto quoted = [](const std::vector<std::string>& args, std::size_t from) {
+    std::string line;
+    for (std::size_t i = from; i < args.size(); ++i) line += "'" + args[i] + "' ";
+    return line;
+  };
+  ASSERT_EQ(std::system((quoted(arguments(dir.file("whole")), 0) + ">/dev/null 2>&1").c_str()), 0);
+
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const auto args = arguments(dir.file("killed"));
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    freopen("/dev/null", "w", stdout);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  const std::string store_path = dir.file("killed/results.sqlite");
+  std::size_t at_kill = 0;
+  for (int tries = 0; tries < 20000 && at_kill < 4; ++tries) {
+    usleep(1000);
+    if (!std::ifstream(store_path).good()) continue;
+    auto store = ResultsStore::open(store_path);
+    if (!store) continue;
+    auto recorded = (*store)->recorded();
+    if (recorded) at_kill = recorded->size();
+  }
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  ASSERT_GE(at_kill, 4u);
+  ASSERT_LT(at_kill, 80u);
+
+  auto resumed = run_cli(quoted(arguments(dir.file("killed")), 1));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(resumed.output.find(" 0 already recorded"), std::string::npos) << resumed.output;
+  const PredictionTable whole = ResultsStore::open(dir.file("whole/results.sqlite")).value()->table().value();
+  const PredictionTable killed = ResultsStore::open(store_path).value()->table().value();
+  EXPECT_EQ(ResultsStore::open(store_path).value()->recorded().value().size(), 80u);
+  ASSERT_EQ(killed.predictions.size(), whole.predictions.size());
+  EXPECT_EQ(killed.environments, whole.environments);
+  EXPECT_EQ(killed.labels, whole.labels);
+  for (std::size_t i = 0; i < whole.predictions.size(); ++i) {
+    for (std::size_t e = 0; e < 2; ++e) {
+      const Prediction& a = whole.predictions[i][e];
+      const Prediction& b = killed.predictions[i][e];
+      ASSERT_EQ(a.classes, b.classes) << i << " " << e;
+      for (std::size_t k = 0; k < a.probabilities.size(); ++k) EXPECT_NEAR(a.probabilities[k], b.probabilities[k], 1e-5);
+    }
+  }
 }
 
 }  // namespace edgefleet

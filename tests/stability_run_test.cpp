@@ -23,11 +23,13 @@ std::vector<StabilityEnvironment> three_environments() {
 struct Fixture {
   TempDir dir;
   std::shared_ptr<const Dataset> data;
+  ModelCard card;
   std::unique_ptr<Classifier> model;
   Fixture() {
     testing::write_fashion_mnist_split(dir.path(), "t10k", 12, false);
     data = open_fashion_mnist(FashionMnistSplit::kTest, dir.path()).value();
-    model = load_classifier(testing::write_tiny_model(dir.path())).value();
+    card = testing::write_tiny_model(dir.path());
+    model = load_classifier(card).value();
   }
 };
 
@@ -36,7 +38,7 @@ TEST(StabilityRun, RecordsEveryInputInEveryEnvironmentSharingPrefixes) {
   auto store = ResultsStore::open(f.dir.file("run.sqlite")).value();
   StabilityRunOptions options;
   options.batch_size = 5;
-  const StabilityRunStats stats = run_stability(*f.model, *f.data, three_environments(), *store, options).value();
+  const StabilityRunStats stats = run_stability(f.card, *f.data, three_environments(), *store, options).value();
   EXPECT_EQ(stats.inputs, 12u);
   EXPECT_EQ(stats.evaluated, 36u);
   EXPECT_EQ(stats.failures, 0u);
@@ -65,15 +67,15 @@ TEST(StabilityRun, ResumingComputesOnlyWhatIsMissing) {
     auto store = ResultsStore::open(path).value();
     StabilityRunOptions partial;
     partial.limit = 5;
-    ASSERT_TRUE(run_stability(*f.model, *f.data, three_environments(), *store, partial));
+    ASSERT_TRUE(run_stability(f.card, *f.data, three_environments(), *store, partial));
   }
   auto store = ResultsStore::open(path).value();
   // Resuming with another input count is another run: refused, nothing lost.
-  const auto refused = run_stability(*f.model, *f.data, three_environments(), *store);
+  const auto refused = run_stability(f.card, *f.data, three_environments(), *store);
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   StabilityRunOptions same;
   same.limit = 5;
-  const auto again = run_stability(*f.model, *f.data, three_environments(), *store, same).value();
+  const auto again = run_stability(f.card, *f.data, three_environments(), *store, same).value();
   EXPECT_EQ(again.evaluated, 0u);
   EXPECT_EQ(again.already_recorded, 15u);
 }
@@ -81,13 +83,13 @@ TEST(StabilityRun, ResumingComputesOnlyWhatIsMissing) {
 TEST(StabilityRun, ShardsTogetherEqualOneRun) {
   Fixture f;
   auto whole = ResultsStore::open(f.dir.file("whole.sqlite")).value();
-  ASSERT_TRUE(run_stability(*f.model, *f.data, three_environments(), *whole));
+  ASSERT_TRUE(run_stability(f.card, *f.data, three_environments(), *whole));
   for (int shard = 0; shard < 2; ++shard) {
     auto store = ResultsStore::open(f.dir.file("shard" + std::to_string(shard) + ".sqlite")).value();
     StabilityRunOptions options;
     options.shard_index = shard;
     options.shard_count = 2;
-    const auto stats = run_stability(*f.model, *f.data, three_environments(), *store, options).value();
+    const auto stats = run_stability(f.card, *f.data, three_environments(), *store, options).value();
     EXPECT_EQ(stats.inputs, 6u);
   }
   auto merged = ResultsStore::open(f.dir.file("merged.sqlite")).value();
@@ -99,7 +101,7 @@ TEST(StabilityRun, ShardsTogetherEqualOneRun) {
     for (std::size_t e = 0; e < 3; ++e) EXPECT_EQ(a.predictions[i][e].classes, b.predictions[i][e].classes);
   }
   // Running a finished run again computes nothing.
-  const auto again = run_stability(*f.model, *f.data, three_environments(), *whole).value();
+  const auto again = run_stability(f.card, *f.data, three_environments(), *whole).value();
   EXPECT_EQ(again.evaluated, 0u);
   EXPECT_EQ(again.already_recorded, 36u);
 }
@@ -110,11 +112,11 @@ TEST(StabilityRun, ACorruptPictureIsRecordedWithItsReasonAndTheRunGoesOn) {
   testing::write_text(dir.file("data/b/broken.png"), "\x89PNG\r\n\x1a\n but truncated");
   testing::write_png(dir.file("data/b/ok.png"), 28, 28, 1);
   auto data = open_image_folder(dir.file("data")).value();
-  auto model = load_classifier(testing::write_tiny_model(dir.path())).value();
+  const ModelCard card = testing::write_tiny_model(dir.path());
   auto store = ResultsStore::open(dir.file("run.sqlite")).value();
   std::vector<StabilityEnvironment> environments = {parse_environment("libpng=decode:libpng").value(),
                                                     parse_environment("opencv=decode:opencv").value()};
-  const auto stats = run_stability(*model, *data, environments, *store).value();
+  const auto stats = run_stability(card, *data, environments, *store).value();
   EXPECT_EQ(stats.failures, 2u);
   const auto failures = store->failures().value();
   ASSERT_EQ(failures.size(), 2u);
@@ -130,7 +132,7 @@ TEST(StabilityRun, BadSettingsAreRefused) {
   StabilityRunOptions options;
   options.shard_index = 2;
   options.shard_count = 2;
-  EXPECT_EQ(run_stability(*f.model, *f.data, three_environments(), *store, options).status().code(),
+  EXPECT_EQ(run_stability(f.card, *f.data, three_environments(), *store, options).status().code(),
             StatusCode::kInvalidArgument);
   EXPECT_EQ(parse_environment("no-equals-sign").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(parse_environment("x=resize:opencv,fast,3").status().code(), StatusCode::kInvalidArgument);

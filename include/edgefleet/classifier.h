@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "edgefleet/inference_setting.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/status.h"
 
@@ -28,7 +29,9 @@ class Classifier {
   virtual ~Classifier() = default;
 
   virtual const ModelCard& card() const = 0;
-  virtual std::string engine() const = 0;  // "libtorch" | "libtorch-unoptimized" | "opencv-dnn"
+  // "libtorch" | "libtorch-unoptimized" | "opencv-dnn", then any simulated setting in
+  // parentheses, e.g. "libtorch (fp16 emulated)".
+  virtual std::string engine() const = 0;
 
   // `batch` holds n * C * H * W floats laid out as the card's input contract says.
   // Returns n * classes logits, row-major; fails with invalid_argument on a bad n, or
@@ -49,11 +52,19 @@ struct LoadOptions {
   // finds it faster (tiny models). Falls back to the model as saved when it cannot be frozen.
   // Outputs agree with the unoptimised model to ~1e-5.
   bool optimize = true;
+  // Simulated device settings (TorchScript only; edgefleet/inference_setting.h). Either one
+  // runs the frozen graph rewritten, without libtorch's inference optimisations.
+  Precision precision = Precision::kFp32;
+  CeilMode ceil_mode = CeilMode::kAsSaved;
+  // INT8 precisions: model inputs (whole multiples of C*H*W floats) the activation ranges
+  // are calibrated on — a held-out set, not the evaluated inputs.
+  std::vector<float> calibration;
 };
 
 // Loads the model a card describes with the engine its format names. Fails with not_found
 // (missing file), corrupt (hash mismatch, unreadable model), invalid_argument (the model's
-// output does not match the card's class count).
+// output does not match the card's class count, a simulated setting the engine cannot run or
+// that breaks the model, INT8 without calibration inputs).
 Expected<std::unique_ptr<Classifier>> load_classifier(const ModelCard& card, const LoadOptions& options = {});
 
 }  // namespace edgefleet

@@ -4,34 +4,45 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "edgefleet/classifier.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/device_profile.h"
+#include "edgefleet/inference_setting.h"
 #include "edgefleet/pipeline.h"
 #include "edgefleet/results_store.h"
 
 namespace edgefleet {
 
+// One device setup: the image pipeline and how the model is run. Its spec is the pipeline's
+// with the setting as a last `infer:` stage, e.g.
+// "decode:turbojpeg,dct=ifast|resize:opencv,linear,model|crop:center,model|infer:precision=fp16".
 struct StabilityEnvironment {
   std::string name;
   Pipeline pipeline;  // "model" sizes are bound to the model's input when the run starts
+  InferenceSetting inference;
 };
 
-// The fleet's devices as environments (their pipelines; precision and engine come later).
+// The fleet's devices as environments: pipeline, precision, engine and threads of each.
 Expected<std::vector<StabilityEnvironment>> environments_from_fleet(const std::vector<DeviceProfile>& fleet);
-// "name=spec" items, e.g. from --env.
+// "NAME=SPEC" items, e.g. from --env; an empty pipeline is the card's own preprocessing.
 Expected<StabilityEnvironment> parse_environment(const std::string& item);
+Expected<StabilityEnvironment> parse_environment(const std::string& name, const std::string& spec);
+std::string environment_spec(const StabilityEnvironment& environment);
 
 struct StabilityRunOptions {
   int batch_size = 32;   // inputs per batch: one inference call per environment, one transaction
   int top_k = 5;
   int shard_index = 0;   // this run evaluates inputs i with i % shard_count == shard_index
   int shard_count = 1;
-  int threads = 0;       // pipeline workers (0 = one per core); inference uses the classifier's
+  int threads = 0;       // pipeline workers and inference threads (0 = one per core); an
+                         // environment's `threads` setting overrides it for its inference
   std::size_t limit = 0; // first N inputs only (0 = all)
+  // Model inputs INT8 environments calibrate on (see calibration_inputs()).
+  std::vector<float> calibration;
   std::function<void(std::size_t done, std::size_t total)> progress;
 };
 
@@ -42,6 +53,9 @@ struct StabilityRunStats {
   std::size_t failures = 0;          // answers recorded as failures (corrupt input, stage error)
   std::size_t stage_runs = 0;        // pipeline stages executed (shared prefixes run once)
   std::size_t stage_runs_unshared = 0;  // what running every environment independently would take
+  // Per distinct inference setting ("" = default): the engine that ran it, with what it
+  // simulated (Classifier::engine()).
+  std::map<std::string, std::string> engines;
 };
 
 // A fingerprint of what the run computes (model file hash, dataset, environments) for the
@@ -49,7 +63,13 @@ struct StabilityRunStats {
 std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
                                   const std::vector<StabilityEnvironment>& environments);
 
-Expected<StabilityRunStats> run_stability(Classifier& classifier, const Dataset& data,
+// `count` inputs spread evenly over `data`, preprocessed as the card says: the held-out set
+// INT8 environments calibrate their activation ranges on.
+Expected<std::vector<float>> calibration_inputs(const Dataset& data, const InputContract& contract, std::size_t count);
+
+// Loads the model once per distinct inference setting of `environments`; engine opencv-dnn
+// runs the ONNX copy beside the card's model file (NAME.onnx with its card).
+Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& data,
                                           const std::vector<StabilityEnvironment>& environments, ResultsStore& store,
                                           const StabilityRunOptions& options = {});
 

@@ -1,7 +1,9 @@
 // edgefleet stability run|merge|summary
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -9,6 +11,7 @@
 #include "cli/cli_common.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
+#include "edgefleet/stability_axes.h"
 #include "edgefleet/stability_run.h"
 #include "edgefleet/stability_summary.h"
 
@@ -20,6 +23,10 @@ struct StabilityArgs {
   std::string data;
   std::string fleet;
   std::vector<std::string> envs;
+  std::string envs_file;
+  std::vector<std::string> axes;
+  std::string calibration;
+  std::size_t calibration_size = 100;
   std::string out;
   std::string shard = "0/1";
   std::vector<std::string> shards;
@@ -53,6 +60,19 @@ Status write_summary(const ResultsStore& store, const StabilityArgs& args) {
     rows.push_back({e["name"].get<std::string>(), fixed(100.0 * e["accuracy"].get<double>(), 2)});
   }
   std::cout << format_table({"environment", "top-1 %"}, rows);
+  if (summary->contains("per_source")) {
+    std::vector<std::vector<std::string>> sources;
+    for (const auto& s : (*summary)["per_source"]) {
+      sources.push_back({s["source"].get<std::string>(), std::to_string(s["environments"].size()),
+                         fixed(100.0 * s["instability"].get<double>(), 2),
+                         fixed(100.0 * s["instability_top" + std::to_string(args.top_k)].get<double>(), 2),
+                         fixed(100.0 * s["accuracy_drop"]["mean"].get<double>(), 2),
+                         fixed(100.0 * s["accuracy_drop"]["max"].get<double>(), 2)});
+    }
+    std::cout << format_table({"source", "environments", "instability %", "top-" + std::to_string(args.top_k) + " %",
+                               "drop mean", "drop max"},
+                              sources);
+  }
   std::cout << "images " << (*summary)["images"] << ", instability " << fixed(100.0 * (*summary)["instability"].get<double>(), 2)
             << "%, top-" << args.top_k << " instability "
             << fixed(100.0 * (*summary)["instability_top" + std::to_string(args.top_k)].get<double>(), 2)
@@ -61,6 +81,79 @@ Status write_summary(const ResultsStore& store, const StabilityArgs& args) {
             << fixed(100.0 * (*summary)["accuracy_drop"]["max"].get<double>(), 2) << " points\n"
             << path << "\n";
   return Status::ok();
+}
+
+// Environments from --fleet, --envs FILE, --axis and --env, in that order.
+Expected<std::vector<StabilityEnvironment>> gather_environments(const StabilityArgs& args, bool encoded_source) {
+  std::vector<StabilityEnvironment> environments;
+  auto append = [&](std::vector<StabilityEnvironment> more) {
+    for (auto& e : more) environments.push_back(std::move(e));
+  };
+  if (!args.fleet.empty()) {
+    auto fleet = read_fleet(args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
+    if (!fleet) return fleet.status();
+    auto from_fleet = environments_from_fleet(*fleet);
+    if (!from_fleet) return from_fleet.status();
+    append(std::move(*from_fleet));
+  }
+  std::vector<std::string> axes = args.axes;
+  if (!args.envs_file.empty()) {
+    // {"axes": [NAME...], "environments": [{"name": N, "spec": S}...]} (an experiment file)
+    std::ifstream in(args.envs_file);
+    if (!in) return not_found("environments file '" + args.envs_file + "' does not exist");
+    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return invalid_argument(args.envs_file + ": not a JSON object");
+    if (j.contains("axes")) {
+      if (!j["axes"].is_array()) return invalid_argument(args.envs_file + ": axes: not a list of axis names");
+      for (const auto& axis : j["axes"]) {
+        if (!axis.is_string()) return invalid_argument(args.envs_file + ": axes: not a list of axis names");
+        axes.push_back(axis.get<std::string>());
+      }
+    }
+    if (j.contains("environments")) {
+      if (!j["environments"].is_array()) return invalid_argument(args.envs_file + ": environments: not a list");
+      for (const auto& e : j["environments"]) {
+        if (!e.is_object() || !e.value("name", nlohmann::json()).is_string() || !e.value("spec", nlohmann::json()).is_string()) {
+          return invalid_argument(args.envs_file + ": environments: each needs a string name and spec");
+        }
+        auto environment = parse_environment(e["name"].get<std::string>(), e["spec"].get<std::string>());
+        if (!environment) return Status(environment.status().code(), args.envs_file + ": " + environment.status().message());
+        environments.push_back(std::move(*environment));
+      }
+    }
+  }
+  for (const auto& axis : axes) {
+    auto from_axis = axis_environments(axis, encoded_source);
+    if (!from_axis) return from_axis.status();
+    append(std::move(*from_axis));
+  }
+  for (const auto& item : args.envs) {
+    auto environment = parse_environment(item);
+    if (!environment) return environment.status();
+    environments.push_back(std::move(*environment));
+  }
+  std::set<std::string> names;
+  for (const auto& e : environments) {
+    if (!names.insert(e.name).second) return invalid_argument("environment '" + e.name + "' is given twice");
+  }
+  if (environments.size() < 2) {
+    return invalid_argument("give --fleet DIR, --axis NAME, --envs FILE or at least two --env NAME=PIPELINE");
+  }
+  return environments;
+}
+
+// INT8's held-out calibration set: --calibration, else Fashion-MNIST's train split for its
+// test split, else the dataset's items after --limit.
+Expected<std::shared_ptr<const Dataset>> calibration_set(const StabilityArgs& args, const std::shared_ptr<const Dataset>& data) {
+  if (!args.calibration.empty()) return open_dataset(args.calibration);
+  if (args.data == "fashion-mnist" || args.data == "fashion-mnist:test") return open_dataset("fashion-mnist:train");
+  if (args.limit > 0 && args.limit < data->size()) {
+    std::vector<std::size_t> rest;
+    for (std::size_t i = args.limit; i < data->size(); ++i) rest.push_back(i);
+    return subset(data, std::move(rest));
+  }
+  return invalid_argument("INT8 environments calibrate on a held-out set: give --calibration DATA, or --limit N to "
+                          "hold out the items after the first N");
 }
 
 int run_run(const StabilityArgs& args) {
@@ -72,22 +165,20 @@ int run_run(const StabilityArgs& args) {
   if (!card) return fail(card.status());
   auto data = open_dataset(args.data);
   if (!data) return fail(data.status());
-  std::vector<StabilityEnvironment> environments;
-  if (!args.fleet.empty()) {
-    auto fleet = read_fleet(args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
-    if (!fleet) return fail(fleet.status());
-    auto from_fleet = environments_from_fleet(*fleet);
-    if (!from_fleet) return fail(from_fleet.status());
-    environments = std::move(*from_fleet);
+  auto environments = gather_environments(args, (*data)->size() > 0 && static_cast<bool>((*data)->load_encoded(0)));
+  if (!environments) return fail(environments.status());
+  StabilityRunOptions options;
+  if (std::any_of(environments->begin(), environments->end(), [](const StabilityEnvironment& e) {
+        return e.inference.precision == Precision::kInt8PerChannel || e.inference.precision == Precision::kInt8PerTensor;
+      })) {
+    auto held_out = calibration_set(args, *data);
+    if (!held_out) return fail(held_out.status());
+    auto calibration = calibration_inputs(**held_out, card->input, args.calibration_size);
+    if (!calibration) return fail(calibration.status());
+    options.calibration = std::move(*calibration);
+    std::cout << "INT8 calibration: " << std::min(args.calibration_size, (*held_out)->size()) << " inputs of "
+              << (*held_out)->name() << "\n";
   }
-  for (const auto& item : args.envs) {
-    auto environment = parse_environment(item);
-    if (!environment) return fail(environment.status());
-    environments.push_back(std::move(*environment));
-  }
-  if (environments.size() < 2) return fail(invalid_argument("give --fleet DIR or at least two --env NAME=PIPELINE"));
-  auto classifier = load_classifier(*card);
-  if (!classifier) return fail(classifier.status());
   std::error_code error;
   std::filesystem::create_directories(args.out, error);
   if (error) return fail(io_error("cannot create '" + args.out + "': " + error.message()));
@@ -96,7 +187,6 @@ int run_run(const StabilityArgs& args) {
                                                              : "/results.sqlite");
   auto store = ResultsStore::open(store_path);
   if (!store) return fail(store.status());
-  StabilityRunOptions options;
   options.batch_size = args.batch;
   options.threads = args.threads;
   options.limit = args.limit;
@@ -110,12 +200,15 @@ int run_run(const StabilityArgs& args) {
                 << (done == total ? "\n" : "") << std::flush;
     };
   }
-  auto stats = run_stability(**classifier, **data, environments, **store, options);
+  auto stats = run_stability(*card, **data, *environments, **store, options);
   if (!stats) return fail(stats.status());
-  std::cout << "inputs " << stats->inputs << " x " << environments.size() << " environments: " << stats->evaluated
+  std::cout << "inputs " << stats->inputs << " x " << environments->size() << " environments: " << stats->evaluated
             << " answers computed, " << stats->already_recorded << " already recorded, " << stats->failures
             << " failed; pipeline stages run " << stats->stage_runs << " of " << stats->stage_runs_unshared
             << " (shared prefixes)\n";
+  for (const auto& [setting, engine] : stats->engines) {
+    std::cout << "  " << (setting.empty() ? "default" : setting) << ": " << engine << "\n";
+  }
   if (shard_count > 1) {
     std::cout << store_path << " (merge the shards with: edgefleet stability merge --out " << args.out << " SHARDS...)\n";
     return 0;
@@ -155,7 +248,15 @@ Runner add_stability_command(CLI::App& app) {
   run->add_option("--model", args->model, "Model card, or a built-in zoo model name")->required();
   run->add_option("--data", args->data, "Dataset: fashion-mnist[:train|:test] or an image folder")->required();
   run->add_option("--fleet", args->fleet, "Use every device of this fleet folder ('builtin' = the built-in fleet)");
-  run->add_option("--env", args->envs, "An environment NAME=PIPELINE (repeatable)");
+  run->add_option("--env", args->envs, "An environment NAME=SPEC: a pipeline, optionally ending in |infer:SETTING (repeatable)");
+  run->add_option("--envs", args->envs_file, "An experiment file: {\"axes\": [...], \"environments\": [{name, spec}...]}");
+  run->add_option("--axis", args->axes, "Vary one source at a time (repeatable): " + [] {
+    std::string names;
+    for (const auto& n : stability_axis_names()) names += (names.empty() ? "" : ", ") + n;
+    return names;
+  }());
+  run->add_option("--calibration", args->calibration, "Held-out dataset INT8 environments calibrate on");
+  run->add_option("--calibration-size", args->calibration_size, "Calibration inputs")->capture_default_str();
   run->add_option("--out", args->out, "Run folder")->required();
   run->add_option("--shard", args->shard, "Evaluate the inputs i with i % n == k: k/n")->capture_default_str();
   run->add_option("--batch", args->batch, "Inputs per batch")->capture_default_str();

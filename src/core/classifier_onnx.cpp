@@ -66,6 +66,10 @@ class OnnxClassifier final : public Classifier {
 }  // namespace
 
 Expected<std::unique_ptr<Classifier>> load_onnx_classifier(const ModelCard& card, const LoadOptions& options) {
+  if (options.precision != Precision::kFp32 || options.ceil_mode != CeilMode::kAsSaved) {
+    return unsupported(card.name + ": OpenCV DNN runs the ONNX model as exported; precision and ceil mode are "
+                       "simulated on TorchScript models only");
+  }
   cv::dnn::Net net;
   // OpenCV would also print its own multi-line report; the Status below carries the reason.
   const auto previous_level = cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);

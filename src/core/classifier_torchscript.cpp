@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "core/classifier_engines.h"
+#include "core/graph_rewrite.h"
 #include "core/thread_count.h"
 #include "core/torchscript_cost.h"
 
@@ -16,16 +17,16 @@ class TorchScriptClassifier final : public Classifier {
   // `small_batch` (optional) serves batches below kSmallBatch: for tiny models the plain
   // frozen graph beats the optimised one, whose layout conversions cost more than they save.
   TorchScriptClassifier(ModelCard card, torch::jit::Module module, std::optional<torch::jit::Module> small_batch,
-                        bool optimized)
+                        std::string engine)
       : card_(std::move(card)),
         module_(std::move(module)),
         small_batch_(std::move(small_batch)),
-        optimized_(optimized) {}
+        engine_(std::move(engine)) {}
 
   static constexpr int kSmallBatch = 8;
 
   const ModelCard& card() const override { return card_; }
-  std::string engine() const override { return optimized_ ? "libtorch" : "libtorch-unoptimized"; }
+  std::string engine() const override { return engine_; }
 
   Expected<std::vector<float>> infer(const float* batch, int n) override {
     if (n <= 0) return invalid_argument("infer: batch size must be positive, got " + std::to_string(n));
@@ -68,7 +69,7 @@ class TorchScriptClassifier final : public Classifier {
   ModelCard card_;
   torch::jit::Module module_;
   std::optional<torch::jit::Module> small_batch_;
-  bool optimized_;
+  std::string engine_;
 };
 
 // Whether `a` runs batch 1 faster than `b`: interleaved runs (so both see the same machine
@@ -115,6 +116,53 @@ std::optional<InferenceGraphs> inference_graphs(const torch::jit::Module& module
   }
 }
 
+bool simulates_device(const LoadOptions& options) {
+  return options.precision != Precision::kFp32 || options.ceil_mode != CeilMode::kAsSaved;
+}
+
+// The frozen graph rewritten to run as a device would (inference_setting.h); the engine
+// name says what was simulated.
+Expected<std::pair<torch::jit::Module, std::string>> simulated_module(const torch::jit::Module& module, const ModelCard& card,
+                                                                      const LoadOptions& options) {
+  const std::string setting = precision_name(options.precision) + (options.ceil_mode == CeilMode::kAsSaved ? "" : ", ceil");
+  try {
+    auto freeze = [&] { return torch::jit::freeze(module.clone()); };
+    torch::jit::Module frozen = freeze();
+    std::string engine = "libtorch (";
+    if (options.precision == Precision::kBf16 || options.precision == Precision::kFp16) {
+      round_to_precision(frozen, options.precision == Precision::kFp16 ? at::kHalf : at::kBFloat16);
+      engine += precision_name(options.precision) + " emulated";
+    } else if (options.precision != Precision::kFp32) {
+      const auto& in = card.input;
+      const int64_t per_input = static_cast<int64_t>(in.channels()) * in.height * in.width;
+      const int64_t n = static_cast<int64_t>(options.calibration.size()) / per_input;
+      if (n == 0 || static_cast<int64_t>(options.calibration.size()) % per_input != 0) {
+        return invalid_argument(card.name + ": " + precision_name(options.precision) +
+                                " needs calibration inputs (whole multiples of " + std::to_string(per_input) + " floats)");
+      }
+      auto calibration = torch::from_blob(const_cast<float*>(options.calibration.data()),
+                                          {n, in.channels(), in.height, in.width}, torch::kFloat32);
+      torch::jit::Module calibrate_on = freeze();
+      Status s = fake_quantize_int8(calibrate_on, frozen, options.precision == Precision::kInt8PerChannel, calibration);
+      if (!s.is_ok()) return s;
+      engine += precision_name(options.precision) + " fake-quantised on " + std::to_string(n) + " calibration inputs";
+    } else {
+      engine += "fp32";
+    }
+    if (options.ceil_mode != CeilMode::kAsSaved) {
+      engine += ", ceil mode changed on " + std::to_string(set_pooling_ceil_mode(frozen, options.ceil_mode)) + " pooling layers";
+    }
+    // A rewrite that breaks the model (e.g. ceil mode changing a shape a later op depends on)
+    // fails here, once, instead of on every batch.
+    torch::InferenceMode guard;
+    const auto& in = card.input;
+    frozen.forward({torch::full({1, in.channels(), in.height, in.width}, 0.5f)});
+    return std::make_pair(std::move(frozen), engine + ")");
+  } catch (const std::exception& e) {
+    return invalid_argument(card.name + ": cannot run as " + setting + ": " + first_meaningful_line(e.what()));
+  }
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCard& card, const LoadOptions& options) {
@@ -127,9 +175,15 @@ Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCar
     return corrupt(card.model_path() + ": not a loadable TorchScript model (" + reason + ")");
   }
   module.eval();
+  torch::set_num_threads(resolve_thread_count(options.threads));
+  if (simulates_device(options)) {
+    auto simulated = simulated_module(module, card, options);
+    if (!simulated) return simulated.status();
+    return std::unique_ptr<Classifier>(std::make_unique<TorchScriptClassifier>(card, std::move(simulated->first), std::nullopt,
+                                                                               std::move(simulated->second)));
+  }
   bool optimized = false;
   std::optional<torch::jit::Module> small_batch;
-  torch::set_num_threads(resolve_thread_count(options.threads));  // before the probe below
   if (options.optimize) {
     if (auto graphs = inference_graphs(module)) {
       // Keep the frozen-only graph for small batches where it measured faster (tiny models).
@@ -144,7 +198,8 @@ Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCar
       optimized = true;
     }
   }
-  auto classifier = std::make_unique<TorchScriptClassifier>(card, std::move(module), std::move(small_batch), optimized);
+  auto classifier = std::make_unique<TorchScriptClassifier>(card, std::move(module), std::move(small_batch),
+                                                           optimized ? "libtorch" : "libtorch-unoptimized");
   return std::unique_ptr<Classifier>(std::move(classifier));
 }
 

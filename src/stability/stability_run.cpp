@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <numeric>
 #include <thread>
@@ -104,10 +105,33 @@ Expected<std::vector<StabilityEnvironment>> environments_from_fleet(const std::v
   for (const auto& device : fleet) {
     auto pipeline = parse_pipeline(device.environment.pipeline);
     if (!pipeline) return Status(pipeline.status().code(), device.name + ": " + pipeline.status().message());
-    out.push_back({device.name, std::move(*pipeline)});
+    auto inference = parse_inference_setting("precision=" + device.environment.precision +
+                                             ",engine=" + device.environment.engine +
+                                             ",threads=" + std::to_string(device.environment.threads));
+    if (!inference) return Status(inference.status().code(), device.name + ": " + inference.status().message());
+    out.push_back({device.name, std::move(*pipeline), *inference});
   }
   if (out.size() < 2) return invalid_argument("a stability run needs at least two environments");
   return out;
+}
+
+Expected<StabilityEnvironment> parse_environment(const std::string& name, const std::string& spec) {
+  if (name.empty()) return invalid_argument("environment '" + spec + "' has no name");
+  // The setting is the last stage when it is an `infer:` stage.
+  std::string pipeline_spec = spec;
+  InferenceSetting inference;
+  const auto bar = spec.rfind('|');
+  std::string last = spec.substr(bar == std::string::npos ? 0 : bar + 1);
+  last.erase(0, last.find_first_not_of(" \t"));
+  if (last.rfind("infer:", 0) == 0) {
+    auto setting = parse_inference_setting(last.substr(6));
+    if (!setting) return Status(setting.status().code(), name + ": " + setting.status().message());
+    inference = *setting;
+    pipeline_spec = bar == std::string::npos ? "" : spec.substr(0, bar);
+  }
+  auto pipeline = parse_pipeline(pipeline_spec);
+  if (!pipeline) return Status(pipeline.status().code(), name + ": " + pipeline.status().message());
+  return StabilityEnvironment{name, std::move(*pipeline), inference};
 }
 
 Expected<StabilityEnvironment> parse_environment(const std::string& item) {
@@ -115,10 +139,66 @@ Expected<StabilityEnvironment> parse_environment(const std::string& item) {
   if (eq == std::string::npos || eq == 0) {
     return invalid_argument("environment '" + item + "' is not NAME=PIPELINE (e.g. fast=decode:turbojpeg,dct=ifast)");
   }
-  auto pipeline = parse_pipeline(item.substr(eq + 1));
-  if (!pipeline) return pipeline.status();
-  return StabilityEnvironment{item.substr(0, eq), std::move(*pipeline)};
+  return parse_environment(item.substr(0, eq), item.substr(eq + 1));
 }
+
+std::string environment_spec(const StabilityEnvironment& environment) {
+  std::string spec = pipeline_to_string(environment.pipeline);
+  const std::string setting = inference_setting_to_string(environment.inference);
+  if (!setting.empty()) spec += (spec.empty() ? "infer:" : "|infer:") + setting;
+  return spec;
+}
+
+Expected<std::vector<float>> calibration_inputs(const Dataset& data, const InputContract& contract, std::size_t count) {
+  if (data.size() == 0 || count == 0) return invalid_argument("calibration needs at least one input");
+  count = std::min(count, data.size());
+  std::vector<float> out;
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::size_t index = k * data.size() / count;
+    auto image = data.load(index);
+    if (!image) continue;  // a corrupt calibration file is skipped, as in the run
+    auto tensor = preprocess(*image, contract);
+    if (!tensor) return tensor.status();
+    out.insert(out.end(), tensor->begin(), tensor->end());
+  }
+  if (out.empty()) return invalid_argument("no calibration input of '" + data.name() + "' could be read");
+  return out;
+}
+
+namespace {
+
+// One loaded model per distinct inference setting.
+Expected<std::map<InferenceSetting, std::unique_ptr<Classifier>>> load_settings(
+    const ModelCard& card, const std::vector<StabilityEnvironment>& environments, const StabilityRunOptions& options) {
+  std::map<InferenceSetting, std::unique_ptr<Classifier>> out;
+  for (const auto& e : environments) {
+    if (out.count(e.inference)) continue;
+    ModelCard use = card;
+    if (e.inference.engine == Engine::kOpencvDnn) {
+      const std::string onnx = std::filesystem::path(card.model_path()).replace_extension(".onnx").string();
+      auto onnx_card = resolve_model(onnx);
+      if (!onnx_card) {
+        return Status(onnx_card.status().code(), e.name + ": engine opencv-dnn needs the model's ONNX copy: " +
+                                                     onnx_card.status().message());
+      }
+      use = *onnx_card;
+    }
+    LoadOptions load;
+    load.threads = e.inference.threads ? e.inference.threads : options.threads;
+    load.precision = e.inference.precision;
+    load.ceil_mode = e.inference.ceil_mode;
+    if (load.precision == Precision::kInt8PerChannel || load.precision == Precision::kInt8PerTensor) {
+      if (options.calibration.empty()) return invalid_argument(e.name + ": INT8 needs calibration inputs (a held-out set)");
+      load.calibration = options.calibration;
+    }
+    auto classifier = load_classifier(use, load);
+    if (!classifier) return Status(classifier.status().code(), e.name + ": " + classifier.status().message());
+    out.emplace(e.inference, std::move(*classifier));
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
                                   const std::vector<StabilityEnvironment>& environments) {
@@ -128,7 +208,7 @@ std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
   return fingerprint;
 }
 
-Expected<StabilityRunStats> run_stability(Classifier& classifier, const Dataset& data,
+Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& data,
                                           const std::vector<StabilityEnvironment>& environments, ResultsStore& store,
                                           const StabilityRunOptions& options) {
   if (environments.size() < 2) return invalid_argument("a stability run needs at least two environments");
@@ -137,7 +217,6 @@ Expected<StabilityRunStats> run_stability(Classifier& classifier, const Dataset&
                             " is not i/n with 0 <= i < n");
   }
   if (options.batch_size < 1 || options.top_k < 1) return invalid_argument("batch size and top-k must be at least 1");
-  const ModelCard& card = classifier.card();
   const InputContract& contract = card.input;
 
   std::vector<Pipeline> pipelines;
@@ -148,18 +227,32 @@ Expected<StabilityRunStats> run_stability(Classifier& classifier, const Dataset&
     std::vector<std::string> stages;
     for (const auto& stage : pipelines.back().stages) stages.push_back(stage_to_string(stage));
     prefixes.push_back(std::move(stages));
-    stored_environments.push_back({e.name, pipeline_to_string(pipelines.back())});
+    stored_environments.push_back({e.name, environment_spec({e.name, pipelines.back(), e.inference})});
   }
   const std::size_t total = options.limit ? std::min(options.limit, data.size()) : data.size();
   std::vector<StoredInput> inputs;
   for (std::size_t i = 0; i < total; ++i) inputs.push_back({data.item_name(i), data.label(i)});
-  if (Status s = store.begin(stability_fingerprint(card, data, environments), stored_environments, inputs); !s.is_ok()) {
+  std::string fingerprint = stability_fingerprint(card, data, environments);
+  for (const auto& e : environments) {
+    if (e.inference.precision == Precision::kInt8PerChannel || e.inference.precision == Precision::kInt8PerTensor) {
+      // INT8 answers depend on the calibration set as well.
+      fingerprint += "; int8 calibration " + std::to_string(std::hash<std::string>{}(std::string(
+                         reinterpret_cast<const char*>(options.calibration.data()), options.calibration.size() * sizeof(float))));
+      break;
+    }
+  }
+  if (Status s = store.begin(fingerprint, stored_environments, inputs); !s.is_ok()) {
     return s;
   }
   auto recorded = store.recorded();
   if (!recorded) return recorded.status();
+  auto classifiers = load_settings(card, environments, options);
+  if (!classifiers) return classifiers.status();
 
   StabilityRunStats stats;
+  for (const auto& [setting, classifier] : *classifiers) {
+    stats.engines[inference_setting_to_string(setting)] = classifier->engine();
+  }
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < total; ++i) {
     if (static_cast<int>(i % options.shard_count) != options.shard_index) continue;
@@ -207,6 +300,8 @@ Expected<StabilityRunStats> run_stability(Classifier& classifier, const Dataset&
         members.push_back(j);
       }
       if (members.empty()) continue;
+      Classifier& classifier = *classifiers->at(environments[e].inference);
+      classifier.set_threads(environments[e].inference.threads ? environments[e].inference.threads : options.threads);
       auto logits = classifier.infer(batch.data(), static_cast<int>(members.size()));
       if (!logits) return logits.status();
       const int classes = static_cast<int>(logits->size() / members.size());
