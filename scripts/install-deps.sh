@@ -18,6 +18,8 @@ PACKAGES=(
   gnuplot-nox
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the HTML report test renders the page in a real browser
+  chromium
   # comparison baselines in bench/ only (never used by the product)
   python3 python3-torch python3-opencv python3-pil
 )

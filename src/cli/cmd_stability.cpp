@@ -12,6 +12,7 @@
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/stability_axes.h"
+#include "edgefleet/stability_report.h"
 #include "edgefleet/stability_run.h"
 #include "edgefleet/stability_summary.h"
 
@@ -37,7 +38,25 @@ struct StabilityArgs {
   std::string reference;
 };
 
-Status write_summary(const ResultsStore& store, const StabilityArgs& args) {
+// Class names and gallery thumbnails for the report, from the run's dataset.
+StabilityReportExtras report_extras(const nlohmann::json& summary, const Dataset* data) {
+  StabilityReportExtras extras;
+  if (!data) return extras;
+  extras.class_names = data->classes().names;
+  std::set<std::string> wanted;
+  for (const auto& item : summary["most_unstable"]) wanted.insert(item["input"].get<std::string>());
+  for (std::size_t i = 0; i < data->size() && !wanted.empty(); ++i) {
+    const std::string name = data->item_name(i);
+    if (!wanted.count(name)) continue;
+    wanted.erase(name);
+    auto image = data->load(i);
+    if (!image) continue;  // a corrupt input has no picture; the gallery shows its name
+    if (auto uri = thumbnail_data_uri(*image)) extras.thumbnails[name] = std::move(*uri);
+  }
+  return extras;
+}
+
+Status write_summary(const ResultsStore& store, const StabilityArgs& args, const Dataset* data) {
   InstabilityOptions options;
   options.top_k = args.top_k;
   if (!args.reference.empty()) {
@@ -55,6 +74,10 @@ Status write_summary(const ResultsStore& store, const StabilityArgs& args) {
   std::ofstream out(path);
   out << summary->dump(1) << "\n";
   if (!out) return io_error("cannot write '" + path + "'");
+  const std::string report_path = args.out + "/report.html";
+  std::ofstream report(report_path);
+  report << stability_report_html(*summary, report_extras(*summary, data));
+  if (!report) return io_error("cannot write '" + report_path + "'");
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : (*summary)["environments"]) {
     rows.push_back({e["name"].get<std::string>(), fixed(100.0 * e["accuracy"].get<double>(), 2)});
@@ -79,7 +102,7 @@ Status write_summary(const ResultsStore& store, const StabilityArgs& args) {
             << "%, accuracy drop vs " << (*summary)["reference"].get<std::string>() << ": mean "
             << fixed(100.0 * (*summary)["accuracy_drop"]["mean"].get<double>(), 2) << " max "
             << fixed(100.0 * (*summary)["accuracy_drop"]["max"].get<double>(), 2) << " points\n"
-            << path << "\n";
+            << path << "\n" << report_path << "\n";
   return Status::ok();
 }
 
@@ -213,8 +236,14 @@ int run_run(const StabilityArgs& args) {
     std::cout << store_path << " (merge the shards with: edgefleet stability merge --out " << args.out << " SHARDS...)\n";
     return 0;
   }
-  if (Status s = write_summary(**store, args); !s.is_ok()) return fail(s);
+  if (Status s = write_summary(**store, args, data->get()); !s.is_ok()) return fail(s);
   return 0;
+}
+
+// The optional --data of merge and summary (for the report's class names and pictures).
+Expected<std::shared_ptr<const Dataset>> optional_dataset(const StabilityArgs& args) {
+  if (args.data.empty()) return std::shared_ptr<const Dataset>();
+  return open_dataset(args.data);
 }
 
 int run_merge(const StabilityArgs& args) {
@@ -225,7 +254,9 @@ int run_merge(const StabilityArgs& args) {
   for (const auto& shard : args.shards) {
     if (Status s = (*store)->merge_from(shard); !s.is_ok()) return fail(s);
   }
-  if (Status s = write_summary(**store, args); !s.is_ok()) return fail(s);
+  auto data = optional_dataset(args);
+  if (!data) return fail(data.status());
+  if (Status s = write_summary(**store, args, data->get()); !s.is_ok()) return fail(s);
   return 0;
 }
 
@@ -234,7 +265,9 @@ int run_summary(const StabilityArgs& args) {
   if (!std::filesystem::exists(path)) return fail(not_found("no results store '" + path + "'"));
   auto store = ResultsStore::open(path);
   if (!store) return fail(store.status());
-  if (Status s = write_summary(**store, args); !s.is_ok()) return fail(s);
+  auto data = optional_dataset(args);
+  if (!data) return fail(data.status());
+  if (Status s = write_summary(**store, args, data->get()); !s.is_ok()) return fail(s);
   return 0;
 }
 
@@ -269,10 +302,12 @@ Runner add_stability_command(CLI::App& app) {
   merge->add_option("shards", args->shards, "Shard stores")->required()->check(CLI::ExistingFile);
   merge->add_option("--top-k", args->top_k, "k of the top-k figures")->capture_default_str();
   merge->add_option("--reference", args->reference, "Reference environment");
-  auto* summary = command->add_subcommand("summary", "Write OUT/summary.json from OUT/results.sqlite");
+  merge->add_option("--data", args->data, "The run's dataset, for the report's class names and pictures");
+  auto* summary = command->add_subcommand("summary", "Write OUT/summary.json and OUT/report.html from OUT/results.sqlite");
   summary->add_option("--out", args->out, "Run folder")->required();
   summary->add_option("--top-k", args->top_k, "k of the top-k figures")->capture_default_str();
   summary->add_option("--reference", args->reference, "Reference environment");
+  summary->add_option("--data", args->data, "The run's dataset, for the report's class names and pictures");
   return [args, run, merge, summary] {
     if (run->parsed()) return run_run(*args);
     if (merge->parsed()) return run_merge(*args);
