@@ -30,6 +30,10 @@ echo; echo "== the instability lab: cnn_tiny on 200 Fashion-MNIST test images th
 "$edgefleet" stability run --model cnn_tiny --data fashion-mnist --limit 200 --fleet builtin \
   --out "${EDGEFLEET_BUILD_DIR:-build}/stability-fleet"
 
+echo; echo "== instability per source: one source varied at a time (JPEG quality, precision, sensor noise) =="
+"$edgefleet" stability run --model cnn_tiny --data fashion-mnist --limit 500 \
+  --axis jpeg-quality --axis precision --axis sensor-noise --out "${EDGEFLEET_BUILD_DIR:-build}/stability-sources"
+
 echo; echo "== SLA-aware selection: the paper's Table III zoo on a residential network, SLA 250 ms =="
 "$edgefleet" simulate --zoo paper-table3 --network normal:92.02:48.38 --sla 250
 

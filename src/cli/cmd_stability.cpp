@@ -112,8 +112,22 @@ Expected<std::vector<StabilityEnvironment>> gather_environments(const StabilityA
   auto append = [&](std::vector<StabilityEnvironment> more) {
     for (auto& e : more) environments.push_back(std::move(e));
   };
-  if (!args.fleet.empty()) {
-    auto fleet = read_fleet(args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
+  std::string fleet_dir = args.fleet;
+  nlohmann::json j;
+  if (!args.envs_file.empty()) {
+    // {"fleet": DIR|"builtin", "axes": [NAME...], "environments": [{"name": N, "spec": S}...]}
+    // (an experiment file)
+    std::ifstream in(args.envs_file);
+    if (!in) return not_found("environments file '" + args.envs_file + "' does not exist");
+    j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return invalid_argument(args.envs_file + ": not a JSON object");
+    if (j.contains("fleet")) {
+      if (!j["fleet"].is_string()) return invalid_argument(args.envs_file + ": fleet: not a folder name or 'builtin'");
+      if (fleet_dir.empty()) fleet_dir = j["fleet"].get<std::string>();
+    }
+  }
+  if (!fleet_dir.empty()) {
+    auto fleet = read_fleet(fleet_dir == "builtin" ? builtin_fleet_dir() : fleet_dir);
     if (!fleet) return fleet.status();
     auto from_fleet = environments_from_fleet(*fleet);
     if (!from_fleet) return from_fleet.status();
@@ -121,11 +135,6 @@ Expected<std::vector<StabilityEnvironment>> gather_environments(const StabilityA
   }
   std::vector<std::string> axes = args.axes;
   if (!args.envs_file.empty()) {
-    // {"axes": [NAME...], "environments": [{"name": N, "spec": S}...]} (an experiment file)
-    std::ifstream in(args.envs_file);
-    if (!in) return not_found("environments file '" + args.envs_file + "' does not exist");
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return invalid_argument(args.envs_file + ": not a JSON object");
     if (j.contains("axes")) {
       if (!j["axes"].is_array()) return invalid_argument(args.envs_file + ": axes: not a list of axis names");
       for (const auto& axis : j["axes"]) {
@@ -282,7 +291,7 @@ Runner add_stability_command(CLI::App& app) {
   run->add_option("--data", args->data, "Dataset: fashion-mnist[:train|:test] or an image folder")->required();
   run->add_option("--fleet", args->fleet, "Use every device of this fleet folder ('builtin' = the built-in fleet)");
   run->add_option("--env", args->envs, "An environment NAME=SPEC: a pipeline, optionally ending in |infer:SETTING (repeatable)");
-  run->add_option("--envs", args->envs_file, "An experiment file: {\"axes\": [...], \"environments\": [{name, spec}...]}");
+  run->add_option("--envs", args->envs_file, "An experiment file: {\"fleet\", \"axes\": [...], \"environments\": [{name, spec}...]}");
   run->add_option("--axis", args->axes, "Vary one source at a time (repeatable): " + [] {
     std::string names;
     for (const auto& n : stability_axis_names()) names += (names.empty() ? "" : ", ") + n;

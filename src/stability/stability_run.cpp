@@ -211,7 +211,7 @@ std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
 Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& data,
                                           const std::vector<StabilityEnvironment>& environments, ResultsStore& store,
                                           const StabilityRunOptions& options) {
-  if (environments.size() < 2) return invalid_argument("a stability run needs at least two environments");
+  if (environments.empty()) return invalid_argument("a stability run needs at least one environment");
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
     return invalid_argument("shard " + std::to_string(options.shard_index) + "/" + std::to_string(options.shard_count) +
                             " is not i/n with 0 <= i < n");

@@ -1,0 +1,85 @@
+// Image-environment evaluations per second of a stability run: all environments in one run
+// (shared prefixes, batched inference, parallel pipelines) vs each environment run on its own.
+// Wall-clock time (the point is using both cores), best of `rounds` alternating rounds.
+// Prints one JSON object. Usage: bench_stability CARD DATA LIMIT ENV_FILE [ROUNDS=2]
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "edgefleet/dataset.h"
+#include "edgefleet/model_card.h"
+#include "edgefleet/stability_run.h"
+
+using namespace edgefleet;
+
+namespace {
+
+[[noreturn]] void die(const Status& s) {
+  std::cerr << "bench_stability: " << s.to_string() << "\n";
+  std::exit(1);
+}
+
+// Seconds for one run of `environments` into a fresh store.
+double timed_run(const ModelCard& card, const Dataset& data, const std::vector<StabilityEnvironment>& environments,
+                 std::size_t limit, const std::string& dir) {
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  auto store = ResultsStore::open(dir + "/results.sqlite");
+  if (!store) die(store.status());
+  StabilityRunOptions options;
+  options.limit = limit;
+  const auto start = std::chrono::steady_clock::now();
+  auto stats = run_stability(card, data, environments, **store, options);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!stats) die(stats.status());
+  if (stats->failures) die(internal_error(std::to_string(stats->failures) + " evaluations failed"));
+  return seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 5) {
+    std::cerr << "usage: bench_stability CARD DATA LIMIT ENV_FILE [ROUNDS=2]\n";
+    return 2;
+  }
+  auto card = resolve_model(argv[1]);
+  if (!card) die(card.status());
+  auto data = open_dataset(argv[2]);
+  if (!data) die(data.status());
+  const std::size_t limit = std::stoul(argv[3]);
+  std::vector<StabilityEnvironment> environments;
+  std::ifstream in(argv[4]);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    auto e = parse_environment(line);
+    if (!e) die(e.status());
+    environments.push_back(std::move(*e));
+  }
+  const int rounds = argc > 5 ? std::stoi(argv[5]) : 2;
+  const std::string work = std::filesystem::temp_directory_path() / ("bench_stability_" + std::to_string(getpid()));
+  const double evaluations = static_cast<double>(std::min(limit, (*data)->size()) * environments.size());
+  double together = 1e30, independent = 1e30;
+  for (int r = 0; r < rounds; ++r) {
+    together = std::min(together, timed_run(*card, **data, environments, limit, work + "/together"));
+    double sum = 0.0;
+    for (std::size_t e = 0; e < environments.size(); ++e) {
+      // A one-environment run: the same code with nothing to share.
+      sum += timed_run(*card, **data, {environments[e]}, limit, work + "/alone");
+    }
+    independent = std::min(independent, sum);
+  }
+  std::filesystem::remove_all(work);
+  nlohmann::json out = {{"model", card->name},
+                        {"images", std::min(limit, (*data)->size())},
+                        {"environments", environments.size()},
+                        {"together_evals_per_s", evaluations / together},
+                        {"independent_evals_per_s", evaluations / independent},
+                        {"ratio", independent / together}};
+  std::cout << out.dump() << "\n";
+  return 0;
+}
