@@ -4,8 +4,9 @@
 // SysNoise's per-noise tables).
 //
 // Environments are named "AXIS/VARIANT"; the first of each axis is its baseline (accuracy
-// drops are measured from it). Base pipeline: decode with libjpeg-turbo when the dataset holds
-// encoded files (each format by its own library; the decoder axis assumes JPEG files), then OpenCV bilinear resize and centre crop to the model's input.
+// drops are measured from it). Base pipeline: decode when the dataset holds encoded files
+// (each format by its own library; the decoder axis assumes JPEG files), then OpenCV bilinear
+// resize and centre crop to the model's input.
 #pragma once
 
 #include <string>

@@ -15,10 +15,29 @@ class OnnxClassifier final : public Classifier {
   OnnxClassifier(ModelCard card, cv::dnn::Net net) : card_(std::move(card)), net_(std::move(net)) {}
 
   const ModelCard& card() const override { return card_; }
-  std::string engine() const override { return "opencv-dnn"; }
+  std::string engine() const override { return one_at_a_time_ ? "opencv-dnn (batch 1: fixed-batch export)" : "opencv-dnn"; }
+
+  // For exports whose batch axis is fixed at 1 (OpenCV cannot reshape them): batches are
+  // then run one input at a time.
+  void run_one_at_a_time() { one_at_a_time_ = true; }
 
   Expected<std::vector<float>> infer(const float* batch, int n) override {
     if (n <= 0) return invalid_argument("infer: batch size must be positive, got " + std::to_string(n));
+    if (one_at_a_time_ && n > 1) {
+      const auto& in = card_.input;
+      const std::size_t per_input = static_cast<std::size_t>(in.channels()) * in.height * in.width;
+      std::vector<float> out;
+      for (int i = 0; i < n; ++i) {
+        auto one = infer_batch(batch + i * per_input, 1);
+        if (!one) return one.status();
+        out.insert(out.end(), one->begin(), one->end());
+      }
+      return out;
+    }
+    return infer_batch(batch, n);
+  }
+
+  Expected<std::vector<float>> infer_batch(const float* batch, int n) {
     try {
       const auto& in = card_.input;
       const int shape[] = {n, in.channels(), in.height, in.width};
@@ -61,6 +80,7 @@ class OnnxClassifier final : public Classifier {
  private:
   ModelCard card_;
   cv::dnn::Net net_;
+  bool one_at_a_time_ = false;
 };
 
 }  // namespace
@@ -85,6 +105,14 @@ Expected<std::unique_ptr<Classifier>> load_onnx_classifier(const ModelCard& card
   net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
   auto classifier = std::make_unique<OnnxClassifier>(card, std::move(net));
   classifier->set_threads(options.threads);
+  // Some exports load but cannot run (an op OpenCV implements differently): say so now, not
+  // at the first batch of a long run.
+  const auto& in = card.input;
+  std::vector<float> probe(2 * static_cast<std::size_t>(in.channels()) * in.height * in.width, 0.5f);
+  if (auto ran = classifier->infer(probe.data(), 1); !ran) {
+    return unsupported(card.model_path() + ": OpenCV DNN cannot run this ONNX model: " + ran.status().message());
+  }
+  if (!classifier->infer(probe.data(), 2)) classifier->run_one_at_a_time();
   return std::unique_ptr<Classifier>(std::move(classifier));
 }
 
