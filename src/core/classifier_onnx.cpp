@@ -1,4 +1,6 @@
 // ONNX models through OpenCV DNN, the second engine.
+#include <algorithm>
+
 #include <opencv2/core.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn.hpp>
@@ -73,8 +75,10 @@ class OnnxClassifier final : public Classifier {
     }
   }
 
+  // At most one thread per core: OpenCV's TBB pool cannot grow past it (it warns instead),
+  // and a device profile's larger count changes nothing in the answers.
   void set_threads(int threads) override {
-    cv::setNumThreads(resolve_thread_count(threads));
+    cv::setNumThreads(std::min(resolve_thread_count(threads), resolve_thread_count(0)));
   }
 
  private:
