@@ -19,6 +19,9 @@ namespace edgefleet {
 // kernels for every op): see precision_method() for what each does.
 enum class Precision { kFp32, kBf16, kFp16, kInt8PerChannel, kInt8PerTensor };
 
+// INT8 needs calibration inputs (a held-out set) to measure activation ranges.
+inline bool is_int8(Precision p) { return p == Precision::kInt8PerChannel || p == Precision::kInt8PerTensor; }
+
 enum class CeilMode { kAsSaved, kOn, kOff, kFlip };  // of every max/avg pooling layer
 
 enum class Engine { kLibtorch, kOpencvDnn };  // OpenCV DNN runs the model's ONNX copy

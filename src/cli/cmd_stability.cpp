@@ -201,7 +201,7 @@ int run_run(const StabilityArgs& args) {
   if (!environments) return fail(environments.status());
   StabilityRunOptions options;
   if (std::any_of(environments->begin(), environments->end(), [](const StabilityEnvironment& e) {
-        return e.inference.precision == Precision::kInt8PerChannel || e.inference.precision == Precision::kInt8PerTensor;
+        return is_int8(e.inference.precision);
       })) {
     auto held_out = calibration_set(args, *data);
     if (!held_out) return fail(held_out.status());

@@ -132,7 +132,7 @@ Expected<std::pair<torch::jit::Module, std::string>> simulated_module(const torc
     if (options.precision == Precision::kBf16 || options.precision == Precision::kFp16) {
       round_to_precision(frozen, options.precision == Precision::kFp16 ? at::kHalf : at::kBFloat16);
       engine += precision_name(options.precision) + " emulated";
-    } else if (options.precision != Precision::kFp32) {
+    } else if (is_int8(options.precision)) {
       const auto& in = card.input;
       const int64_t per_input = static_cast<int64_t>(in.channels()) * in.height * in.width;
       const int64_t n = static_cast<int64_t>(options.calibration.size()) / per_input;

@@ -187,7 +187,7 @@ Expected<std::map<InferenceSetting, std::unique_ptr<Classifier>>> load_settings(
     load.threads = e.inference.threads ? e.inference.threads : options.threads;
     load.precision = e.inference.precision;
     load.ceil_mode = e.inference.ceil_mode;
-    if (load.precision == Precision::kInt8PerChannel || load.precision == Precision::kInt8PerTensor) {
+    if (is_int8(load.precision)) {
       if (options.calibration.empty()) return invalid_argument(e.name + ": INT8 needs calibration inputs (a held-out set)");
       load.calibration = options.calibration;
     }
@@ -234,7 +234,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   for (std::size_t i = 0; i < total; ++i) inputs.push_back({data.item_name(i), data.label(i)});
   std::string fingerprint = stability_fingerprint(card, data, environments);
   for (const auto& e : environments) {
-    if (e.inference.precision == Precision::kInt8PerChannel || e.inference.precision == Precision::kInt8PerTensor) {
+    if (is_int8(e.inference.precision)) {
       // INT8 answers depend on the calibration set as well.
       fingerprint += "; int8 calibration " + std::to_string(std::hash<std::string>{}(std::string(
                          reinterpret_cast<const char*>(options.calibration.data()), options.calibration.size() * sizeof(float))));
