@@ -34,6 +34,14 @@ RunResult run_cli(const std::string& args, bool stdout_only = false) {
   return result;
 }
 
+// DIR/data/{a,b}/: `per_class` different 28x28 gray pictures in each of two classes.
+void write_two_class_folder(const testing::TempDir& dir, int per_class) {
+  for (int i = 0; i < per_class; ++i) {
+    testing::write_png(dir.file("data/a/" + std::to_string(i) + ".png"), 28, 28, 1, i);
+    testing::write_png(dir.file("data/b/" + std::to_string(i) + ".png"), 28, 28, 1, 10 + i);
+  }
+}
+
 }  // namespace
 
 TEST(Cli, UnknownFlagPrintsUsageAndFails) {
@@ -139,8 +147,7 @@ TEST(Cli, PipelineRunWritesThePicture) {
 
 TEST(Cli, StabilityRunWritesSummaryAndResumes) {
   testing::TempDir dir;
-  for (int i = 0; i < 4; ++i) testing::write_png(dir.file("data/a/" + std::to_string(i) + ".png"), 28, 28, 1, i);
-  for (int i = 0; i < 4; ++i) testing::write_png(dir.file("data/b/" + std::to_string(i) + ".png"), 28, 28, 1, 10 + i);
+  write_two_class_folder(dir, 4);
   const ModelCard card = testing::write_tiny_model(dir.path());
   const std::string command = "stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
                               dir.file("run") + " --env 'png=decode:libpng' --env 'jpeg=encode:jpeg,quality=30|decode:opencv'";
@@ -164,14 +171,10 @@ TEST(Cli, StabilityRunWritesSummaryAndResumes) {
   EXPECT_NE(one_env.output.find("at least two"), std::string::npos) << one_env.output;
 }
 
-}  // namespace edgefleet
-
-namespace edgefleet {
 
 TEST(Cli, StabilityAxesReportEachSourceSeparately) {
   testing::TempDir dir;
-  for (int i = 0; i < 5; ++i) testing::write_png(dir.file("data/a/" + std::to_string(i) + ".png"), 28, 28, 1, i);
-  for (int i = 0; i < 5; ++i) testing::write_png(dir.file("data/b/" + std::to_string(i) + ".png"), 28, 28, 1, 10 + i);
+  write_two_class_folder(dir, 5);
   const ModelCard card = testing::write_tiny_model(dir.path());
   // --limit 8 holds the last 2 pictures out for INT8 calibration.
   auto r = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " + dir.file("run") +
@@ -203,9 +206,6 @@ TEST(Cli, StabilityAxesReportEachSourceSeparately) {
   EXPECT_NE(no_calibration.output.find("--calibration"), std::string::npos) << no_calibration.output;
 }
 
-}  // namespace edgefleet
-
-namespace edgefleet {
 
 // kill -9 in the middle of a run, then the same command again: the store ends equal to an
 // uninterrupted run's, with every answer once.
