@@ -53,7 +53,7 @@ TEST(Cli, UnknownFlagPrintsUsageAndFails) {
 TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile", "pipeline", "stability"}) {
+  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile", "pipeline", "stability", "harden"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
@@ -273,6 +273,35 @@ TEST(Cli, StabilityRunKilledMidwayResumesToTheUninterruptedResult) {
       for (std::size_t k = 0; k < a.probabilities.size(); ++k) EXPECT_NEAR(a.probabilities[k], b.probabilities[k], 1e-5);
     }
   }
+}
+
+TEST(Cli, HardenWritesTheModelItsCardAndTheTable) {
+  testing::TempDir dir;
+  write_two_class_folder(dir, 10);
+  const ModelCard card = testing::write_tiny_model(dir.file("model"));
+  auto r = run_cli("harden --model " + card.card_path + " --data " + dir.file("data") + " --out " + dir.file("out/hard.pt") +
+                   " --noise paired --loss kl --alpha 1 --epochs 1 --train-images 8 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no noise"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("paired"), std::string::npos);
+  const ModelCard hardened = read_card(dir.file("out/hard.json")).value();
+  EXPECT_EQ(hardened.training["base_model"], "tiny");
+  EXPECT_TRUE(std::filesystem::exists(dir.file("out/hard.hardening/report.html")));
+}
+
+TEST(Cli, HardenRefusesUnknownNoiseAndDevicesInOneLine) {
+  testing::TempDir dir;
+  write_two_class_folder(dir, 5);
+  const ModelCard card = testing::write_tiny_model(dir.file("model"));
+  const std::string common = "harden --model " + card.card_path + " --data " + dir.file("data") + " --out " + dir.file("o.pt");
+  auto r = run_cli(common + " --noise salt");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("edgefleet: invalid_argument: unknown noise 'salt'", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+  r = run_cli(common + " --holdout no-such-phone");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("'no-such-phone' is not a device of the fleet"), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("o.pt")));
 }
 
 }  // namespace edgefleet

@@ -67,8 +67,26 @@ std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
 // INT8 environments calibrate their activation ranges on.
 Expected<std::vector<float>> calibration_inputs(const Dataset& data, const InputContract& contract, std::size_t count);
 
-// Loads the model once per distinct inference setting of `environments`; engine opencv-dnn
-// runs the ONNX copy beside the card's model file (NAME.onnx with its card).
+// What inputs `indices` of `data` become in every environment (shared prefixes run once):
+// tensors[k][e] is the model input of indices[k] in environment e, empty where errors[k][e]
+// says why it failed. "model" sizes are bound to `contract` first. Runs on `threads` workers.
+struct EnvironmentInputs {
+  std::vector<std::vector<std::vector<float>>> tensors;
+  std::vector<std::vector<std::string>> errors;
+};
+Expected<EnvironmentInputs> environment_inputs(const InputContract& contract, const Dataset& data,
+                                               const std::vector<std::size_t>& indices,
+                                               const std::vector<StabilityEnvironment>& environments, int threads = 0);
+
+// One classifier per distinct inference setting of `environments` (engine opencv-dnn runs
+// the ONNX copy beside the card's model file, NAME.onnx with its card). INT8 settings
+// calibrate on `calibration`; `threads` applies where a setting names none.
+using SettingClassifiers = std::map<InferenceSetting, std::unique_ptr<Classifier>>;
+Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
+                                                      const std::vector<StabilityEnvironment>& environments,
+                                                      const std::vector<float>& calibration, int threads = 0);
+
+// Loads the model once per distinct inference setting of `environments` (as above).
 Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& data,
                                           const std::vector<StabilityEnvironment>& environments, ResultsStore& store,
                                           const StabilityRunOptions& options = {});

@@ -33,5 +33,6 @@ Runner add_simulate_command(CLI::App& app);
 Runner add_profile_command(CLI::App& app);
 Runner add_pipeline_command(CLI::App& app);
 Runner add_stability_command(CLI::App& app);
+Runner add_harden_command(CLI::App& app);
 
 }  // namespace edgefleet::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   add(edgefleet::cli::add_profile_command(app));
   add(edgefleet::cli::add_pipeline_command(app));
   add(edgefleet::cli::add_stability_command(app));
+  add(edgefleet::cli::add_harden_command(app));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

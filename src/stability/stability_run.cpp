@@ -165,12 +165,10 @@ Expected<std::vector<float>> calibration_inputs(const Dataset& data, const Input
   return out;
 }
 
-namespace {
-
-// One loaded model per distinct inference setting.
-Expected<std::map<InferenceSetting, std::unique_ptr<Classifier>>> load_settings(
-    const ModelCard& card, const std::vector<StabilityEnvironment>& environments, const StabilityRunOptions& options) {
-  std::map<InferenceSetting, std::unique_ptr<Classifier>> out;
+Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
+                                                      const std::vector<StabilityEnvironment>& environments,
+                                                      const std::vector<float>& calibration, int threads) {
+  SettingClassifiers out;
   for (const auto& e : environments) {
     if (out.count(e.inference)) continue;
     ModelCard use = card;
@@ -184,12 +182,12 @@ Expected<std::map<InferenceSetting, std::unique_ptr<Classifier>>> load_settings(
       use = *onnx_card;
     }
     LoadOptions load;
-    load.threads = e.inference.threads ? e.inference.threads : options.threads;
+    load.threads = e.inference.threads ? e.inference.threads : threads;
     load.precision = e.inference.precision;
     load.ceil_mode = e.inference.ceil_mode;
     if (is_int8(load.precision)) {
-      if (options.calibration.empty()) return invalid_argument(e.name + ": INT8 needs calibration inputs (a held-out set)");
-      load.calibration = options.calibration;
+      if (calibration.empty()) return invalid_argument(e.name + ": INT8 needs calibration inputs (a held-out set)");
+      load.calibration = calibration;
     }
     auto classifier = load_classifier(use, load);
     if (!classifier) return Status(classifier.status().code(), e.name + ": " + classifier.status().message());
@@ -198,7 +196,56 @@ Expected<std::map<InferenceSetting, std::unique_ptr<Classifier>>> load_settings(
   return out;
 }
 
+namespace {
+
+struct BoundPipelines {
+  std::vector<Pipeline> pipelines;
+  std::vector<std::vector<std::string>> prefixes;  // canonical stage strings, per pipeline
+};
+
+BoundPipelines bind_pipelines(const std::vector<StabilityEnvironment>& environments, const InputContract& contract) {
+  BoundPipelines out;
+  for (const auto& e : environments) {
+    out.pipelines.push_back(bind_to_input(e.pipeline, contract));
+    std::vector<std::string> stages;
+    for (const auto& stage : out.pipelines.back().stages) stages.push_back(stage_to_string(stage));
+    out.prefixes.push_back(std::move(stages));
+  }
+  return out;
+}
+
+// Runs `work(j)` for j in [0, n) on `workers` threads.
+template <typename Work>
+void parallel_for(std::size_t n, int workers, Work&& work) {
+  std::atomic<std::size_t> next{0};
+  auto loop = [&] {
+    for (std::size_t j = next++; j < n; j = next++) work(j);
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::min<int>(workers, static_cast<int>(n)); ++t) pool.emplace_back(loop);
+  loop();
+  for (auto& thread : pool) thread.join();
+}
+
 }  // namespace
+
+Expected<EnvironmentInputs> environment_inputs(const InputContract& contract, const Dataset& data,
+                                               const std::vector<std::size_t>& indices,
+                                               const std::vector<StabilityEnvironment>& environments, int threads) {
+  for (std::size_t i : indices) {
+    if (i >= data.size()) return invalid_argument("input " + std::to_string(i) + " is outside '" + data.name() + "'");
+  }
+  const BoundPipelines bound = bind_pipelines(environments, contract);
+  EnvironmentInputs out;
+  out.tensors.resize(indices.size());
+  out.errors.resize(indices.size());
+  parallel_for(indices.size(), resolve_thread_count(threads), [&](std::size_t k) {
+    InputOutcome outcome = run_environments(data, indices[k], bound.pipelines, bound.prefixes, contract);
+    out.tensors[k] = std::move(outcome.tensors);
+    out.errors[k] = std::move(outcome.errors);
+  });
+  return out;
+}
 
 std::string stability_fingerprint(const ModelCard& card, const Dataset& data,
                                   const std::vector<StabilityEnvironment>& environments) {
@@ -219,15 +266,12 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   if (options.batch_size < 1 || options.top_k < 1) return invalid_argument("batch size and top-k must be at least 1");
   const InputContract& contract = card.input;
 
-  std::vector<Pipeline> pipelines;
-  std::vector<std::vector<std::string>> prefixes;
+  const BoundPipelines bound = bind_pipelines(environments, contract);
+  const std::vector<Pipeline>& pipelines = bound.pipelines;
   std::vector<StoredEnvironment> stored_environments;
-  for (const auto& e : environments) {
-    pipelines.push_back(bind_to_input(e.pipeline, contract));
-    std::vector<std::string> stages;
-    for (const auto& stage : pipelines.back().stages) stages.push_back(stage_to_string(stage));
-    prefixes.push_back(std::move(stages));
-    stored_environments.push_back({e.name, environment_spec({e.name, pipelines.back(), e.inference})});
+  for (std::size_t e = 0; e < environments.size(); ++e) {
+    stored_environments.push_back(
+        {environments[e].name, environment_spec({environments[e].name, pipelines[e], environments[e].inference})});
   }
   const std::size_t total = options.limit ? std::min(options.limit, data.size()) : data.size();
   std::vector<StoredInput> inputs;
@@ -246,7 +290,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   }
   auto recorded = store.recorded();
   if (!recorded) return recorded.status();
-  auto classifiers = load_settings(card, environments, options);
+  auto classifiers = load_setting_classifiers(card, environments, options.calibration, options.threads);
   if (!classifiers) return classifiers.status();
 
   StabilityRunStats stats;
@@ -269,16 +313,9 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
     // Pipelines of this batch's inputs on `workers` threads (inference runs after, so the two
     // never compete for the cores).
     std::vector<InputOutcome> outcomes(n);
-    std::atomic<std::size_t> next{0};
-    auto work = [&] {
-      for (std::size_t j = next++; j < n; j = next++) {
-        outcomes[j] = run_environments(data, todo[begin + j], pipelines, prefixes, contract);
-      }
-    };
-    std::vector<std::thread> pool;
-    for (int t = 1; t < std::min<int>(workers, static_cast<int>(n)); ++t) pool.emplace_back(work);
-    work();
-    for (auto& thread : pool) thread.join();
+    parallel_for(n, workers, [&](std::size_t j) {
+      outcomes[j] = run_environments(data, todo[begin + j], pipelines, bound.prefixes, contract);
+    });
 
     std::vector<ResultRow> rows;
     for (std::size_t e = 0; e < environments.size(); ++e) {
