@@ -140,9 +140,9 @@ struct Fixture {
     options.grid.noises = {NoiseKind::kPaired, NoiseKind::kMixed};
     options.grid.losses = {StabilityLoss::kKl};
     options.grid.kl_alphas = {1.0};
-    options.budget.epochs = 2;
+    options.budget.epochs = 3;
     options.budget.batch_size = 32;
-    options.budget.learning_rate = 0.05;
+    options.budget.learning_rate = 0.1;
     options.budget.train_images = 200;
     options.validation_images = 100;
     options.test_images = 100;

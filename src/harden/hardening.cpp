@@ -163,6 +163,22 @@ std::pair<torch::Tensor, torch::Tensor> logits_and_embedding(torch::jit::Module&
   return {torch::linear(f, m.attr("fc_w").toTensor(), m.attr("fc_b").toTensor()), f};
 }
 
+// Runs `fn` with every buffer of `m` swapped for a copy, so that what it writes there (batch-norm
+// running statistics) is dropped; the originals, which autograd may hold, are never written.
+template <typename Fn>
+auto with_scratch_buffers(torch::jit::Module& m, Fn&& fn) {
+  std::vector<std::tuple<torch::jit::Module, std::string, torch::Tensor>> originals;
+  for (auto module : m.modules()) {
+    for (const auto& buffer : module.named_buffers(/*recurse=*/false)) {
+      originals.emplace_back(module, buffer.name, buffer.value);
+      module.setattr(buffer.name, buffer.value.clone());
+    }
+  }
+  auto result = fn();
+  for (auto& [module, name, value] : originals) module.setattr(name, value);
+  return result;
+}
+
 // Pixel noise sigma (pixels in [0, 1]) in model-input units, per channel.
 torch::Tensor input_scale(const InputContract& c) {
   auto scale = torch::full({1, c.channels(), 1, 1}, c.range_max - c.range_min);
@@ -271,12 +287,17 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
       auto [logits, features] = logits_and_embedding(m, x, embedding);
       auto loss = torch::nn::functional::cross_entropy(logits, y);
       if (noisy.defined()) {
-        auto [noisy_logits, noisy_features] = logits_and_embedding(m, noisy, embedding);
+        // Batch-norm running statistics follow the clean inputs only: the noisy pass must not
+        // move them (Gaussian noise would shift what every later clean inference sees).
+        auto [noisy_logits, noisy_features] =
+            with_scratch_buffers(m, [&] { return logits_and_embedding(m, noisy, embedding); });
+        // The clean side is the target (no gradient through it): the noisy answer is pulled to
+        // the clean one, not both towards each other, which keeps clean accuracy.
         torch::Tensor stability;
         if (embedding) {
-          stability = (features - noisy_features).pow(2).sum(1).mean();
+          stability = (features.detach() - noisy_features).pow(2).sum(1).mean();
         } else {
-          auto log_p = torch::log_softmax(logits, 1);
+          auto log_p = torch::log_softmax(logits, 1).detach();
           stability = (log_p.exp() * (log_p - torch::log_softmax(noisy_logits, 1))).sum(1).mean();
         }
         loss = loss + s.alpha * stability;
@@ -525,7 +546,7 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
     result.before = evaluate(base, test, heldout, options.threads).value();
 
     // Finished candidates of an earlier run with the same inputs are kept.
-    std::string fingerprint = "base " + base.sha256 + "; train " + train_data.name() + " " + std::to_string(train.indices.size()) +
+    std::string fingerprint = "stability loss v3 (clean side detached, batch-norm statistics from clean inputs); base " + base.sha256 + "; train " + train_data.name() + " " + std::to_string(train.indices.size()) +
                               "; validation " + std::to_string(validation.indices.size()) + "; epochs " +
                               std::to_string(budget.epochs) + " batch " + std::to_string(budget.batch_size) + " lr " +
                               std::to_string(budget.learning_rate) + " seed " + std::to_string(budget.seed);
