@@ -46,3 +46,20 @@ echo; echo "== the built-in zoo profiled on this machine, served over a LAN-like
 "$edgefleet" profile --repository models/fashion-mnist --out "${EDGEFLEET_BUILD_DIR:-build}/zoos" --runs 30
 "$edgefleet" simulate --zoo "${EDGEFLEET_BUILD_DIR:-build}/zoos/fashion-mnist.zoo.json" --network normal:2:1 --sla 2:6:1 \
   --policy mdinference static-greedy static-accuracy static-latency
+
+echo; echo "== serving: the zoo as one KServe v2 task, a client racing cnn_tiny on the device against a 20 ms network, SLA 30 ms =="
+build_dir=${EDGEFLEET_BUILD_DIR:-build}
+rm -rf "$build_dir/repository"
+"$edgefleet" repository add "$build_dir/repository" --task fashion-mnist models/fashion-mnist/*.json
+"$edgefleet" repository list "$build_dir/repository"
+"$edgefleet" serve --repository "$build_dir/repository" --port 0 >"$build_dir/serve.out" 2>"$build_dir/serve.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 600); do grep -q listening "$build_dir/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$build_dir/serve.out")
+[[ -n $url ]] || { cat "$build_dir/serve.log"; echo "the server did not start" >&2; exit 1; }
+"$edgefleet" infer --url "$url" --model fashion-mnist --data fashion-mnist --requests 400 --concurrency 4 \
+  --local cnn_tiny --network normal:20:10 --sla 30
+curl -s "$url/metrics" | grep -E '^edgefleet_(requests_total|selections_total)' || true
+kill -TERM $server && wait $server
+trap - EXIT

@@ -20,6 +20,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the HTML report test renders the page in a real browser
   chromium
+  # the demo reads the server's metrics; the serving benchmark's load generator
+  curl wrk
   # comparison baselines in bench/ only (never used by the product)
   python3 python3-torch python3-opencv python3-pil
 )

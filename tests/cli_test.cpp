@@ -53,7 +53,7 @@ TEST(Cli, UnknownFlagPrintsUsageAndFails) {
 TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile", "pipeline", "stability", "harden"}) {
+  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile", "pipeline", "stability", "harden", "serve", "repository", "infer"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;

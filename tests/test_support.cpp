@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <opencv2/imgcodecs.hpp>
 #include <random>
 
@@ -86,8 +87,10 @@ void write_fashion_mnist_split(const std::string& dir, const std::string& prefix
   write_maybe_gzipped(dir + "/" + prefix + "-labels-idx1-ubyte", labels, gzip);
 }
 
-ModelCard write_tiny_model(const std::string& dir, const std::string& name) {
-  const ZooEntry entry = builtin_zoo().front();
+namespace {
+
+ModelCard write_model(const std::string& dir, const std::string& name, const ZooEntry& entry,
+                      std::optional<double> top1) {
   auto module = build_module(entry.arch, 7);
   module.eval();
   fs::create_directories(dir);
@@ -104,9 +107,23 @@ ModelCard write_tiny_model(const std::string& dir, const std::string& name) {
   card.input.interpolation = "area";
   card.classes = 10;
   card.architecture_spec = nlohmann::json(entry.arch);
+  if (top1) card.accuracy = AccuracyRecord{"fashion-mnist:test", 10000, *top1, 0.0};
   const std::string path = dir + "/" + name + ".json";
   EXPECT_TRUE(write_card(card, path).is_ok());
   return read_card(path).value();
+}
+
+}  // namespace
+
+ModelCard write_tiny_model(const std::string& dir, const std::string& name) {
+  return write_model(dir, name, builtin_zoo().front(), std::nullopt);
+}
+
+ModelCard write_zoo_model(const std::string& dir, const std::string& name, const std::string& zoo_name, double top1) {
+  for (const auto& entry : builtin_zoo())
+    if (entry.name == zoo_name) return write_model(dir, name, entry, top1);
+  ADD_FAILURE() << "no zoo model " << zoo_name;
+  return {};
 }
 
 bool fashion_mnist_installed() {

@@ -35,6 +35,9 @@ void write_fashion_mnist_split(const std::string& dir, const std::string& prefix
 // Builds the zoo's cheapest architecture with random weights, saves it as `name`.pt with a
 // card in `dir`, and returns the card.
 ModelCard write_tiny_model(const std::string& dir, const std::string& name = "tiny");
+// The same for the built-in zoo architecture `zoo_name`, with `top1` recorded as the card's
+// accuracy (what the server's selection reads).
+ModelCard write_zoo_model(const std::string& dir, const std::string& name, const std::string& zoo_name, double top1);
 
 bool fashion_mnist_installed();
 

@@ -32,7 +32,7 @@ struct DeviceEnvironment {
   int threads = 0;                  // 0 = engine default
 };
 
-struct NetworkModel {
+struct DeviceNetwork {
   double rtt_ms_mean = 0.0;  // round trip, ms
   double rtt_ms_std = 0.0;
   std::string trace;  // measured transfer times (one per line, ms), relative to the profile; overrides mean/std
@@ -44,7 +44,7 @@ struct DeviceProfile {
   std::string device_class;  // microcontroller | single-board | edge-gpu | phone | edge-server | datacenter
   Hardware hardware;
   DeviceEnvironment environment;
-  NetworkModel network;
+  DeviceNetwork network;
   std::string path;  // the file it was read from (not serialised)
 };
 

@@ -34,5 +34,8 @@ Runner add_profile_command(CLI::App& app);
 Runner add_pipeline_command(CLI::App& app);
 Runner add_stability_command(CLI::App& app);
 Runner add_harden_command(CLI::App& app);
+Runner add_serve_command(CLI::App& app);
+Runner add_repository_command(CLI::App& app);
+Runner add_infer_command(CLI::App& app);
 
 }  // namespace edgefleet::cli

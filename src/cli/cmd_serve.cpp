@@ -1,0 +1,135 @@
+// edgefleet serve: the KServe v2 inference server over a model repository.
+// edgefleet repository add|list: build and inspect such a repository.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "cli/cli_common.h"
+#include "edgefleet/inference_server.h"
+#include "edgefleet/model_card.h"
+#include "edgefleet/model_repository.h"
+
+namespace edgefleet::cli {
+namespace {
+
+int g_signal_pipe[2] = {-1, -1};
+
+void forward_signal(int signal) {
+  const char byte = static_cast<char>(signal);
+  const int saved = errno;
+  [[maybe_unused]] const ssize_t written = write(g_signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+int run_serve(ServerOptions options, double max_body_mb) {
+  if (!(max_body_mb > 0)) return fail(invalid_argument("--max-body-mb must be positive"));
+  options.max_body_bytes = static_cast<std::size_t>(max_body_mb * (1 << 20));
+  if (options.token.empty()) {
+    if (const char* token = std::getenv("EDGEFLEET_TOKEN")) options.token = token;
+  }
+  static std::mutex log_mutex;
+  options.log = [](const std::string& line) {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    std::cerr << "edgefleet serve: " << line << std::endl;
+  };
+  // SIGTERM and SIGINT only write their number into a pipe (async-signal-safe, and any thread
+  // may take them: libraries start threads before main); a watcher thread reads it and stops
+  // the server, which lets requests in flight finish.
+  if (pipe(g_signal_pipe) != 0) return fail(io_error("could not create the signal pipe"));
+  struct sigaction action {};
+  action.sa_handler = forward_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+
+  auto server = InferenceServer::create(options);
+  if (!server) return fail(server.status());
+  const Status started = server.value()->start();
+  if (!started.is_ok()) return fail(started);
+  std::cout << "listening on http://" << options.host << ":" << server.value()->port() << std::endl;
+  std::thread watcher([&] {
+    char signal = 0;
+    while (read(g_signal_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+    }
+    if (signal == 0) return;  // the server stopped on its own
+    options.log(std::string("received ") + (signal == SIGTERM ? "SIGTERM" : "SIGINT") + "; finishing requests in flight");
+    server.value()->stop();
+  });
+  server.value()->wait();
+  const char stopped = 0;  // releases the watcher when stop() came from elsewhere
+  [[maybe_unused]] const ssize_t written = write(g_signal_pipe[1], &stopped, 1);
+  watcher.join();
+  return 0;
+}
+
+}  // namespace
+
+Runner add_serve_command(CLI::App& app) {
+  auto options = std::make_shared<ServerOptions>();
+  auto max_body_mb = std::make_shared<double>(32.0);
+  auto* command = app.add_subcommand("serve", "Serve a model repository over KServe v2 (HTTP), choosing a variant per request");
+  command->add_option("--repository", options->repository, "Model repository: TASK/VARIANT/card.json + model")->required();
+  command->add_option("--host", options->host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
+  command->add_option("--port", options->port, "Port (0 = any free one, printed at start)")->capture_default_str();
+  command->add_option("--token", options->token, "Require 'Authorization: Bearer TOKEN' (default: $EDGEFLEET_TOKEN)");
+  command->add_option("--policy", options->policy, "Default selection policy")->capture_default_str();
+  command->add_option("--default-sla", options->default_sla_ms, "SLA (ms) of requests without sla_ms; 0 = most accurate")
+      ->capture_default_str();
+  command->add_option("--threads", options->http_threads, "HTTP connections served at once")->capture_default_str();
+  command->add_option("--instances", options->instances_per_variant, "Model copies per variant (inferences at once)")->capture_default_str();
+  command->add_option("--engine-threads", options->engine_threads, "Intra-op threads per model copy")->capture_default_str();
+  command->add_option("--max-queue", options->max_queue, "Requests waiting per variant before 503")->capture_default_str();
+  command->add_option("--max-body-mb", *max_body_mb, "Largest request body (MiB) before 413")->capture_default_str();
+  command->add_option("--warmup", options->warmup_runs, "Warm-up inferences per variant at load")->capture_default_str();
+  command->add_option("--poll", options->poll_seconds, "Rescan the repository every S seconds (0 = only on request)")
+      ->capture_default_str();
+  command->add_option("--seed", options->seed, "Seed of the selection policies")->capture_default_str();
+  return [options, max_body_mb] { return run_serve(*options, *max_body_mb); };
+}
+
+Runner add_repository_command(CLI::App& app) {
+  struct Args {
+    std::string dir;
+    std::string task;
+    std::vector<std::string> models;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = app.add_subcommand("repository", "Build or list a model repository for edgefleet serve");
+  command->require_subcommand(1);
+  auto* add = command->add_subcommand("add", "Copy models and their cards into DIR/TASK/NAME/");
+  add->add_option("dir", args->dir, "Repository folder")->required();
+  add->add_option("--task", args->task, "Task the models serve (functionally equivalent variants)")->required();
+  add->add_option("models", args->models, "Model cards, model files or built-in zoo names")->required();
+  auto* list = command->add_subcommand("list", "List the variants of a repository");
+  list->add_option("dir", args->dir, "Repository folder")->required();
+  return [args, add] {
+    if (add->parsed()) {
+      for (const auto& model : args->models) {
+        auto card = resolve_model(model);
+        if (!card) return fail(card.status());
+        auto entry = add_to_repository(args->dir, args->task, card.value());
+        if (!entry) return fail(entry.status());
+        std::cout << "added " << entry->task << "/" << entry->variant << "\n";
+      }
+      return 0;
+    }
+    auto entries = scan_repository(args->dir);
+    if (!entries) return fail(entries.status());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : entries.value()) {
+      auto card = read_card(e.card_path);
+      if (!card) return fail(card.status());
+      rows.push_back({e.task, e.variant, card->accuracy ? fixed(100 * card->accuracy->top1, 2) : "-", human_count(card->params),
+                      human_count(card->macs)});
+    }
+    std::cout << format_table({"task", "variant", "top-1 %", "params", "MACs"}, rows);
+    return 0;
+  };
+}
+
+}  // namespace edgefleet::cli

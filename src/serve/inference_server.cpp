@@ -1,0 +1,756 @@
+#include "edgefleet/inference_server.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "edgefleet/classifier.h"
+#include "edgefleet/decode.h"
+#include "edgefleet/kserve.h"
+#include "edgefleet/latency_tracker.h"
+#include "edgefleet/model_repository.h"
+#include "edgefleet/preprocess.h"
+#include "edgefleet/selection.h"
+#include "serve/server_metrics.h"
+
+namespace fs = std::filesystem;
+
+namespace edgefleet {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+// When the current request's headers were read: the pre-routing handler runs before httplib
+// reads the body, so the handler's start minus this is the body's receive time.
+thread_local Clock::time_point t_headers_read;
+
+// An HTTP answer that is not a 200: status plus the one-line message of {"error": ...}.
+struct HttpError {
+  int status;
+  std::string message;
+};
+
+int http_status_of(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kCorrupt:
+    case StatusCode::kUnsupported:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    default:
+      return 500;
+  }
+}
+
+// One loaded variant: its card, a pool of model copies (a Classifier is single-threaded) and
+// its online latency profile.
+struct Variant {
+  std::string task;
+  std::string name;
+  std::string card_path;
+  fs::file_time_type card_mtime;
+  ModelCard card;
+  std::vector<std::unique_ptr<Classifier>> copies;
+
+  std::mutex pool_mutex;
+  std::condition_variable pool_cv;
+  std::vector<int> free_copies;
+  int waiting = 0;
+
+  mutable std::mutex profile_mutex;
+  LatencyTracker tracker{LatencyTrackerOptions{/*warmup=*/2, /*alpha=*/0.5, /*cold_sigmas=*/1e300, 5}};
+  std::atomic<std::int64_t> requests{0};
+
+  double accuracy() const { return card.accuracy ? card.accuracy->top1 : 0.0; }
+  VariantProfile profile() const {
+    std::lock_guard<std::mutex> lock(profile_mutex);
+    return {name, accuracy(), tracker.mean_ms(), tracker.std_ms()};
+  }
+  void record(double ms) {
+    std::lock_guard<std::mutex> lock(profile_mutex);
+    tracker.add(ms);
+  }
+  // The input tensor shape one image takes: [C, H, W].
+  std::vector<std::int64_t> item_shape() const { return {card.input.channels(), card.input.height, card.input.width}; }
+};
+
+struct Registry {
+  std::map<std::string, std::shared_ptr<Variant>> variants;
+  std::map<std::string, std::vector<std::shared_ptr<Variant>>> tasks;  // sorted by variant name
+};
+
+// A model copy held for one inference; returned to the pool on destruction.
+class CopyLease {
+ public:
+  CopyLease(Variant& v, int index) : v_(v), index_(index) {}
+  ~CopyLease() {
+    {
+      std::lock_guard<std::mutex> lock(v_.pool_mutex);
+      v_.free_copies.push_back(index_);
+    }
+    v_.pool_cv.notify_one();
+  }
+  Classifier& model() { return *v_.copies[index_]; }
+
+ private:
+  Variant& v_;
+  int index_;
+};
+
+double number_parameter(const nlohmann::json& parameters, const char* key, double fallback) {
+  if (!parameters.contains(key)) return fallback;
+  const auto& v = parameters[key];
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+    throw HttpError{400, std::string("parameters.") + key + " must be a non-negative number of milliseconds"};
+  }
+  return v.get<double>();
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The request's one input, as images or as a float batch.
+struct Batch {
+  int n = 0;
+  std::vector<Image> images;  // BYTES input: decoded, preprocessed per the chosen card later
+  std::vector<float> tensor;  // numeric input: already model input
+  std::vector<std::int64_t> item_shape;
+};
+
+Batch batch_from(InferRequest& request) {
+  if (request.inputs.size() != 1) {
+    throw HttpError{400, "expected exactly one input (an FP32 tensor [N,C,H,W] or BYTES images), got " +
+                             std::to_string(request.inputs.size())};
+  }
+  Tensor& t = request.inputs.front();
+  Batch batch;
+  if (t.datatype == "BYTES") {
+    if (t.bytes.empty()) throw HttpError{400, "input '" + t.name + "' holds no images"};
+    for (std::size_t i = 0; i < t.bytes.size(); ++i) {
+      std::vector<std::uint8_t> bytes(t.bytes[i].begin(), t.bytes[i].end());
+      auto image = decode_image(bytes, "input '" + t.name + "' element " + std::to_string(i));
+      if (!image) throw HttpError{400, image.status().message()};
+      batch.images.push_back(std::move(image).value());
+    }
+    batch.n = static_cast<int>(batch.images.size());
+    return batch;
+  }
+  if (t.shape.size() == 3) t.shape.insert(t.shape.begin(), 1);
+  if (t.shape.size() != 4 || t.shape[0] < 1) {
+    throw HttpError{400, "input '" + t.name + "' has shape " + shape_text(t.shape) + "; expected [N,C,H,W] or [C,H,W]"};
+  }
+  batch.n = static_cast<int>(t.shape[0]);
+  batch.item_shape.assign(t.shape.begin() + 1, t.shape.end());
+  batch.tensor = std::move(t.floats);
+  return batch;
+}
+
+}  // namespace
+
+struct InferenceServer::Impl {
+  ServerOptions options;
+  std::unique_ptr<SelectionPolicy> default_policy;
+  std::map<std::string, std::unique_ptr<SelectionPolicy>> policies;  // every policy, by name
+
+  mutable std::mutex registry_mutex;
+  std::shared_ptr<const Registry> registry = std::make_shared<Registry>();
+  std::mutex load_mutex;  // one load/unload/sync at a time
+
+  ServerMetrics metrics;
+  httplib::Server http;
+  std::thread listener;
+  std::atomic<bool> listener_returned{false};
+  std::thread poller;
+  std::atomic<bool> stopping{false};
+  std::mutex stop_mutex;
+  std::condition_variable stop_cv;
+  bool stopped = false;
+  int bound_port = 0;
+  std::atomic<std::uint64_t> rng_counter{0};
+
+  void log(const std::string& line) const {
+    if (options.log) options.log(line);
+  }
+
+  std::shared_ptr<const Registry> snapshot() const {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    return registry;
+  }
+
+  // Replaces the registry with `edit` applied to a copy of it.
+  template <typename Fn>
+  void edit_registry(Fn&& edit) {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto next = std::make_shared<Registry>(*registry);
+    edit(*next);
+    next->tasks.clear();
+    for (const auto& [name, v] : next->variants) next->tasks[v->task].push_back(v);
+    registry = std::move(next);
+  }
+
+  Expected<std::shared_ptr<Variant>> load_variant(const RepositoryEntry& entry) {
+    return capture([&] {
+      auto v = std::make_shared<Variant>();
+      v->task = entry.task;
+      v->name = entry.variant;
+      v->card_path = entry.card_path;
+      v->card_mtime = fs::last_write_time(entry.card_path);
+      auto card = read_card(entry.card_path);
+      if (!card) throw Error(Status(card.status().code(), "variant '" + entry.variant + "': " + card.status().message()));
+      v->card = std::move(card).value();
+      LoadOptions load;
+      load.threads = options.engine_threads;
+      for (int i = 0; i < std::max(1, options.instances_per_variant); ++i) {
+        auto model = load_classifier(v->card, load);
+        if (!model) throw Error(Status(model.status().code(), "variant '" + entry.variant + "': " + model.status().message()));
+        v->copies.push_back(std::move(model).value());
+        v->free_copies.push_back(i);
+      }
+      // Warm-up: the first runs are slow (allocation, lazy init) and seed the profile.
+      const auto& c = v->card.input;
+      std::vector<float> zeros(static_cast<std::size_t>(c.channels()) * c.height * c.width, 0.0f);
+      for (int r = 0; r < options.warmup_runs; ++r) {
+        const auto t0 = Clock::now();
+        auto out = v->copies[r % v->copies.size()]->infer(zeros.data(), 1);
+        if (!out) throw Error(Status(out.status().code(), "variant '" + entry.variant + "': warm-up: " + out.status().message()));
+        v->record(ms_since(t0));
+      }
+      if (!v->card.accuracy) log("variant " + v->name + ": its card records no accuracy; selection treats it as 0");
+      return v;
+    });
+  }
+
+  Status load_entries(const std::vector<RepositoryEntry>& entries) {
+    std::vector<std::shared_ptr<Variant>> loaded;
+    for (const auto& e : entries) {
+      auto v = load_variant(e);
+      if (!v) return v.status();
+      loaded.push_back(std::move(v).value());
+    }
+    edit_registry([&](Registry& r) {
+      for (auto& v : loaded) r.variants[v->name] = v;
+    });
+    for (const auto& v : loaded) {
+      const auto p = v->profile();
+      log("loaded " + v->task + "/" + v->name + " (accuracy " + std::to_string(p.accuracy) + ", " + std::to_string(p.mean_ms) + " ms)");
+    }
+    return Status::ok();
+  }
+
+  Status load(const std::string& name) {
+    std::lock_guard<std::mutex> lock(load_mutex);
+    auto entries = scan_repository(options.repository);
+    if (!entries) return entries.status();
+    std::vector<RepositoryEntry> chosen;
+    for (const auto& e : entries.value()) {
+      if (e.variant == name || e.task == name) chosen.push_back(e);
+    }
+    if (chosen.empty()) return not_found("no task or variant '" + name + "' in the repository '" + options.repository + "'");
+    return load_entries(chosen);
+  }
+
+  Status unload(const std::string& name) {
+    std::lock_guard<std::mutex> lock(load_mutex);
+    std::vector<std::string> removed;
+    edit_registry([&](Registry& r) {
+      for (auto it = r.variants.begin(); it != r.variants.end();) {
+        if (it->first == name || it->second->task == name) {
+          removed.push_back(it->first);
+          it = r.variants.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    });
+    if (removed.empty()) return not_found("no loaded task or variant '" + name + "'");
+    for (const auto& r : removed) log("unloaded " + r);
+    return Status::ok();
+  }
+
+  Status sync() {
+    std::lock_guard<std::mutex> lock(load_mutex);
+    auto entries = scan_repository(options.repository);
+    if (!entries) return entries.status();
+    const auto current = snapshot();
+    std::vector<RepositoryEntry> changed;
+    std::set<std::string> present;
+    for (const auto& e : entries.value()) {
+      present.insert(e.variant);
+      auto it = current->variants.find(e.variant);
+      std::error_code ec;
+      const auto mtime = fs::last_write_time(e.card_path, ec);
+      if (it == current->variants.end() || it->second->card_path != e.card_path || it->second->card_mtime != mtime) changed.push_back(e);
+    }
+    std::vector<std::string> gone;
+    for (const auto& [name, v] : current->variants) {
+      if (!present.count(name)) gone.push_back(name);
+    }
+    if (!gone.empty()) {
+      edit_registry([&](Registry& r) {
+        for (const auto& g : gone) r.variants.erase(g);
+      });
+      for (const auto& g : gone) log("unloaded " + g + " (gone from the repository)");
+    }
+    // A variant that fails to load is reported and skipped; the others still load.
+    Status first_failure;
+    for (const auto& e : changed) {
+      const Status s = load_entries({e});
+      if (!s.is_ok()) {
+        log("could not load " + e.task + "/" + e.variant + ": " + s.to_string());
+        if (first_failure.is_ok()) first_failure = s;
+      }
+    }
+    return first_failure;
+  }
+
+  // ---- HTTP ----
+
+  void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+  }
+  void send_error(httplib::Response& res, int status, const std::string& message) {
+    send_json(res, status, {{"error", message}});
+  }
+
+  bool authorized(const httplib::Request& req) const {
+    if (options.token.empty()) return true;
+    return req.get_header_value("Authorization") == "Bearer " + options.token;
+  }
+
+  nlohmann::json model_metadata(const Registry& r, const std::string& name) {
+    std::vector<std::shared_ptr<Variant>> variants;
+    if (auto t = r.tasks.find(name); t != r.tasks.end()) variants = t->second;
+    else if (auto v = r.variants.find(name); v != r.variants.end()) variants = {v->second};
+    else throw HttpError{404, "no model '" + name + "'; GET /v2/repository/index lists them"};
+    nlohmann::json versions = nlohmann::json::array(), inputs = nlohmann::json::array();
+    std::set<std::vector<std::int64_t>> shapes;
+    for (const auto& v : variants) {
+      versions.push_back(v->name);
+      auto shape = v->item_shape();
+      shape.insert(shape.begin(), -1);
+      if (shapes.insert(shape).second) inputs.push_back({{"name", "input"}, {"datatype", "FP32"}, {"shape", shape}});
+    }
+    inputs.push_back({{"name", "image"}, {"datatype", "BYTES"}, {"shape", {-1}}});
+    const auto& card = variants.front()->card;
+    return {{"name", name},
+            {"versions", versions},
+            {"platform", "edgefleet_" + card.format},
+            {"inputs", inputs},
+            {"outputs", {{{"name", "logits"}, {"datatype", "FP32"}, {"shape", {-1, card.classes}}}}}};
+  }
+
+  // The variants a request may run on: the pinned one, or every variant of the task whose
+  // input fits the batch.
+  std::vector<std::shared_ptr<Variant>> candidates(const Registry& r, const std::string& model, const std::string& version,
+                                                   const Batch& batch) {
+    std::vector<std::shared_ptr<Variant>> pool;
+    if (auto t = r.tasks.find(model); t != r.tasks.end()) {
+      if (version.empty()) {
+        pool = t->second;
+      } else {
+        for (const auto& v : t->second) {
+          if (v->name == version) pool = {v};
+        }
+        if (pool.empty()) throw HttpError{404, "task '" + model + "' has no variant '" + version + "'"};
+      }
+    } else if (auto v = r.variants.find(model); v != r.variants.end()) {
+      if (!version.empty() && version != model) throw HttpError{404, "variant '" + model + "' has no version '" + version + "'"};
+      pool = {v->second};
+    } else {
+      throw HttpError{404, "no model '" + model + "'; GET /v2/repository/index lists them"};
+    }
+    if (batch.images.empty()) {
+      std::vector<std::shared_ptr<Variant>> fit;
+      for (const auto& v : pool) {
+        if (v->item_shape() == batch.item_shape) fit.push_back(v);
+      }
+      if (fit.empty()) {
+        auto expected = pool.front()->item_shape();
+        expected.insert(expected.begin(), -1);
+        throw HttpError{400, "input shape [" + std::to_string(batch.n) + "," + shape_text(batch.item_shape).substr(1) +
+                                 " fits no variant of '" + model + "'; expected " + shape_text(expected)};
+      }
+      pool = std::move(fit);
+      if (static_cast<std::int64_t>(batch.tensor.size()) != batch.n * pool.front()->item_shape()[0] * pool.front()->item_shape()[1] *
+                                                               pool.front()->item_shape()[2]) {
+        throw HttpError{400, "input data does not fill its shape"};
+      }
+    }
+    return pool;
+  }
+
+  void handle_infer(const httplib::Request& req, httplib::Response& res, const std::string& model, const std::string& version) {
+    const auto handler_start = Clock::now();
+    const double receive_ms = std::chrono::duration<double, std::milli>(handler_start - t_headers_read).count();
+    std::string used_model = model;
+    try {
+      auto header_length = parse_header_length(req.get_header_value(kInferenceHeaderContentLength), req.body.size());
+      if (!header_length) throw HttpError{400, header_length.status().message()};
+      auto parsed = parse_infer_request(req.body, header_length.value());
+      if (!parsed) throw HttpError{http_status_of(parsed.status()), parsed.status().message()};
+      InferRequest& request = parsed.value();
+      Batch batch = batch_from(request);
+
+      const auto registry = snapshot();
+      const auto pool = candidates(*registry, model, version, batch);
+
+      // Selection.
+      const double sla_ms = number_parameter(request.parameters, "sla_ms", options.default_sla_ms);
+      const bool client_transfer = request.parameters.contains("transfer_ms");
+      const double network_ms = client_transfer ? number_parameter(request.parameters, "transfer_ms", 0.0) : 2.0 * receive_ms;
+      const SelectionPolicy* policy = default_policy.get();
+      if (request.parameters.contains("policy")) {
+        const auto& p = request.parameters["policy"];
+        auto it = p.is_string() ? policies.find(p.get<std::string>()) : policies.end();
+        if (it == policies.end()) throw HttpError{400, "parameters.policy must be one of the selection policies (" + policy_list() + ")"};
+        policy = it->second.get();
+      }
+      std::vector<VariantProfile> profiles;
+      for (const auto& v : pool) profiles.push_back(v->profile());
+      int chosen = 0;
+      bool fits = true;
+      if (pool.size() > 1) {
+        if (sla_ms > 0) {
+          Rng rng(options.seed * 0x9E3779B97F4A7C15ull + rng_counter.fetch_add(1));
+          const Selection s = policy->select(profiles, {sla_ms, network_ms}, rng);
+          chosen = s.variant;
+          fits = s.fits_budget;
+        } else {
+          chosen = static_cast<int>(std::max_element(profiles.begin(), profiles.end(), [](const auto& a, const auto& b) {
+                                      return a.accuracy < b.accuracy;
+                                    }) - profiles.begin());
+        }
+      } else if (sla_ms > 0) {
+        fits = profiles[0].mean_ms + profiles[0].std_ms < sla_ms - network_ms;
+      }
+      Variant& v = *pool[chosen];
+      used_model = v.name;
+
+      // Preprocessing per the chosen card.
+      std::vector<float> input;
+      if (!batch.images.empty()) {
+        for (const auto& image : batch.images) {
+          auto x = preprocess(image, v.card.input);
+          if (!x) throw HttpError{400, x.status().message()};
+          input.insert(input.end(), x->begin(), x->end());
+        }
+      } else {
+        input = std::move(batch.tensor);
+      }
+
+      // Requested outputs.
+      for (const auto& o : request.outputs) {
+        if (o.name != "logits") throw HttpError{400, "unknown output '" + o.name + "'; this model has one output, 'logits'"};
+      }
+
+      // A model copy: waiting for one is the queue.
+      const auto queue_start = Clock::now();
+      int index;
+      {
+        std::unique_lock<std::mutex> lock(v.pool_mutex);
+        if (v.free_copies.empty() && v.waiting >= options.max_queue) {
+          metrics.shed(v.name);
+          throw HttpError{503, "variant '" + v.name + "' has " + std::to_string(v.waiting) + " requests queued (the limit); retry later"};
+        }
+        ++v.waiting;
+        v.pool_cv.wait(lock, [&] { return !v.free_copies.empty(); });
+        --v.waiting;
+        index = v.free_copies.back();
+        v.free_copies.pop_back();
+      }
+      const double queue_ms = ms_since(queue_start);
+      std::vector<float> logits;
+      const auto infer_start = Clock::now();
+      {
+        CopyLease lease(v, index);
+        auto out = lease.model().infer(input.data(), batch.n);
+        if (!out) throw HttpError{http_status_of(out.status()), out.status().message()};
+        logits = std::move(out).value();
+      }
+      const double infer_ms = ms_since(infer_start);
+      v.record((queue_ms + infer_ms) / batch.n);
+      ++v.requests;
+
+      InferResponse response;
+      response.model_name = model;
+      response.model_version = v.name;
+      response.id = request.id;
+      Tensor out;
+      out.name = "logits";
+      out.datatype = "FP32";
+      out.shape = {batch.n, v.card.classes};
+      out.floats = std::move(logits);
+      const int classification = request.outputs.empty() ? 0 : request.outputs.front().classification;
+      if (classification > 0) out = classification_tensor(out, v.card, classification);
+      response.outputs.push_back(std::move(out));
+      const double server_ms = ms_since(handler_start);
+      const VariantProfile& predicted = profiles[chosen];
+      response.parameters = {{"variant", v.name},
+                             {"task", v.task},
+                             {"policy", pool.size() > 1 && sla_ms > 0 ? policy->name() : std::string("pinned")},
+                             {"sla_ms", sla_ms},
+                             {"network_ms", network_ms},
+                             {"network_from", client_transfer ? "transfer_ms" : "receive time"},
+                             {"budget_ms", sla_ms > 0 ? sla_ms - network_ms : 0.0},
+                             {"predicted_ms", predicted.mean_ms},
+                             {"predicted_std_ms", predicted.std_ms},
+                             {"fits_budget", fits},
+                             {"queue_ms", queue_ms},
+                             {"infer_ms", infer_ms},
+                             {"server_ms", server_ms}};
+      const bool binary = request.binary_output || (!request.outputs.empty() && request.outputs.front().binary);
+      EncodedMessage message = encode_infer_response(response, binary);
+      if (message.has_binary()) {
+        res.set_header(kInferenceHeaderContentLength, std::to_string(message.json_length));
+        res.set_content(std::move(message.body), "application/octet-stream");
+      } else {
+        res.set_content(std::move(message.body), "application/json");
+      }
+      res.status = 200;
+      const bool missed = sla_ms > 0 && network_ms + server_ms > sla_ms;
+      metrics.request(model, v.name, 200, server_ms / 1000.0, queue_ms / 1000.0, missed);
+    } catch (const HttpError& e) {
+      send_error(res, e.status, e.message);
+      metrics.request(used_model, "", e.status, ms_since(handler_start) / 1000.0, 0.0, false);
+    } catch (const Error& e) {
+      send_error(res, http_status_of(e.status()), e.status().message());
+      metrics.request(used_model, "", http_status_of(e.status()), ms_since(handler_start) / 1000.0, 0.0, false);
+    } catch (const std::exception& e) {
+      send_error(res, 500, first_meaningful_line(e.what()));
+      metrics.request(used_model, "", 500, ms_since(handler_start) / 1000.0, 0.0, false);
+    }
+  }
+
+  // Triton's classification extension: the top-k classes as "score:index[:label]".
+  static Tensor classification_tensor(const Tensor& logits, const ModelCard& card, int k) {
+    Tensor t;
+    t.name = "logits";
+    t.datatype = "BYTES";
+    const int classes = card.classes;
+    const int n = static_cast<int>(logits.shape[0]);
+    k = std::min(k, classes);
+    t.shape = {n, k};
+    for (int i = 0; i < n; ++i) {
+      const float* row = logits.floats.data() + static_cast<std::size_t>(i) * classes;
+      std::vector<int> order(classes);
+      for (int c = 0; c < classes; ++c) order[c] = c;
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int a, int b) { return row[a] > row[b]; });
+      for (int j = 0; j < k; ++j) {
+        std::ostringstream s;
+        s << row[order[j]] << ":" << order[j];
+        if (static_cast<int>(card.labels.size()) == classes) s << ":" << card.labels[order[j]];
+        t.bytes.push_back(s.str());
+      }
+    }
+    return t;
+  }
+
+  std::string policy_list() const {
+    std::string s;
+    for (const auto& name : policy_names()) s += (s.empty() ? "" : ", ") + name;
+    return s;
+  }
+
+  void routes() {
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      t_headers_read = Clock::now();
+      if (req.path.rfind("/v2/health/", 0) == 0 || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, 401, "missing or wrong bearer token");
+      metrics.request("", "", 401, 0.0, 0.0, false);
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // httplib's own refusals (413 body too large, 404 no route, 400 malformed HTTP) get the
+      // same JSON error body as ours; ours already carry one.
+      if (!res.body.empty()) return;
+      std::string message = res.status == 400 ? "malformed HTTP request" : "HTTP status " + std::to_string(res.status);
+      if (res.status == 413) {
+        message = "the request body is larger than the limit of " + std::to_string(options.max_body_bytes) + " bytes";
+        metrics.request("", "", 413, 0.0, 0.0, false);
+      } else if (res.status == 404) {
+        message = "no endpoint " + req.method + " " + req.path;
+      }
+      send_error(res, res.status, message);
+    });
+    http.Get("/v2/health/live", [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
+    http.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+      const bool ready = !snapshot()->variants.empty() && !stopping;
+      send_json(res, ready ? 200 : 503, {{"ready", ready}});
+    });
+    http.Get("/v2", [this](const httplib::Request&, httplib::Response& res) {
+      send_json(res, 200,
+                {{"name", "edgefleet"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification", "model_repository"}}});
+    });
+    static const std::string kModel = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
+    http.Get(kModel, [this](const httplib::Request& req, httplib::Response& res) {
+      try {
+        auto meta = model_metadata(*snapshot(), req.matches[1]);
+        const std::string version = req.matches[2];
+        if (!version.empty()) {
+          const auto& versions = meta["versions"];
+          if (std::find(versions.begin(), versions.end(), version) == versions.end()) {
+            throw HttpError{404, "model '" + std::string(req.matches[1]) + "' has no version '" + version + "'"};
+          }
+        }
+        send_json(res, 200, meta);
+      } catch (const HttpError& e) {
+        send_error(res, e.status, e.message);
+      }
+    });
+    http.Get(kModel + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto r = snapshot();
+      const std::string name = req.matches[1], version = req.matches[2];
+      bool ready = r->tasks.count(name) || r->variants.count(name);
+      if (ready && !version.empty()) ready = r->variants.count(version) && r->variants.at(version)->task == name;
+      if (!ready) return send_error(res, 404, "no model '" + name + (version.empty() ? "" : "' version '" + version) + "' is loaded");
+      send_json(res, 200, {{"name", name}, {"ready", true}});
+    });
+    http.Post(kModel + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
+      handle_infer(req, res, req.matches[1], req.matches[2]);
+    });
+    http.Post("/v2/repository/index", [this](const httplib::Request&, httplib::Response& res) {
+      auto entries = scan_repository(options.repository);
+      if (!entries) return send_error(res, http_status_of(entries.status()), entries.status().message());
+      const auto r = snapshot();
+      nlohmann::json index = nlohmann::json::array();
+      for (const auto& e : entries.value()) {
+        index.push_back({{"name", e.variant}, {"task", e.task}, {"state", r->variants.count(e.variant) ? "READY" : "UNAVAILABLE"}});
+      }
+      send_json(res, 200, index);
+    });
+    http.Post(R"(/v2/repository/models/([^/]+)/(load|unload))", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string name = req.matches[1];
+      const Status s = req.matches[2] == "load" ? load(name) : unload(name);
+      if (!s.is_ok()) return send_error(res, http_status_of(s), s.message());
+      send_json(res, 200, nlohmann::json::object());
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      std::vector<VariantProfile> profiles;
+      for (const auto& [name, v] : snapshot()->variants) profiles.push_back(v->profile());
+      res.set_content(metrics.prometheus_text(profiles), "text/plain; version=0.0.4");
+    });
+  }
+};
+
+InferenceServer::InferenceServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+InferenceServer::~InferenceServer() { stop(); }
+
+Expected<std::unique_ptr<InferenceServer>> InferenceServer::create(ServerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  if (options.max_queue < 0) return invalid_argument("max_queue must be >= 0");
+  if (options.http_threads < 1) return invalid_argument("http_threads must be >= 1");
+  if (options.instances_per_variant < 1) return invalid_argument("instances_per_variant must be >= 1");
+  auto policy = make_policy(options.policy);
+  if (!policy) return policy.status();
+  impl->default_policy = std::move(policy).value();
+  for (const auto& name : policy_names()) impl->policies[name] = make_policy(name).value();
+  impl->options = std::move(options);
+  auto entries = scan_repository(impl->options.repository);
+  if (!entries) return entries.status();
+  if (entries->empty()) return invalid_argument("model repository '" + impl->options.repository + "' holds no variants (expected TASK/VARIANT/card.json)");
+  const Status loaded = impl->load_entries(entries.value());
+  if (!loaded.is_ok()) return loaded;
+  return std::unique_ptr<InferenceServer>(new InferenceServer(std::move(impl)));
+}
+
+Status InferenceServer::start() {
+  Impl& s = *impl_;
+  s.routes();
+  const int threads = s.options.http_threads;
+  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  s.http.set_payload_max_length(s.options.max_body_bytes);
+  s.http.set_keep_alive_max_count(1000);
+  s.http.set_read_timeout(30, 0);
+  if (s.options.port == 0) {
+    s.bound_port = s.http.bind_to_any_port(s.options.host);
+    if (s.bound_port <= 0) return io_error("could not bind " + s.options.host + " on any port");
+  } else {
+    if (!s.http.bind_to_port(s.options.host, s.options.port)) {
+      return io_error("could not bind " + s.options.host + ":" + std::to_string(s.options.port) + " (in use, or not an address of this machine)");
+    }
+    s.bound_port = s.options.port;
+  }
+  s.listener = std::thread([&s] {
+    s.http.listen_after_bind();
+    s.listener_returned = true;
+  });
+  // httplib's stop() does nothing until the listener runs: wait for it, so that a stop()
+  // right after start() cannot leave the listener blocked in accept().
+  while (!s.http.is_running() && !s.listener_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!s.http.is_running()) {
+    s.listener.join();
+    return io_error("the HTTP listener on " + s.options.host + ":" + std::to_string(s.bound_port) + " stopped at once");
+  }
+  if (s.options.poll_seconds > 0) {
+    s.poller = std::thread([&s] {
+      std::unique_lock<std::mutex> lock(s.stop_mutex);
+      while (!s.stop_cv.wait_for(lock, std::chrono::duration<double>(s.options.poll_seconds), [&] { return s.stopped; })) {
+        lock.unlock();
+        s.sync();
+        lock.lock();
+      }
+    });
+  }
+  s.log("serving " + s.options.repository + " on http://" + s.options.host + ":" + std::to_string(s.bound_port));
+  return Status::ok();
+}
+
+int InferenceServer::port() const { return impl_->bound_port; }
+
+void InferenceServer::stop() {
+  Impl& s = *impl_;
+  {
+    std::lock_guard<std::mutex> lock(s.stop_mutex);
+    if (s.stopped) return;
+    s.stopped = true;
+    s.stopping = true;
+  }
+  s.stop_cv.notify_all();
+  // httplib's stop closes the listening socket; its thread pool then finishes the requests it
+  // holds before the listener returns.
+  s.http.stop();
+  if (s.listener.joinable()) s.listener.join();
+  if (s.poller.joinable()) s.poller.join();
+  s.log("stopped");
+}
+
+void InferenceServer::wait() {
+  Impl& s = *impl_;
+  std::unique_lock<std::mutex> lock(s.stop_mutex);
+  s.stop_cv.wait(lock, [&] { return s.stopped; });
+}
+
+Status InferenceServer::load(const std::string& name) { return impl_->load(name); }
+Status InferenceServer::unload(const std::string& name) { return impl_->unload(name); }
+Status InferenceServer::sync_repository() { return impl_->sync(); }
+
+std::vector<VariantStatus> InferenceServer::variants() const {
+  std::vector<VariantStatus> out;
+  for (const auto& [name, v] : impl_->snapshot()->variants) {
+    const auto p = v->profile();
+    out.push_back({v->task, v->name, p.accuracy, p.mean_ms, p.std_ms, v->requests.load()});
+  }
+  return out;
+}
+
+}  // namespace edgefleet
