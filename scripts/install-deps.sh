@@ -11,7 +11,7 @@ PACKAGES=(
   # imaging and the second inference engine
   libopencv-dev libturbojpeg0-dev libpng-dev libwebp-dev libheif-dev libraw-dev libexif-dev libjpeg-dev libvips-dev libmagick++-6.q16-dev zlib1g-dev
   # storage, serving, config, CLI, logging
-  libssl-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
+  libssl-dev libsqlite3-dev libcpp-httplib-dev libsimdjson-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
   # data
   dataset-fashion-mnist
   # plots in reports (SVG)

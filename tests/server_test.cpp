@@ -335,13 +335,14 @@ TEST(InferenceServer, RefusesAnEmptyOrInvalidRepository) {
 // ---- the real `edgefleet serve` process ----
 
 // Runs `edgefleet serve` with stdout to a file; returns its pid and the port it printed.
-std::pair<pid_t, int> spawn_server(const TempDir& dir) {
+std::pair<pid_t, int> spawn_server(const TempDir& dir, const std::vector<std::string>& extra_args) {
   const std::string cli = EDGEFLEET_CLI_PATH, repo = dir.file("repo"), log = dir.file("serve.log");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, (log + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   std::vector<std::string> args = {cli, "serve", "--repository", repo, "--port", "0", "--warmup", "2", "--threads", "4"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -358,26 +359,39 @@ std::pair<pid_t, int> spawn_server(const TempDir& dir) {
   return {pid, 0};
 }
 
-TEST(ServeCommand, ServesUntilSigtermAndThenExitsCleanly) {
+TEST(ServeCommand, ServesWithATokenUntilSigtermAndThenExitsCleanly) {
   TempDir dir;
   write_repository(dir);
   testing::write_png(dir.file("picture.png"), 28, 28, 1);
-  const auto [pid, port] = spawn_server(dir);
+  const auto [pid, port] = spawn_server(dir, {"--token", "s3cret"});
   ASSERT_GT(port, 0);
-  const std::string command = std::string(EDGEFLEET_CLI_PATH) + " infer --url http://127.0.0.1:" + std::to_string(port) +
-                              " --model digits " + dir.file("picture.png") + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (fgets(buffer, sizeof buffer, pipe)) output += buffer;
-  EXPECT_EQ(pclose(pipe), 0) << output;
+  httplib::Client http("127.0.0.1", port);
+  EXPECT_EQ(http.Get("/v2/health/ready")->status, 200);
+  EXPECT_EQ(http.Get("/v2/models/digits")->status, 401);
+  const auto infer = [&](const std::string& token) {
+    const std::string command = std::string(EDGEFLEET_CLI_PATH) + " infer --url http://127.0.0.1:" + std::to_string(port) +
+                                " --model digits --token " + token + " " + dir.file("picture.png") + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string output;
+    char buffer[4096];
+    while (fgets(buffer, sizeof buffer, pipe)) output += buffer;
+    return std::make_pair(pclose(pipe), output);
+  };
+  const auto [denied_status, denied] = infer("wrong");
+  EXPECT_NE(denied_status, 0);
+  EXPECT_NE(denied.find("401"), std::string::npos) << denied;
+  const auto [status, output] = infer("s3cret");
+  EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("remote"), std::string::npos) << output;
   EXPECT_NE(output.find("slow"), std::string::npos) << output;
   kill(pid, SIGTERM);
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  int exit_status = 0;
+  ASSERT_EQ(waitpid(pid, &exit_status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(exit_status));
+  EXPECT_EQ(WEXITSTATUS(exit_status), 0);
+  std::ifstream log(dir.file("serve.log.err"));
+  const std::string text{std::istreambuf_iterator<char>(log), {}};
+  EXPECT_NE(text.find("received SIGTERM"), std::string::npos) << text;
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ Runner add_repository_command(CLI::App& app) {
     std::string dir;
     std::string task;
     std::vector<std::string> models;
+    std::string variant;
   };
   auto args = std::make_shared<Args>();
   auto* command = app.add_subcommand("repository", "Build or list a model repository for edgefleet serve");
@@ -105,14 +106,18 @@ Runner add_repository_command(CLI::App& app) {
   add->add_option("dir", args->dir, "Repository folder")->required();
   add->add_option("--task", args->task, "Task the models serve (functionally equivalent variants)")->required();
   add->add_option("models", args->models, "Model cards, model files or built-in zoo names")->required();
+  add->add_option("--variant", args->variant, "Variant name (one model only; default: the card's name)");
   auto* list = command->add_subcommand("list", "List the variants of a repository");
   list->add_option("dir", args->dir, "Repository folder")->required();
   return [args, add] {
     if (add->parsed()) {
+      if (!args->variant.empty() && args->models.size() != 1) {
+        return fail(invalid_argument("--variant names one variant; give exactly one model with it"));
+      }
       for (const auto& model : args->models) {
         auto card = resolve_model(model);
         if (!card) return fail(card.status());
-        auto entry = add_to_repository(args->dir, args->task, card.value());
+        auto entry = add_to_repository(args->dir, args->task, card.value(), args->variant);
         if (!entry) return fail(entry.status());
         std::cout << "added " << entry->task << "/" << entry->variant << "\n";
       }

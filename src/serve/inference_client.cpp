@@ -91,6 +91,7 @@ struct InferenceClient::Impl {
     try {
       sleep_ms(network_ms / 2);  // uplink
       httplib::Client http(host_port);
+      http.set_tcp_nodelay(true);
       const auto timeout = std::chrono::duration<double, std::milli>(options.timeout_ms);
       http.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
       http.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));

@@ -1,11 +1,13 @@
 #include "edgefleet/kserve.h"
 
 #include <openssl/evp.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <optional>
 
 namespace edgefleet {
 namespace {
@@ -48,17 +50,65 @@ float element_from_bytes(const std::string& datatype, const char* p) {
   return read_as_float<float>(p);
 }
 
-void flatten_json(const nlohmann::json& data, Tensor& t) {
-  if (data.is_array()) {
-    for (const auto& element : data) flatten_json(element, t);
+// Request bodies are parsed with simdjson: tensors' data arrays are most of a JSON request,
+// and parsing their numbers dominated the server's time with nlohmann's parser. The small
+// rest (parameters, outputs) is converted to nlohmann::json for the code that reads it.
+// value_unsafe() refers into the temporary result: copy the array or object out before a
+// range-for iterates it, or the loop reads a dead object.
+simdjson::dom::array array_of(simdjson::dom::element e) { return e.get_array().value_unsafe(); }
+simdjson::dom::object object_of(simdjson::dom::element e) { return e.get_object().value_unsafe(); }
+
+nlohmann::json to_nlohmann(simdjson::dom::element e) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::ARRAY: {
+      nlohmann::json out = nlohmann::json::array();
+      for (auto child : array_of(e)) out.push_back(to_nlohmann(child));
+      return out;
+    }
+    case simdjson::dom::element_type::OBJECT: {
+      nlohmann::json out = nlohmann::json::object();
+      for (auto field : object_of(e)) out[std::string(field.key)] = to_nlohmann(field.value);
+      return out;
+    }
+    case simdjson::dom::element_type::INT64: return e.get_int64().value_unsafe();
+    case simdjson::dom::element_type::UINT64: return e.get_uint64().value_unsafe();
+    case simdjson::dom::element_type::DOUBLE: return e.get_double().value_unsafe();
+    case simdjson::dom::element_type::STRING: return std::string(e.get_string().value_unsafe());
+    case simdjson::dom::element_type::BOOL: return e.get_bool().value_unsafe();
+    case simdjson::dom::element_type::NULL_VALUE: return nullptr;
+  }
+  return nullptr;
+}
+
+const char* dom_type_name(simdjson::dom::element_type type) {
+  switch (type) {
+    case simdjson::dom::element_type::ARRAY: return "array";
+    case simdjson::dom::element_type::OBJECT: return "object";
+    case simdjson::dom::element_type::STRING: return "string";
+    case simdjson::dom::element_type::BOOL: return "boolean";
+    case simdjson::dom::element_type::NULL_VALUE: return "null";
+    default: return "number";
+  }
+}
+
+void flatten_dom(simdjson::dom::element e, Tensor& t) {
+  using Type = simdjson::dom::element_type;
+  const Type type = e.type();
+  if (type == Type::ARRAY) {
+    for (auto child : array_of(e)) flatten_dom(child, t);
   } else if (t.datatype == "BYTES") {
-    if (!data.is_string()) throw Error(invalid_argument("tensor '" + t.name + "': BYTES data must be strings"));
-    t.bytes.push_back(data.get<std::string>());
-  } else if (data.is_number() || data.is_boolean()) {
-    t.floats.push_back(data.is_boolean() ? (data.get<bool>() ? 1.0f : 0.0f) : data.get<float>());
+    if (type != Type::STRING) throw Error(invalid_argument("tensor '" + t.name + "': BYTES data must be strings"));
+    t.bytes.emplace_back(e.get_string().value_unsafe());
+  } else if (type == Type::DOUBLE) {
+    t.floats.push_back(static_cast<float>(e.get_double().value_unsafe()));
+  } else if (type == Type::INT64) {
+    t.floats.push_back(static_cast<float>(e.get_int64().value_unsafe()));
+  } else if (type == Type::UINT64) {
+    t.floats.push_back(static_cast<float>(e.get_uint64().value_unsafe()));
+  } else if (type == Type::BOOL) {
+    t.floats.push_back(e.get_bool().value_unsafe() ? 1.0f : 0.0f);
   } else {
-    throw Error(invalid_argument("tensor '" + t.name + "': " + t.datatype + " data must be numbers, not " +
-                                 std::string(data.type_name())));
+    throw Error(invalid_argument("tensor '" + t.name + "': " + t.datatype + " data must be numbers, not " + dom_type_name(type)));
   }
 }
 
@@ -142,10 +192,11 @@ std::size_t binary_size_of(const Tensor& t) {
 }
 
 // Fills tensors from the JSON `data` or from the binary section after the JSON header.
-void fill_tensors(const nlohmann::json& array, std::vector<Tensor>& out, std::string_view binary, const char* what) {
+void fill_tensors(const nlohmann::json& array, const std::vector<std::optional<simdjson::dom::element>>& data,
+                  std::vector<Tensor>& out, std::string_view binary, const char* what) {
   std::size_t at = 0;
-  for (const auto& j : array) {
-    Tensor t = tensor_from_json(j, what);
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    Tensor t = tensor_from_json(array[i], what);
     const std::size_t size = binary_size_of(t);
     if (size != std::numeric_limits<std::size_t>::max()) {
       if (binary.size() - at < size) {
@@ -155,8 +206,8 @@ void fill_tensors(const nlohmann::json& array, std::vector<Tensor>& out, std::st
       read_binary(binary.substr(at, size), t);
       at += size;
     } else {
-      if (!j.contains("data")) throw Error(invalid_argument("tensor '" + t.name + "': no 'data' and no binary_data_size"));
-      flatten_json(j["data"], t);
+      if (!data[i]) throw Error(invalid_argument("tensor '" + t.name + "': no 'data' and no binary_data_size"));
+      flatten_dom(*data[i], t);
       if (t.datatype == "BYTES" && t.parameters.value("content_type", "") == "base64") {
         for (auto& b : t.bytes) b = base64_decode_or_throw(b);
       }
@@ -175,16 +226,56 @@ void fill_tensors(const nlohmann::json& array, std::vector<Tensor>& out, std::st
   }
 }
 
-std::pair<nlohmann::json, std::string_view> split_body(std::string_view body, std::optional<std::size_t> header_length) {
+// A message body: its JSON header without the tensors' data, which stays in simdjson's DOM
+// (valid until the calling thread parses again) and is read straight into the tensors.
+struct ParsedBody {
+  nlohmann::json header;
+  std::vector<std::optional<simdjson::dom::element>> tensor_data;  // per entry of "inputs" or "outputs"
+  std::string_view binary;
+};
+
+ParsedBody split_body(std::string_view body, std::optional<std::size_t> header_length, const char* tensors_key) {
   const std::size_t json_length = header_length.value_or(body.size());
   if (json_length > body.size()) {
     throw Error(invalid_argument(std::string(kInferenceHeaderContentLength) + " " + std::to_string(json_length) +
                                  " is larger than the body (" + std::to_string(body.size()) + " bytes)"));
   }
-  nlohmann::json j = nlohmann::json::parse(body.substr(0, json_length), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw Error(invalid_argument("the body is not valid JSON"));
-  if (!j.is_object()) throw Error(invalid_argument("the body must be a JSON object"));
-  return {std::move(j), body.substr(json_length)};
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), json_length).get(root) != simdjson::SUCCESS) {
+    throw Error(invalid_argument("the body is not valid JSON"));
+  }
+  if (root.type() != simdjson::dom::element_type::OBJECT) throw Error(invalid_argument("the body must be a JSON object"));
+  ParsedBody parsed;
+  parsed.header = nlohmann::json::object();
+  parsed.binary = body.substr(json_length);
+  for (auto field : object_of(root)) {
+    if (field.key != tensors_key || field.value.type() != simdjson::dom::element_type::ARRAY) {
+      parsed.header[std::string(field.key)] = to_nlohmann(field.value);
+      continue;
+    }
+    nlohmann::json tensors = nlohmann::json::array();
+    parsed.tensor_data.clear();
+    for (auto entry : array_of(field.value)) {
+      std::optional<simdjson::dom::element> data;
+      if (entry.type() != simdjson::dom::element_type::OBJECT) {
+        tensors.push_back(to_nlohmann(entry));
+      } else {
+        nlohmann::json tensor = nlohmann::json::object();
+        for (auto member : object_of(entry)) {
+          if (member.key == "data") {
+            data = member.value;
+          } else {
+            tensor[std::string(member.key)] = to_nlohmann(member.value);
+          }
+        }
+        tensors.push_back(std::move(tensor));
+      }
+      parsed.tensor_data.push_back(data);
+    }
+    parsed.header[std::string(field.key)] = std::move(tensors);
+  }
+  return parsed;
 }
 
 std::string id_of(const nlohmann::json& j) {
@@ -253,7 +344,8 @@ Expected<std::optional<std::size_t>> parse_header_length(const std::string& valu
 
 Expected<InferRequest> parse_infer_request(std::string_view body, std::optional<std::size_t> header_length) {
   return capture([&] {
-    auto [j, binary] = split_body(body, header_length);
+    ParsedBody parsed = split_body(body, header_length, "inputs");
+    const nlohmann::json& j = parsed.header;
     InferRequest request;
     request.id = id_of(j);
     request.parameters = parameters_of(j);
@@ -266,7 +358,7 @@ Expected<InferRequest> parse_infer_request(std::string_view body, std::optional<
     if (!j.contains("inputs") || !j["inputs"].is_array() || j["inputs"].empty()) {
       throw Error(invalid_argument("the request needs a non-empty 'inputs' array"));
     }
-    fill_tensors(j["inputs"], request.inputs, binary, "inputs");
+    fill_tensors(j["inputs"], parsed.tensor_data, request.inputs, parsed.binary, "inputs");
     if (j.contains("outputs")) {
       if (!j["outputs"].is_array()) throw Error(invalid_argument("'outputs' must be an array"));
       for (const auto& o : j["outputs"]) {
@@ -316,7 +408,8 @@ EncodedMessage encode_infer_request(const InferRequest& request, bool binary_inp
 
 Expected<InferResponse> parse_infer_response(std::string_view body, std::optional<std::size_t> header_length) {
   return capture([&] {
-    auto [j, binary] = split_body(body, header_length);
+    ParsedBody parsed = split_body(body, header_length, "outputs");
+    const nlohmann::json& j = parsed.header;
     InferResponse response;
     if (j.contains("error")) throw Error(invalid_argument("the server answered an error: " + j["error"].dump()));
     response.model_name = j.value("model_name", "");
@@ -324,7 +417,7 @@ Expected<InferResponse> parse_infer_response(std::string_view body, std::optiona
     response.id = id_of(j);
     response.parameters = parameters_of(j);
     if (!j.contains("outputs") || !j["outputs"].is_array()) throw Error(invalid_argument("the response has no 'outputs' array"));
-    fill_tensors(j["outputs"], response.outputs, binary, "outputs");
+    fill_tensors(j["outputs"], parsed.tensor_data, response.outputs, parsed.binary, "outputs");
     return response;
   });
 }
