@@ -24,11 +24,15 @@ struct LayerSpec {
   LayerKind kind = LayerKind::kConv;
   int out = 0;        // output channels (conv, residual blocks)
   int expand = 0;     // hidden channels of an inverted residual; 0 = no expansion conv
+  int mid = 0;        // a basic residual's inner width (its first conv); 0 = `out`
   int kernel = 3;     // conv / pool window
   int stride = 1;
   bool depthwise = false;
   std::string activation = "relu";  // relu | relu6 | none
   bool ceil_mode = false;           // max pool output size rounding
+  // Residual blocks: whether the shortcut is the identity. -1 = decided by shape (stride 1 and
+  // out == input channels); pruning fixes it so that changed widths cannot change the graph.
+  int identity = -1;
 };
 
 struct ArchSpec {

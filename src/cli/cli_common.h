@@ -37,5 +37,6 @@ Runner add_harden_command(CLI::App& app);
 Runner add_serve_command(CLI::App& app);
 Runner add_repository_command(CLI::App& app);
 Runner add_infer_command(CLI::App& app);
+Runner add_port_command(CLI::App& app);
 
 }  // namespace edgefleet::cli

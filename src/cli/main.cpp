@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add(edgefleet::cli::add_pipeline_command(app));
   add(edgefleet::cli::add_stability_command(app));
   add(edgefleet::cli::add_harden_command(app));
+  add(edgefleet::cli::add_port_command(app));
   add(edgefleet::cli::add_serve_command(app));
   add(edgefleet::cli::add_repository_command(app));
   add(edgefleet::cli::add_infer_command(app));

@@ -1,9 +1,11 @@
 // ArchSpec JSON, channel groups and the TorchScript module generator.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "edgefleet/arch_cost.h"
 #include "edgefleet/architecture.h"
 #include "zoo/module_builder.h"
 
@@ -24,6 +26,11 @@ std::string kind_name(LayerKind kind) {
   return "?";
 }
 
+bool has_identity_shortcut(const LayerSpec& layer, int in_channels) {
+  if (layer.identity >= 0) return layer.identity == 1;
+  return layer.stride == 1 && layer.out == in_channels;
+}
+
 enum class Init { kConvKaiming, kOnes, kZeros, kLinear };
 
 struct TensorDecl {
@@ -40,6 +47,7 @@ class Generator {
     groups_.push_back({"input", spec.in_channels, false, {}});
     current_ = 0;
     channels_ = spec.in_channels;
+    size_ = spec.input_size;
     lines_.push_back("x = (x - " + number(spec.mean) + ") / " + number(spec.std));
     for (std::size_t i = 0; i < spec.layers.size(); ++i) emit_layer("l" + std::to_string(i), spec.layers[i]);
     lines_.push_back("x = torch.mean(x, [2, 3])");
@@ -49,12 +57,14 @@ class Generator {
       declare(name + "_b", {spec.embedding}, Init::kZeros);
       consume(name + "_w", 1);
       new_group(name, spec.embedding, {{name + "_w", 0}, {name + "_b", 0}});
+      linear_cost(name, channels_, spec.embedding);
       lines_.push_back("x = torch.relu(torch.linear(x, self." + name + "_w, self." + name + "_b))");
       channels_ = spec.embedding;
     }
     declare("fc_w", {spec.classes, channels_}, Init::kLinear);
     declare("fc_b", {spec.classes}, Init::kZeros);
     consume("fc_w", 1);
+    linear_cost("fc", channels_, spec.classes);
   }
 
   std::string source() const {
@@ -68,8 +78,19 @@ class Generator {
   }
   const std::vector<TensorDecl>& tensors() const { return tensors_; }
   const std::vector<ChannelGroup>& groups() const { return groups_; }
+  const ArchCost& cost() const { return cost_; }
 
  private:
+  void add_cost(LayerCost layer) {
+    cost_.macs += layer.macs;
+    cost_.params += layer.params;
+    const std::int64_t alive = 4 * (layer.input_elements + layer.output_elements + held_elements_);
+    cost_.peak_activation_bytes = std::max(cost_.peak_activation_bytes, alive);
+    cost_.layers.push_back(std::move(layer));
+  }
+  void linear_cost(const std::string& name, int in, int out) {
+    add_cost({name, std::int64_t{in} * out, std::int64_t{in} * out + out, in, out});
+  }
   static std::string number(float v) {
     std::ostringstream out;
     out.precision(9);
@@ -114,6 +135,11 @@ class Generator {
       }
     }
     const int pad = kernel / 2;
+    const int in_size = size_;
+    size_ = (size_ + 2 * pad - kernel) / stride + 1;
+    const std::int64_t out_elements = std::int64_t{out} * size_ * size_;
+    add_cost({name, std::int64_t{in / groups} * kernel * kernel * out_elements, std::int64_t{out} * (in / groups) * kernel * kernel + 2 * out,
+              std::int64_t{in} * in_size * in_size, out_elements});
     std::ostringstream line;
     line << var << " = torch.conv2d(" << var << ", self." << name << "_w, None, [" << stride << ", " << stride << "], ["
          << pad << ", " << pad << "], [1, 1], " << groups << ")";
@@ -134,26 +160,31 @@ class Generator {
         conv_bn(name, "x", layer.out, layer.kernel, layer.stride, layer.depthwise, layer.activation);
         break;
       case LayerKind::kMaxPool:
+        size_ = layer.ceil_mode ? (size_ - layer.kernel + layer.stride - 1) / layer.stride + 1 : (size_ - layer.kernel) / layer.stride + 1;
         lines_.push_back("x = torch.max_pool2d(x, [" + std::to_string(layer.kernel) + ", " + std::to_string(layer.kernel) +
                          "], [" + std::to_string(layer.stride) + ", " + std::to_string(layer.stride) + "], [0, 0], [1, 1], " +
                          (layer.ceil_mode ? "True" : "False") + ")");
         break;
       case LayerKind::kInvertedResidual: {
-        const bool identity = layer.stride == 1 && layer.out == channels_;
+        const bool identity = has_identity_shortcut(layer, channels_);
         const std::size_t input_group = current_;
         if (identity) lines_.push_back("r = x");
+        if (identity) held_elements_ = std::int64_t{channels_} * size_ * size_;
         if (layer.expand > 0) conv_bn(name + "_exp", "x", layer.expand, 1, 1, false, "relu6");
         conv_bn(name + "_dw", "x", 0, 3, layer.stride, true, "relu6");
         conv_bn(name + "_prj", "x", layer.out, 1, 1, false, "none", identity ? static_cast<long>(input_group) : -1);
         if (identity) lines_.push_back("x = x + r");
+        held_elements_ = 0;
         break;
       }
       case LayerKind::kBasicResidual: {
-        const bool identity = layer.stride == 1 && layer.out == channels_;
+        const bool identity = has_identity_shortcut(layer, channels_);
         const std::size_t input_group = current_;
         const int in_channels = channels_;
+        const int in_size = size_;
         lines_.push_back("r = x");
-        conv_bn(name + "_c1", "x", layer.out, 3, layer.stride, false, "relu");
+        held_elements_ = std::int64_t{channels_} * size_ * size_;
+        conv_bn(name + "_c1", "x", layer.mid > 0 ? layer.mid : layer.out, 3, layer.stride, false, "relu");
         if (identity) {
           conv_bn(name + "_c2", "x", layer.out, 3, 1, false, "none", static_cast<long>(input_group));
         } else {
@@ -162,8 +193,12 @@ class Generator {
           // The projection shortcut reads the block input and writes the block output group.
           current_ = input_group;
           channels_ = in_channels;
+          const int out_size = size_;
+          size_ = in_size;
           conv_bn(name + "_sc", "r", layer.out, 1, layer.stride, false, "none", static_cast<long>(output_group));
+          size_ = out_size;
         }
+        held_elements_ = 0;
         lines_.push_back("x = torch.relu(x + r)");
         break;
       }
@@ -176,6 +211,9 @@ class Generator {
   std::vector<ChannelGroup> groups_;
   std::size_t current_ = 0;
   int channels_ = 0;
+  int size_ = 0;                     // spatial height = width of the current tensor
+  std::int64_t held_elements_ = 0;   // a residual block's saved input
+  ArchCost cost_;
 };
 
 torch::Tensor initial_value(const TensorDecl& decl, torch::Generator& generator) {
@@ -213,10 +251,13 @@ void to_json(json& j, const ArchSpec& spec) {
         l["out"] = layer.out;
         l["expand"] = layer.expand;
         l["stride"] = layer.stride;
+        if (layer.identity >= 0) l["identity"] = layer.identity == 1;
         break;
       case LayerKind::kBasicResidual:
         l["out"] = layer.out;
         l["stride"] = layer.stride;
+        if (layer.mid > 0) l["mid"] = layer.mid;
+        if (layer.identity >= 0) l["identity"] = layer.identity == 1;
         break;
       case LayerKind::kMaxPool:
         l["kernel"] = layer.kernel;
@@ -261,6 +302,12 @@ Expected<ArchSpec> arch_spec_from_json(const json& j) {
       layer.depthwise = l.value("depthwise", false);
       layer.activation = l.value("activation", "relu");
       layer.ceil_mode = l.value("ceil_mode", false);
+      layer.mid = l.value("mid", 0);
+      if (l.contains("identity")) {
+        if (!l["identity"].is_boolean()) fail(where + ".identity must be true or false");
+        layer.identity = l["identity"].get<bool>() ? 1 : 0;
+      }
+      if (layer.mid < 0 || layer.expand < 0) fail(where + ": mid and expand must not be negative");
       if (layer.kind != LayerKind::kMaxPool && !layer.depthwise && layer.out <= 0) fail(where + ".out must be positive");
       if (layer.stride <= 0 || layer.kernel <= 0) fail(where + ": stride and kernel must be positive");
       if (layer.activation != "relu" && layer.activation != "relu6" && layer.activation != "none") {
@@ -275,6 +322,22 @@ Expected<ArchSpec> arch_spec_from_json(const json& j) {
 std::vector<ChannelGroup> channel_groups(const ArchSpec& spec) { return Generator(spec).groups(); }
 
 std::string generated_source(const ArchSpec& spec) { return Generator(spec).source(); }
+
+ArchCost arch_cost(const ArchSpec& spec) { return Generator(spec).cost(); }
+
+Expected<double> estimated_latency_ms(const ArchCost& cost, const Hardware& hardware, LatencyModel model) {
+  if (!(hardware.peak_gflops > 0) || !(hardware.memory_bandwidth_gbs > 0)) {
+    return invalid_argument("latency estimate: the hardware needs peak_gflops and memory_bandwidth_gbs");
+  }
+  double seconds = 0.0;
+  for (const auto& layer : cost.layers) {
+    const double bytes = 4.0 * static_cast<double>(layer.input_elements + layer.output_elements + layer.params);
+    const double memory = bytes / (hardware.memory_bandwidth_gbs * 1e9);
+    const double compute = 2.0 * static_cast<double>(layer.macs) / (hardware.peak_gflops * 1e9);
+    seconds += model == LatencyModel::kSum ? memory + compute : std::max(memory, compute);
+  }
+  return seconds * 1e3;
+}
 
 torch::jit::Module build_module(const ArchSpec& spec, std::uint64_t seed) {
   Generator generator(spec);

@@ -1,0 +1,118 @@
+// Porting (papers/mistify.md §4): one zoo model tailored into a suite of variants, one per
+// goal (a device's hardware or explicit constraints), adapted collectively along the goal
+// tree and fine-tuned. PortConfig is the one JSON file a user writes; run_port does the work
+// in a resumable output folder. run_port uses the process-wide torch thread pool.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "edgefleet/arch_cost.h"
+#include "edgefleet/status.h"
+
+namespace edgefleet {
+
+struct PortGoal {
+  std::string name;
+  std::string device;  // a fleet profile name; its hardware prices latency and bounds memory
+  Hardware hardware;   // resolved from `device` (empty when none)
+  std::optional<std::int64_t> max_macs;
+  std::optional<std::int64_t> max_params;
+  std::optional<double> max_memory_mb;   // weights + peak activations
+  std::optional<double> max_latency_ms;  // estimated on `hardware`
+  std::optional<double> min_accuracy;    // top-1 in [0, 1] after fine-tuning, on the evaluation images
+};
+
+struct MorphNetKnobs {
+  double strength = 0.02;     // proximal shrink of batch-norm scales per step, at distance 1
+  double threshold = 0.01;    // |gamma| below this: the channel is dead
+  double learning_rate = 0.01;
+  int batch = 64;
+  int reschedule_every = 20;  // k: steps between re-weightings by remaining distance
+  int max_steps = 4000;       // per goal; a goal not met by then is reported unmet
+};
+
+struct EvolutionKnobs {
+  int population = 16;
+  int generations = 8;
+  int proxy_images = 512;  // accuracy proxy: the pruned, batch-norm-recalibrated model on these
+  double mutation = 0.15;  // relative change of a group's width per mutation
+};
+
+struct FinetuneSettings {
+  int steps = 300;
+  int batch = 64;
+  double learning_rate = 0.01;
+  bool distill = true;          // knowledge distillation from the base model
+  double distill_weight = 0.5;  // of the KL term; the rest is cross-entropy on labels
+  double temperature = 2.0;
+};
+
+struct PortConfig {
+  std::string base_model;                   // card path or built-in model name (a zoo model)
+  std::string dataset = "fashion-mnist";    // training split: fashion-mnist:train
+  std::string algorithm = "morphnet";       // morphnet | evolution | l1
+  std::string mode = "collective";          // collective | independent
+  LatencyModel latency_model = LatencyModel::kSum;
+  MorphNetKnobs morphnet;
+  EvolutionKnobs evolution;
+  FinetuneSettings finetune;
+  std::size_t train_images = 0;   // 0 = all
+  std::size_t eval_images = 2000;
+  int threads = 0;
+  std::uint64_t seed = 1;
+  std::vector<PortGoal> goals;
+};
+
+// Validates and parses. `fleet_dir` resolves device names. Messages name the field.
+Expected<PortConfig> port_config_from_json(const nlohmann::json& j, const std::string& origin, const std::string& fleet_dir);
+Expected<PortConfig> read_port_config(const std::string& path, const std::string& fleet_dir);
+nlohmann::json port_config_to_json(const PortConfig& config);
+
+struct GoalResult {
+  std::string goal;
+  std::string parent;         // the goal it was adapted from, "" = the base model
+  bool constraints_met = false;  // measured on the produced model itself
+  bool accuracy_met = true;
+  ArchCost cost;
+  std::optional<double> estimated_latency_ms;  // on the goal's device
+  double measured_latency_ms = 0.0;            // batch 1 on this machine
+  double accuracy = 0.0;                       // after fine-tuning
+  int adapt_steps = 0;
+  double adapt_seconds = 0.0;
+  double finetune_seconds = 0.0;
+  std::string model_file;
+  std::string card_file;
+};
+
+struct PortResult {
+  std::string base_model;
+  ArchCost base_cost;
+  double base_accuracy = 0.0;
+  double base_measured_latency_ms = 0.0;
+  double tree_ms = 0.0;
+  double adapt_seconds = 0.0;
+  double finetune_seconds = 0.0;
+  std::vector<GoalResult> goals;  // in the config's order
+};
+
+struct PortProgress {
+  std::string goal;
+  std::string stage;  // "adapted" | "fine-tuned" | "resumed"
+  double seconds = 0.0;
+};
+
+// Runs the whole port into `out_dir`: <goal>.pt + <goal>.json per goal, port.json (the
+// results), summary.md and summary.svg. Resumable: goals whose files are there from a run
+// of the same config are read back, not redone.
+Expected<PortResult> run_port(const PortConfig& config, const std::string& out_dir,
+                              const std::function<void(const PortProgress&)>& on_progress = {});
+
+// The summary table (Markdown) of a result.
+std::string port_summary_markdown(const PortConfig& config, const PortResult& result);
+
+}  // namespace edgefleet

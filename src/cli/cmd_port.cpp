@@ -1,0 +1,58 @@
+// edgefleet port: tailor one zoo model into a suite of variants, one per goal.
+#include <iostream>
+
+#include "cli/cli_common.h"
+#include "edgefleet/device_profile.h"
+#include "edgefleet/port.h"
+
+namespace edgefleet::cli {
+namespace {
+
+struct PortArgs {
+  std::string config;
+  std::string out;
+  std::string fleet = "builtin";
+  std::string mode;
+  std::string algorithm;
+};
+
+int run(const PortArgs& args) {
+  auto config = read_port_config(args.config, args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
+  if (!config) return fail(config.status());
+  if (!args.mode.empty()) {
+    if (args.mode != "collective" && args.mode != "independent") return fail(invalid_argument("--mode must be collective or independent"));
+    config->mode = args.mode;
+  }
+  if (!args.algorithm.empty()) {
+    if (args.algorithm != "morphnet" && args.algorithm != "evolution" && args.algorithm != "l1") {
+      return fail(invalid_argument("--algorithm must be morphnet, evolution or l1"));
+    }
+    config->algorithm = args.algorithm;
+  }
+  auto result = run_port(*config, args.out, [](const PortProgress& p) {
+    std::cout << p.goal << ": " << p.stage;
+    if (p.seconds > 0) std::cout << " (" << fixed(p.seconds, 1) << " s)";
+    std::cout << std::endl;
+  });
+  if (!result) return fail(result.status());
+  std::cout << "\n" << port_summary_markdown(*config, *result) << "\n" << args.out << "/summary.md\n";
+  for (const auto& g : result->goals) {
+    if (!g.constraints_met) return fail(internal_error("goal '" + g.goal + "' was not met (see the table)"));
+  }
+  return 0;
+}
+
+}  // namespace
+
+Runner add_port_command(CLI::App& app) {
+  auto args = std::make_shared<PortArgs>();
+  auto* command = app.add_subcommand("port", "Tailor one zoo model into a suite of variants, one per device goal (Mistify)");
+  command->add_option("config", args->config, "Port config (JSON): base model, goals, algorithm, fine-tuning")->required();
+  command->add_option("--out", args->out, "Output folder: one model + card per goal, summary.md, port.json; a rerun resumes")->required();
+  command->add_option("--fleet", args->fleet, "Fleet folder that device goals name, or 'builtin'")->capture_default_str();
+  command->add_option("--mode", args->mode, "Override the config: collective (along the goal tree) or independent");
+  command->add_option("--algorithm", args->algorithm, "Override the config: morphnet, evolution or l1");
+  return [args] { return run(*args); };
+}
+
+}  // namespace edgefleet::cli

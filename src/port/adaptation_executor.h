@@ -1,0 +1,52 @@
+// Internal: adaptation executors behind the Mistify paper's Init/Measure/Adjust interface
+// (§4.2), and the measurements of a model against a goal that steer them.
+#pragma once
+
+#include <torch/script.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "edgefleet/port.h"
+#include "port/channel_pruning.h"
+
+namespace edgefleet {
+
+struct TrainingData {
+  torch::Tensor images;  // float [N, C, H, W] in [0, 1]
+  torch::Tensor labels;  // int64 [N]
+};
+
+struct Measurement {
+  ArchCost cost;
+  std::optional<double> latency_ms;  // on the goal's hardware, when it has a latency budget
+};
+
+Measurement measure(const ArchSpec& spec, const PortGoal& goal, LatencyModel model);
+// Per constraint the goal sets (MACs, params, memory, latency, in that order; 0 when absent):
+// how far above its budget the model is, relative to the budget (0 = met).
+std::vector<double> distances(const Measurement& m, const PortGoal& goal);
+bool meets(const Measurement& m, const PortGoal& goal);
+
+class AdaptationExecutor {
+ public:
+  virtual ~AdaptationExecutor() = default;
+  // Init: the starting model (the base or the parent goal's adapted model) and the goal.
+  virtual void init(const PrunableModel& start, const PortGoal& goal) = 0;
+  // Measure: the architecture the executor would produce now.
+  virtual ArchSpec current_spec() = 0;
+  // Adjust: one iteration (a training step, a width step, a generation).
+  virtual void adjust() = 0;
+  // Whether to stop, given whether the current spec meets the goal.
+  virtual bool finished(bool goal_met) const { return goal_met; }
+  // The physically pruned model.
+  virtual PrunableModel result() = 0;
+};
+
+std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy);
+
+// Top-1 accuracy of `module` (eval mode) on `data`.
+double top1_accuracy(torch::jit::Module& module, const TrainingData& data);
+
+}  // namespace edgefleet

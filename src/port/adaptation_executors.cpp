@@ -1,0 +1,315 @@
+// The three executors: MorphNet-style batch-norm scale sparsity with a cost-weighted penalty,
+// a ChamNet-style evolutionary width search with an accuracy proxy, and one-shot L1-norm
+// filter pruning (the baseline).
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "port/adaptation_executor.h"
+
+namespace edgefleet {
+namespace {
+
+// The cost a goal constrains, per constraint, as the executors weigh it.
+std::vector<double> cost_vector(const Measurement& m) {
+  return {static_cast<double>(m.cost.macs), static_cast<double>(m.cost.params), m.cost.memory_mb(), m.latency_ms.value_or(0.0)};
+}
+
+std::map<std::string, int> widths_of(const std::map<std::string, std::vector<std::int64_t>>& keep) {
+  std::map<std::string, int> widths;
+  for (const auto& [name, channels] : keep) widths[name] = static_cast<int>(channels.size());
+  return widths;
+}
+
+// MorphNet: training with a sparsifying penalty on batch-norm scales (applied as a proximal
+// shrink, which reaches exact zeros), each group's penalty weighted by what one of its
+// channels costs on every unmet constraint, the weights re-set every k steps by the remaining
+// distance to the goal (the paper's structure-loss scheduling).
+class MorphNetExecutor : public AdaptationExecutor {
+ public:
+  MorphNetExecutor(const PortConfig& config, const TrainingData& train) : config_(config), train_(train), rng_(config.seed) {}
+
+  void init(const PrunableModel& start, const PortGoal& goal) override {
+    model_ = clone_model(start);
+    model_.module.train();
+    goal_ = goal;
+    std::vector<torch::Tensor> parameters;
+    for (const auto& p : model_.module.parameters()) parameters.push_back(p.set_requires_grad(true));
+    optimizer_ = std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(config_.morphnet.learning_rate).momentum(0.9));
+    gammas_.clear();
+    for (const auto& group : channel_groups(model_.spec)) {
+      if (!group.prunable) continue;
+      for (const auto& member : group.members) {
+        if (member.tensor.size() > 2 && member.tensor.compare(member.tensor.size() - 2, 2, "_g") == 0) {
+          gammas_[group.name].push_back(model_.module.attr(member.tensor).toTensor());
+        }
+      }
+    }
+    steps_ = 0;
+    reschedule();
+  }
+
+  ArchSpec current_spec() override { return spec_with_widths(model_.spec, widths_of(alive())).value(); }
+
+  void adjust() override {
+    const auto n = train_.images.size(0);
+    std::uniform_int_distribution<std::int64_t> pick(0, n - 1);
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(config_.morphnet.batch));
+    for (auto& r : rows) r = pick(rng_);
+    const auto index = torch::tensor(rows, torch::kInt64);
+    optimizer_->zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model_.module.forward({train_.images.index_select(0, index)}).toTensor(),
+                                                     train_.labels.index_select(0, index));
+    loss.backward();
+    optimizer_->step();
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& [group, tensors] : gammas_) {
+        const double shrink = penalty_[group];
+        if (shrink <= 0) continue;
+        for (auto& g : tensors) g.copy_(g.sign() * (g.abs() - shrink).clamp_min(0.0));
+      }
+    }
+    if (++steps_ % config_.morphnet.reschedule_every == 0) reschedule();
+  }
+
+  PrunableModel result() override { return prune_channels(model_, alive()).value(); }
+
+ private:
+  std::map<std::string, std::vector<std::int64_t>> alive() {
+    torch::NoGradGuard no_grad;
+    std::map<std::string, std::vector<std::int64_t>> keep;
+    for (const auto& [group, tensors] : gammas_) {
+      torch::Tensor score = tensors.front().abs();
+      for (std::size_t i = 1; i < tensors.size(); ++i) score = torch::maximum(score, tensors[i].abs());
+      std::vector<std::int64_t> channels;
+      const auto* s = score.data_ptr<float>();
+      for (std::int64_t c = 0; c < score.size(0); ++c) {
+        if (s[c] >= config_.morphnet.threshold) channels.push_back(c);
+      }
+      keep[group] = channels.empty() ? top_channels(score, 1) : channels;
+    }
+    return keep;
+  }
+
+  // Per group: the shrink per step, strength * sum over unmet constraints of the constraint's
+  // weight (its remaining distance, floored so the last stretch still moves) times what one
+  // channel of the group costs relative to the costliest group's channel.
+  void reschedule() {
+    const auto keep = alive();
+    const auto widths = widths_of(keep);
+    const Measurement now = measure(spec_with_widths(model_.spec, widths).value(), goal_, config_.latency_model);
+    const std::vector<double> distance = distances(now, goal_);
+    const std::vector<double> total = cost_vector(now);
+    std::map<std::string, std::vector<double>> marginal;
+    std::vector<double> largest(total.size(), 0.0);
+    for (const auto& [group, width] : widths) {
+      if (width <= 1) continue;
+      auto narrower = widths;
+      narrower[group] = width - 1;
+      const auto less = cost_vector(measure(spec_with_widths(model_.spec, narrower).value(), goal_, config_.latency_model));
+      auto& m = marginal[group];
+      for (std::size_t k = 0; k < total.size(); ++k) {
+        m.push_back(std::max(0.0, total[k] - less[k]));
+        largest[k] = std::max(largest[k], m.back());
+      }
+    }
+    penalty_.clear();
+    for (const auto& [group, m] : marginal) {
+      double weight = 0.0;
+      for (std::size_t k = 0; k < m.size(); ++k) {
+        if (distance[k] > 0 && largest[k] > 0) weight += std::clamp(distance[k], 0.1, 1.0) * m[k] / largest[k];
+      }
+      penalty_[group] = config_.morphnet.strength * weight;
+    }
+  }
+
+  const PortConfig& config_;
+  const TrainingData& train_;
+  std::mt19937_64 rng_;
+  PrunableModel model_;
+  PortGoal goal_;
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+  std::map<std::string, std::vector<torch::Tensor>> gammas_;
+  std::map<std::string, double> penalty_;
+  int steps_ = 0;
+};
+
+// One-shot L1-norm filter pruning: every group narrowed by the same ratio, a step at a time,
+// keeping the filters of largest L1 norm; no training.
+class L1Executor : public AdaptationExecutor {
+ public:
+  void init(const PrunableModel& start, const PortGoal&) override {
+    start_ = start;
+    norms_ = filter_l1_norms(start);
+    ratio_ = 1.0;
+  }
+  ArchSpec current_spec() override { return spec_with_widths(start_.spec, widths()).value(); }
+  void adjust() override { ratio_ *= 0.97; }
+  PrunableModel result() override {
+    std::map<std::string, std::vector<std::int64_t>> keep;
+    for (const auto& [group, width] : widths()) keep[group] = top_channels(norms_.at(group), width);
+    return prune_channels(start_, keep).value();
+  }
+
+ private:
+  std::map<std::string, int> widths() const {
+    std::map<std::string, int> w;
+    for (const auto& [group, norm] : norms_) w[group] = std::max(1, static_cast<int>(std::lround(norm.size(0) * ratio_)));
+    return w;
+  }
+  PrunableModel start_;
+  std::map<std::string, torch::Tensor> norms_;
+  double ratio_ = 1.0;
+};
+
+// ChamNet-style evolutionary search over per-group widths: candidates that meet the goal
+// are ranked by an accuracy proxy (the L1-pruned model, batch-norm statistics recalibrated on
+// training images, evaluated on held-out proxy images); the best half is kept and mutated.
+class EvolutionExecutor : public AdaptationExecutor {
+ public:
+  EvolutionExecutor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy)
+      : config_(config), train_(train), proxy_(proxy), rng_(config.seed) {}
+
+  void init(const PrunableModel& start, const PortGoal& goal) override {
+    start_ = start;
+    goal_ = goal;
+    norms_ = filter_l1_norms(start);
+    generation_ = 0;
+    population_.clear();
+    // Seed: the uniform ratio that just meets the goal (what L1 pruning would pick), mutated.
+    double ratio = 1.0;
+    while (ratio > 0.02 && !meets(measure(spec_of(uniform(ratio)), goal_, config_.latency_model), goal_)) ratio *= 0.97;
+    population_.push_back(score(uniform(ratio)));
+    while (static_cast<int>(population_.size()) < config_.evolution.population) population_.push_back(score(mutate(population_[0].widths)));
+    sort_population();
+  }
+
+  ArchSpec current_spec() override { return spec_of(population_.front().widths); }
+
+  void adjust() override {
+    const std::size_t keep = std::max<std::size_t>(1, population_.size() / 2);
+    population_.resize(keep);
+    std::uniform_int_distribution<std::size_t> parent(0, keep - 1);
+    while (static_cast<int>(population_.size()) < config_.evolution.population) {
+      population_.push_back(score(mutate(population_[parent(rng_)].widths)));
+    }
+    sort_population();
+    ++generation_;
+  }
+
+  bool finished(bool goal_met) const override { return goal_met && generation_ >= config_.evolution.generations; }
+
+  PrunableModel result() override { return pruned(population_.front().widths); }
+
+ private:
+  struct Candidate {
+    std::map<std::string, int> widths;
+    bool feasible = false;
+    double fitness = 0.0;  // proxy accuracy when feasible, else minus the distance
+  };
+
+  std::map<std::string, int> uniform(double ratio) const {
+    std::map<std::string, int> w;
+    for (const auto& [group, norm] : norms_) w[group] = std::max(1, static_cast<int>(std::lround(norm.size(0) * ratio)));
+    return w;
+  }
+  ArchSpec spec_of(const std::map<std::string, int>& widths) const { return spec_with_widths(start_.spec, widths).value(); }
+  std::map<std::string, int> mutate(std::map<std::string, int> widths) {
+    std::normal_distribution<double> step(0.0, config_.evolution.mutation);
+    for (auto& [group, width] : widths) {
+      const int most = static_cast<int>(norms_.at(group).size(0));
+      width = std::clamp(static_cast<int>(std::lround(width * (1.0 + step(rng_)))), 1, most);
+    }
+    return widths;
+  }
+  PrunableModel pruned(const std::map<std::string, int>& widths) const {
+    std::map<std::string, std::vector<std::int64_t>> keep;
+    for (const auto& [group, width] : widths) keep[group] = top_channels(norms_.at(group), width);
+    return prune_channels(start_, keep).value();
+  }
+  Candidate score(std::map<std::string, int> widths) {
+    Candidate c;
+    const Measurement m = measure(spec_of(widths), goal_, config_.latency_model);
+    c.feasible = meets(m, goal_);
+    if (!c.feasible) {
+      double sum = 0.0;
+      for (double d : distances(m, goal_)) sum += d;
+      c.fitness = -sum;
+    } else {
+      PrunableModel model = pruned(widths);
+      model.module.train();
+      {
+        torch::NoGradGuard no_grad;
+        for (std::int64_t start = 0; start < std::min<std::int64_t>(512, train_.images.size(0)); start += 128) {
+          model.module.forward({train_.images.slice(0, start, std::min<std::int64_t>(start + 128, train_.images.size(0)))});
+        }
+      }
+      c.fitness = top1_accuracy(model.module, proxy_);
+    }
+    c.widths = std::move(widths);
+    return c;
+  }
+  void sort_population() {
+    std::stable_sort(population_.begin(), population_.end(), [](const Candidate& a, const Candidate& b) {
+      if (a.feasible != b.feasible) return a.feasible;
+      return a.fitness > b.fitness;
+    });
+  }
+
+  const PortConfig& config_;
+  const TrainingData& train_;
+  const TrainingData& proxy_;
+  std::mt19937_64 rng_;
+  PrunableModel start_;
+  PortGoal goal_;
+  std::map<std::string, torch::Tensor> norms_;
+  std::vector<Candidate> population_;
+  int generation_ = 0;
+};
+
+}  // namespace
+
+Measurement measure(const ArchSpec& spec, const PortGoal& goal, LatencyModel model) {
+  Measurement m;
+  m.cost = arch_cost(spec);
+  if (goal.max_latency_ms) m.latency_ms = estimated_latency_ms(m.cost, goal.hardware, model).value();
+  return m;
+}
+
+std::vector<double> distances(const Measurement& m, const PortGoal& goal) {
+  auto over = [](double cost, std::optional<double> budget) { return budget ? std::max(0.0, cost / *budget - 1.0) : 0.0; };
+  return {over(static_cast<double>(m.cost.macs), goal.max_macs ? std::optional<double>(static_cast<double>(*goal.max_macs)) : std::nullopt),
+          over(static_cast<double>(m.cost.params), goal.max_params ? std::optional<double>(static_cast<double>(*goal.max_params)) : std::nullopt),
+          over(m.cost.memory_mb(), goal.max_memory_mb), over(m.latency_ms.value_or(0.0), goal.max_latency_ms)};
+}
+
+bool meets(const Measurement& m, const PortGoal& goal) {
+  for (double d : distances(m, goal)) {
+    if (d > 0) return false;
+  }
+  return true;
+}
+
+double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
+  const bool was_training = module.is_training();
+  module.eval();
+  torch::InferenceMode guard;
+  std::int64_t correct = 0;
+  const auto n = data.images.size(0);
+  for (std::int64_t start = 0; start < n; start += 500) {
+    const auto end = std::min(n, start + 500);
+    auto logits = module.forward({data.images.slice(0, start, end)}).toTensor();
+    correct += logits.argmax(1).eq(data.labels.slice(0, start, end)).sum().item<std::int64_t>();
+  }
+  if (was_training) module.train();
+  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
+}
+
+std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy) {
+  if (config.algorithm == "morphnet") return std::make_unique<MorphNetExecutor>(config, train);
+  if (config.algorithm == "evolution") return std::make_unique<EvolutionExecutor>(config, train, proxy);
+  return std::make_unique<L1Executor>();
+}
+
+}  // namespace edgefleet

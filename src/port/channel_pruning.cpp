@@ -1,0 +1,160 @@
+#include "port/channel_pruning.h"
+
+#include <algorithm>
+#include <set>
+
+#include "zoo/module_builder.h"
+
+namespace edgefleet {
+namespace {
+
+// Residual layers' shortcut kinds made explicit, so that narrower widths cannot turn a
+// projection shortcut into an identity one (or back).
+ArchSpec with_fixed_shortcuts(ArchSpec spec) {
+  int channels = spec.in_channels;
+  for (auto& layer : spec.layers) {
+    switch (layer.kind) {
+      case LayerKind::kConv:
+        if (!layer.depthwise) channels = layer.out;
+        break;
+      case LayerKind::kMaxPool:
+        break;
+      case LayerKind::kInvertedResidual:
+      case LayerKind::kBasicResidual:
+        if (layer.identity < 0) layer.identity = layer.stride == 1 && layer.out == channels ? 1 : 0;
+        channels = layer.out;
+        break;
+    }
+  }
+  return spec;
+}
+
+// The spec field a conv or linear layer's output width is stored in, or nullptr for layers
+// whose width follows their input (depthwise convs, projection shortcuts).
+int* width_field(ArchSpec& spec, const std::string& layer) {
+  if (layer == "emb") return &spec.embedding;
+  if (layer.size() < 2 || layer[0] != 'l') return nullptr;
+  const std::size_t underscore = layer.find('_');
+  const std::string digits = layer.substr(1, underscore == std::string::npos ? std::string::npos : underscore - 1);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return nullptr;
+  const std::size_t index = std::stoul(digits);
+  if (index >= spec.layers.size()) return nullptr;
+  LayerSpec& l = spec.layers[index];
+  const std::string part = underscore == std::string::npos ? "" : layer.substr(underscore + 1);
+  if (part.empty()) return l.kind == LayerKind::kConv && !l.depthwise ? &l.out : nullptr;
+  if (part == "exp") return &l.expand;
+  if (part == "prj" || part == "c2") return &l.out;
+  if (part == "c1") return &l.mid;
+  return nullptr;  // dw, sc
+}
+
+std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor.rfind('_')); }
+
+bool is_weight(const std::string& tensor) { return tensor.size() > 2 && tensor.compare(tensor.size() - 2, 2, "_w") == 0; }
+
+}  // namespace
+
+std::map<std::string, int> group_widths(const ArchSpec& spec) {
+  std::map<std::string, int> widths;
+  for (const auto& group : channel_groups(spec)) {
+    if (group.prunable) widths[group.name] = group.channels;
+  }
+  return widths;
+}
+
+Expected<ArchSpec> spec_with_widths(const ArchSpec& spec, const std::map<std::string, int>& widths) {
+  return capture([&] {
+    ArchSpec out = with_fixed_shortcuts(spec);
+    std::set<std::string> seen;
+    for (const auto& group : channel_groups(out)) {
+      const auto found = widths.find(group.name);
+      if (found == widths.end()) continue;
+      if (!group.prunable) throw Error(invalid_argument("channel group '" + group.name + "' cannot be pruned"));
+      if (found->second < 1) throw Error(invalid_argument("channel group '" + group.name + "' needs at least one channel"));
+      seen.insert(group.name);
+      for (const auto& member : group.members) {
+        if (member.dim != 0 || !is_weight(member.tensor)) continue;
+        if (int* field = width_field(out, layer_of(member.tensor))) *field = found->second;
+      }
+    }
+    for (const auto& [name, width] : widths) {
+      if (!seen.count(name)) throw Error(invalid_argument("no channel group named '" + name + "'"));
+    }
+    return out;
+  });
+}
+
+Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::map<std::string, std::vector<std::int64_t>>& keep) {
+  return capture([&] {
+    torch::NoGradGuard no_grad;
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& p : model.module.named_parameters(/*recurse=*/false)) tensors[p.name] = p.value.detach();
+    for (const auto& b : model.module.named_buffers(/*recurse=*/false)) tensors[b.name] = b.value.detach();
+    std::map<std::string, int> widths;
+    const auto groups = channel_groups(model.spec);
+    for (const auto& [name, channels] : keep) {
+      if (std::none_of(groups.begin(), groups.end(), [&](const ChannelGroup& g) { return g.prunable && g.name == name; })) {
+        throw Error(invalid_argument("no prunable channel group named '" + name + "'"));
+      }
+    }
+    for (const auto& group : groups) {
+      const auto found = keep.find(group.name);
+      if (found == keep.end()) continue;
+      const auto& channels = found->second;
+      if (channels.empty()) throw Error(invalid_argument("channel group '" + group.name + "' needs at least one channel"));
+      for (std::size_t i = 0; i < channels.size(); ++i) {
+        if (channels[i] < 0 || channels[i] >= group.channels || (i > 0 && channels[i] <= channels[i - 1])) {
+          throw Error(invalid_argument("channel group '" + group.name + "': kept channels must be ascending, distinct and below " +
+                                       std::to_string(group.channels)));
+        }
+      }
+      const torch::Tensor index = torch::tensor(channels, torch::kInt64);
+      for (const auto& member : group.members) {
+        auto& t = tensors.at(member.tensor);
+        t = t.index_select(member.dim, index);
+      }
+      widths[group.name] = static_cast<int>(channels.size());
+    }
+    PrunableModel out;
+    out.spec = spec_with_widths(model.spec, widths).value();
+    out.module = build_module(out.spec, 0);
+    for (const auto& p : out.module.named_parameters(false)) {
+      const auto& source = tensors.at(p.name);
+      if (source.sizes() != p.value.sizes()) throw Error(internal_error("pruning: tensor '" + p.name + "' has a shape that does not fit the pruned spec"));
+      p.value.copy_(source);
+    }
+    for (const auto& b : out.module.named_buffers(false)) b.value.copy_(tensors.at(b.name));
+    if (!model.module.is_training()) out.module.eval();
+    return out;
+  });
+}
+
+PrunableModel clone_model(const PrunableModel& model) {
+  auto copy = prune_channels(model, {}).value();
+  if (model.module.is_training()) copy.module.train();
+  return copy;
+}
+
+std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, torch::Tensor> norms;
+  for (const auto& group : channel_groups(model.spec)) {
+    if (!group.prunable) continue;
+    torch::Tensor sum = torch::zeros({group.channels});
+    for (const auto& member : group.members) {
+      if (member.dim != 0 || !is_weight(member.tensor)) continue;
+      const torch::Tensor w = model.module.attr(member.tensor).toTensor();
+      sum += w.abs().reshape({w.size(0), -1}).sum(1) / static_cast<double>(w[0].numel());
+    }
+    norms[group.name] = sum;
+  }
+  return norms;
+}
+
+std::vector<std::int64_t> top_channels(const torch::Tensor& score, int width) {
+  const auto k = std::min<std::int64_t>(std::max(width, 1), score.size(0));
+  const torch::Tensor index = std::get<0>(std::get<1>(score.topk(k)).sort());
+  return std::vector<std::int64_t>(index.data_ptr<std::int64_t>(), index.data_ptr<std::int64_t>() + k);
+}
+
+}  // namespace edgefleet

@@ -1,0 +1,43 @@
+// Internal: structured channel pruning with physical removal. A zoo model (ArchSpec + its
+// TorchScript module) loses whole channels of its channel groups; the result is a smaller
+// dense model built from a narrower spec, with the surviving weights copied in.
+#pragma once
+
+#include <torch/script.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "edgefleet/architecture.h"
+#include "edgefleet/status.h"
+
+namespace edgefleet {
+
+struct PrunableModel {
+  ArchSpec spec;
+  torch::jit::Module module;
+};
+
+// Group widths of `spec` by group name (prunable groups only).
+std::map<std::string, int> group_widths(const ArchSpec& spec);
+
+// `spec` with its residual shortcuts fixed (identity or projection, as the shapes decide now)
+// and the named groups' widths replaced. Unnamed groups keep their width.
+Expected<ArchSpec> spec_with_widths(const ArchSpec& spec, const std::map<std::string, int>& widths);
+
+// Keeps, per named group, the listed channels (ascending, distinct, at least one); other
+// groups are kept whole. Fails with invalid_argument for unknown groups or bad indices.
+Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::map<std::string, std::vector<std::int64_t>>& keep);
+
+// A deep copy (weights not shared), for executors that keep a model while training another.
+PrunableModel clone_model(const PrunableModel& model);
+
+// Per group, each channel's importance by the L1 norm of the filters writing it (every
+// conv or linear weight of the group along dim 0), summed over the group's writers.
+std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model);
+
+// The `width` channels of highest `score`, ascending.
+std::vector<std::int64_t> top_channels(const torch::Tensor& score, int width);
+
+}  // namespace edgefleet

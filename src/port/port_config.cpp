@@ -1,0 +1,210 @@
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "edgefleet/port.h"
+
+namespace edgefleet {
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& origin, const std::string& what) { throw Error(invalid_argument(origin + ": " + what)); }
+
+void check_keys(const json& j, const std::set<std::string>& allowed, const std::string& origin, const std::string& where) {
+  for (const auto& [key, value] : j.items()) {
+    if (!allowed.count(key)) {
+      std::string names;
+      for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
+      fail(origin, where + "unknown field '" + key + "' (expected one of " + names + ")");
+    }
+  }
+}
+
+double positive_number(const json& j, const std::string& key, const std::string& origin, const std::string& where) {
+  if (!j[key].is_number() || !(j[key].get<double>() > 0)) fail(origin, where + key + " must be a positive number");
+  return j[key].get<double>();
+}
+
+template <typename T>
+void read_number(const json& j, const char* key, T& out, const std::string& origin, const std::string& where, bool positive = true) {
+  if (!j.contains(key)) return;
+  if (!j[key].is_number()) fail(origin, where + key + " must be a number");
+  const double v = j[key].get<double>();
+  if (positive ? !(v > 0) : v < 0) fail(origin, where + key + (positive ? " must be positive" : " must not be negative"));
+  out = static_cast<T>(v);
+}
+
+PortGoal goal_from_json(const json& g, std::size_t index, const std::string& origin, const std::string& fleet_dir) {
+  const std::string where = "goals[" + std::to_string(index) + "].";
+  if (!g.is_object()) fail(origin, where.substr(0, where.size() - 1) + " must be an object");
+  check_keys(g, {"name", "device", "max_macs", "max_params", "max_memory_mb", "max_latency_ms", "min_accuracy"}, origin, where);
+  PortGoal goal;
+  if (!g.contains("name") || !g["name"].is_string() || g["name"].get<std::string>().empty()) fail(origin, where + "name must be a non-empty string");
+  goal.name = g["name"].get<std::string>();
+  if (goal.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != std::string::npos) {
+    fail(origin, where + "name '" + goal.name + "' may hold only letters, digits, '_', '.', '-' (it names files)");
+  }
+  if (g.contains("device")) {
+    if (!g["device"].is_string()) fail(origin, where + "device must be a string");
+    goal.device = g["device"].get<std::string>();
+    const std::string path = (std::filesystem::path(fleet_dir) / (goal.device + ".json")).string();
+    if (!std::filesystem::exists(path)) fail(origin, where + "device '" + goal.device + "' is not a profile in " + fleet_dir);
+    auto profile = read_device_profile(path);
+    if (!profile.has_value()) throw Error(profile.status());
+    goal.hardware = profile.value().hardware;
+    if (goal.hardware.memory_mb > 0) goal.max_memory_mb = goal.hardware.memory_mb;
+  }
+  if (g.contains("max_macs")) goal.max_macs = static_cast<std::int64_t>(positive_number(g, "max_macs", origin, where));
+  if (g.contains("max_params")) goal.max_params = static_cast<std::int64_t>(positive_number(g, "max_params", origin, where));
+  if (g.contains("max_memory_mb")) {
+    const double mb = positive_number(g, "max_memory_mb", origin, where);
+    if (goal.max_memory_mb && mb > *goal.max_memory_mb) {
+      fail(origin, where + "max_memory_mb " + std::to_string(mb) + " contradicts device '" + goal.device + "', which has " +
+                       std::to_string(*goal.max_memory_mb) + " MB");
+    }
+    goal.max_memory_mb = mb;
+  }
+  if (g.contains("max_latency_ms")) {
+    goal.max_latency_ms = positive_number(g, "max_latency_ms", origin, where);
+    if (goal.device.empty()) fail(origin, where + "max_latency_ms needs a 'device' whose hardware prices the latency");
+    if (!(goal.hardware.peak_gflops > 0) || !(goal.hardware.memory_bandwidth_gbs > 0)) {
+      fail(origin, where + "device '" + goal.device + "' lacks peak_gflops or memory_bandwidth_gbs, so latency cannot be estimated");
+    }
+  }
+  if (g.contains("min_accuracy")) {
+    const double a = g["min_accuracy"].is_number() ? g["min_accuracy"].get<double>() : -1;
+    if (!(a > 0 && a <= 1)) fail(origin, where + "min_accuracy must be a top-1 fraction in (0, 1]");
+    goal.min_accuracy = a;
+  }
+  if (!goal.max_macs && !goal.max_params && !goal.max_memory_mb && !goal.max_latency_ms) {
+    fail(origin, where + "goal '" + goal.name + "' constrains nothing: give a device or max_macs, max_params, max_memory_mb, max_latency_ms");
+  }
+  return goal;
+}
+
+}  // namespace
+
+Expected<PortConfig> port_config_from_json(const json& j, const std::string& origin, const std::string& fleet_dir) {
+  return capture([&] {
+    if (!j.is_object()) fail(origin, "expected a JSON object");
+    check_keys(j, {"base_model", "dataset", "algorithm", "mode", "latency_model", "morphnet", "evolution", "finetune", "train_images",
+                   "eval_images", "threads", "seed", "goals"},
+               origin, "");
+    PortConfig c;
+    if (!j.contains("base_model") || !j["base_model"].is_string()) fail(origin, "base_model must name a zoo model card");
+    c.base_model = j["base_model"].get<std::string>();
+    c.dataset = j.value("dataset", c.dataset);
+    if (c.dataset != "fashion-mnist") fail(origin, "dataset '" + c.dataset + "' is not supported (fashion-mnist: the zoo's task)");
+    c.algorithm = j.value("algorithm", c.algorithm);
+    if (c.algorithm != "morphnet" && c.algorithm != "evolution" && c.algorithm != "l1") {
+      fail(origin, "algorithm '" + c.algorithm + "' is not one of morphnet, evolution, l1");
+    }
+    c.mode = j.value("mode", c.mode);
+    if (c.mode != "collective" && c.mode != "independent") fail(origin, "mode '" + c.mode + "' is not one of collective, independent");
+    const std::string latency = j.value("latency_model", "sum");
+    if (latency != "sum" && latency != "roofline") fail(origin, "latency_model '" + latency + "' is not one of sum, roofline");
+    c.latency_model = latency == "sum" ? LatencyModel::kSum : LatencyModel::kRoofline;
+    if (j.contains("morphnet")) {
+      const json& m = j["morphnet"];
+      if (!m.is_object()) fail(origin, "morphnet must be an object");
+      check_keys(m, {"strength", "threshold", "learning_rate", "batch", "reschedule_every", "max_steps"}, origin, "morphnet.");
+      read_number(m, "strength", c.morphnet.strength, origin, "morphnet.");
+      read_number(m, "threshold", c.morphnet.threshold, origin, "morphnet.");
+      read_number(m, "learning_rate", c.morphnet.learning_rate, origin, "morphnet.");
+      read_number(m, "batch", c.morphnet.batch, origin, "morphnet.");
+      read_number(m, "reschedule_every", c.morphnet.reschedule_every, origin, "morphnet.");
+      read_number(m, "max_steps", c.morphnet.max_steps, origin, "morphnet.");
+    }
+    if (j.contains("evolution")) {
+      const json& e = j["evolution"];
+      if (!e.is_object()) fail(origin, "evolution must be an object");
+      check_keys(e, {"population", "generations", "proxy_images", "mutation"}, origin, "evolution.");
+      read_number(e, "population", c.evolution.population, origin, "evolution.");
+      read_number(e, "generations", c.evolution.generations, origin, "evolution.");
+      read_number(e, "proxy_images", c.evolution.proxy_images, origin, "evolution.");
+      read_number(e, "mutation", c.evolution.mutation, origin, "evolution.");
+      if (c.evolution.population < 2) fail(origin, "evolution.population must be at least 2");
+    }
+    if (j.contains("finetune")) {
+      const json& f = j["finetune"];
+      if (!f.is_object()) fail(origin, "finetune must be an object");
+      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature"}, origin, "finetune.");
+      read_number(f, "steps", c.finetune.steps, origin, "finetune.", /*positive=*/false);
+      read_number(f, "batch", c.finetune.batch, origin, "finetune.");
+      read_number(f, "learning_rate", c.finetune.learning_rate, origin, "finetune.");
+      read_number(f, "distill_weight", c.finetune.distill_weight, origin, "finetune.", false);
+      read_number(f, "temperature", c.finetune.temperature, origin, "finetune.");
+      if (f.contains("distill")) {
+        if (!f["distill"].is_boolean()) fail(origin, "finetune.distill must be true or false");
+        c.finetune.distill = f["distill"].get<bool>();
+      }
+      if (c.finetune.distill_weight > 1) fail(origin, "finetune.distill_weight must be in [0, 1]");
+    }
+    read_number(j, "train_images", c.train_images, origin, "", false);
+    read_number(j, "eval_images", c.eval_images, origin, "", false);
+    read_number(j, "threads", c.threads, origin, "", false);
+    read_number(j, "seed", c.seed, origin, "", false);
+    if (!j.contains("goals") || !j["goals"].is_array() || j["goals"].empty()) fail(origin, "goals must be a non-empty list");
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < j["goals"].size(); ++i) {
+      c.goals.push_back(goal_from_json(j["goals"][i], i, origin, fleet_dir));
+      if (!names.insert(c.goals.back().name).second) fail(origin, "goal name '" + c.goals.back().name + "' is used twice");
+    }
+    return c;
+  });
+}
+
+Expected<PortConfig> read_port_config(const std::string& path, const std::string& fleet_dir) {
+  std::ifstream in(path);
+  if (!in) return not_found(path + ": cannot open the port config");
+  json j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid_argument(path + ": not valid JSON");
+  return port_config_from_json(j, path, fleet_dir);
+}
+
+json port_config_to_json(const PortConfig& c) {
+  json goals = json::array();
+  for (const auto& g : c.goals) {
+    json o{{"name", g.name}};
+    if (!g.device.empty()) o["device"] = g.device;
+    if (g.max_macs) o["max_macs"] = *g.max_macs;
+    if (g.max_params) o["max_params"] = *g.max_params;
+    if (g.max_memory_mb) o["max_memory_mb"] = *g.max_memory_mb;
+    if (g.max_latency_ms) o["max_latency_ms"] = *g.max_latency_ms;
+    if (g.min_accuracy) o["min_accuracy"] = *g.min_accuracy;
+    goals.push_back(o);
+  }
+  return {{"base_model", c.base_model},
+          {"dataset", c.dataset},
+          {"algorithm", c.algorithm},
+          {"mode", c.mode},
+          {"latency_model", c.latency_model == LatencyModel::kSum ? "sum" : "roofline"},
+          {"morphnet",
+           {{"strength", c.morphnet.strength},
+            {"threshold", c.morphnet.threshold},
+            {"learning_rate", c.morphnet.learning_rate},
+            {"batch", c.morphnet.batch},
+            {"reschedule_every", c.morphnet.reschedule_every},
+            {"max_steps", c.morphnet.max_steps}}},
+          {"evolution",
+           {{"population", c.evolution.population},
+            {"generations", c.evolution.generations},
+            {"proxy_images", c.evolution.proxy_images},
+            {"mutation", c.evolution.mutation}}},
+          {"finetune",
+           {{"steps", c.finetune.steps},
+            {"batch", c.finetune.batch},
+            {"learning_rate", c.finetune.learning_rate},
+            {"distill", c.finetune.distill},
+            {"distill_weight", c.finetune.distill_weight},
+            {"temperature", c.finetune.temperature}}},
+          {"train_images", c.train_images},
+          {"eval_images", c.eval_images},
+          {"threads", c.threads},
+          {"seed", c.seed},
+          {"goals", goals}};
+}
+
+}  // namespace edgefleet

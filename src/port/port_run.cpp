@@ -1,0 +1,365 @@
+// run_port: loads the base zoo model and the data, builds the goal tree, adapts every goal
+// (collectively along the tree or each from the base), fine-tunes, measures and writes.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/thread_count.h"
+#include "edgefleet/classifier.h"
+#include "edgefleet/dataset.h"
+#include "edgefleet/goal_tree.h"
+#include "edgefleet/latency.h"
+#include "edgefleet/model_card.h"
+#include "edgefleet/plot.h"
+#include "edgefleet/sha256.h"
+#include "port/adaptation_executor.h"
+#include "zoo/module_builder.h"
+
+namespace edgefleet {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+TrainingData load_images(const Dataset& dataset, std::size_t limit, int channels, int size) {
+  const std::size_t n = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
+  TrainingData data{torch::empty({static_cast<std::int64_t>(n), channels, size, size}), torch::empty({static_cast<std::int64_t>(n)}, torch::kInt64)};
+  auto* pixels = data.images.data_ptr<float>();
+  auto* labels = data.labels.data_ptr<std::int64_t>();
+  const std::size_t per_image = static_cast<std::size_t>(channels) * size * size;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Image image = dataset.load(i).value();
+    if (image.pixels.size() != per_image) throw Error(invalid_argument(dataset.item_name(i) + ": not a " + std::to_string(size) + "x" + std::to_string(size) + " image of the model's channels"));
+    for (std::size_t p = 0; p < per_image; ++p) pixels[i * per_image + p] = image.pixels[p] / 255.0f;
+    labels[i] = dataset.label(i);
+  }
+  return data;
+}
+
+// Goal demands for the tree: negated budgets (a larger budget is less demanding).
+std::vector<std::vector<double>> demands_of(const std::vector<PortGoal>& goals) {
+  constexpr double kNone = -std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> demands;
+  for (const auto& g : goals) {
+    demands.push_back({g.max_macs ? -static_cast<double>(*g.max_macs) : kNone, g.max_params ? -static_cast<double>(*g.max_params) : kNone,
+                       g.max_memory_mb ? -*g.max_memory_mb : kNone,
+                       // Latency budgets on different devices are not comparable: priced on one reference
+                       // hardware they become comparable compute budgets.
+                       g.max_latency_ms ? -*g.max_latency_ms * g.hardware.peak_gflops : kNone});
+  }
+  return demands;
+}
+
+void fine_tune(PrunableModel& model, torch::jit::Module& teacher, const TrainingData& train, const FinetuneSettings& s, std::uint64_t seed) {
+  if (s.steps <= 0) return;
+  model.module.train();
+  teacher.eval();
+  std::vector<torch::Tensor> parameters;
+  for (const auto& p : model.module.parameters()) parameters.push_back(p.set_requires_grad(true));
+  torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(s.learning_rate).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto n = train.images.size(0);
+  for (int step = 0; step < s.steps; ++step) {
+    const double lr = 0.5 * s.learning_rate * (1 + std::cos(M_PI * step / s.steps));
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+    const auto index = at::randint(n, {s.batch}, generator, torch::kInt64);
+    const auto x = train.images.index_select(0, index);
+    const auto y = train.labels.index_select(0, index);
+    optimizer.zero_grad();
+    const auto logits = model.module.forward({x}).toTensor();
+    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    if (s.distill && s.distill_weight > 0) {
+      torch::Tensor target;
+      {
+        torch::NoGradGuard no_grad;
+        target = torch::softmax(teacher.forward({x}).toTensor() / s.temperature, 1);
+      }
+      const auto kl = torch::kl_div(torch::log_softmax(logits / s.temperature, 1), target, at::Reduction::Sum) / static_cast<double>(x.size(0));
+      loss = (1 - s.distill_weight) * loss + s.distill_weight * s.temperature * s.temperature * kl;
+    }
+    loss.backward();
+    optimizer.step();
+  }
+  model.module.eval();
+}
+
+json cost_json(const ArchCost& c) {
+  return {{"macs", c.macs}, {"params", c.params}, {"peak_activation_bytes", c.peak_activation_bytes}, {"memory_mb", c.memory_mb()}};
+}
+
+json result_json(const GoalResult& r) {
+  json j{{"goal", r.goal},
+         {"parent", r.parent},
+         {"constraints_met", r.constraints_met},
+         {"accuracy_met", r.accuracy_met},
+         {"cost", cost_json(r.cost)},
+         {"measured_latency_ms", r.measured_latency_ms},
+         {"accuracy", r.accuracy},
+         {"adapt_steps", r.adapt_steps},
+         {"adapt_seconds", r.adapt_seconds},
+         {"finetune_seconds", r.finetune_seconds},
+         {"model_file", r.model_file},
+         {"card_file", r.card_file}};
+  if (r.estimated_latency_ms) j["estimated_latency_ms"] = *r.estimated_latency_ms;
+  return j;
+}
+
+GoalResult result_from_json(const json& j, const ArchSpec& spec) {
+  GoalResult r;
+  r.goal = j.at("goal");
+  r.parent = j.at("parent");
+  r.constraints_met = j.at("constraints_met");
+  r.accuracy_met = j.at("accuracy_met");
+  r.cost = arch_cost(spec);
+  r.measured_latency_ms = j.at("measured_latency_ms");
+  r.accuracy = j.at("accuracy");
+  r.adapt_steps = j.at("adapt_steps");
+  r.adapt_seconds = j.at("adapt_seconds");
+  r.finetune_seconds = j.at("finetune_seconds");
+  r.model_file = j.at("model_file");
+  r.card_file = j.at("card_file");
+  if (j.contains("estimated_latency_ms")) r.estimated_latency_ms = j["estimated_latency_ms"].get<double>();
+  return r;
+}
+
+void write_text_atomically(const std::string& text, const fs::path& path) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << text;
+    if (!out) throw Error(io_error(tmp.string() + ": cannot write"));
+  }
+  fs::rename(tmp, path);
+}
+
+double measured_latency(const ModelCard& card) {
+  auto classifier = load_classifier(card).value();
+  return measure_latency(*classifier, 1, 5, 30).value().median_ms;
+}
+
+std::string constraints_text(const PortGoal& g) {
+  std::ostringstream out;
+  auto add = [&](const std::string& s) { out << (out.tellp() > 0 ? ", " : "") << s; };
+  if (!g.device.empty()) add("device " + g.device);
+  if (g.max_macs) add("MACs <= " + std::to_string(*g.max_macs));
+  if (g.max_params) add("params <= " + std::to_string(*g.max_params));
+  if (g.max_memory_mb) {
+    std::ostringstream mb;
+    mb << "memory <= " << *g.max_memory_mb << " MB";
+    add(mb.str());
+  }
+  if (g.max_latency_ms) {
+    std::ostringstream ms;
+    ms << "latency <= " << *g.max_latency_ms << " ms";
+    add(ms.str());
+  }
+  if (g.min_accuracy) {
+    std::ostringstream a;
+    a << "top-1 >= " << 100 * *g.min_accuracy << "%";
+    add(a.str());
+  }
+  return out.str();
+}
+
+}  // namespace
+
+Expected<PortResult> run_port(const PortConfig& config, const std::string& out_dir, const std::function<void(const PortProgress&)>& on_progress) {
+  return capture([&] {
+    torch::set_num_threads(resolve_thread_count(config.threads));
+    torch::manual_seed(config.seed);
+    const ModelCard base_card = resolve_model(config.base_model).value();
+    if (base_card.format != "torchscript" || base_card.architecture_spec.is_null()) {
+      throw Error(unsupported(base_card.name + ": porting needs an edgefleet zoo model (a TorchScript file whose card has an architecture_spec)"));
+    }
+    const fs::path out(out_dir);
+    fs::create_directories(out);
+    const json config_json = port_config_to_json(config);
+    const fs::path config_file = out / "config.json";
+    if (fs::exists(config_file)) {
+      std::ifstream in(config_file);
+      const json previous = json::parse(in, nullptr, false);
+      if (previous != config_json) {
+        throw Error(invalid_argument(out_dir + " holds a port of a different config; use another folder (nothing there was changed)"));
+      }
+    } else {
+      write_text_atomically(config_json.dump(1), config_file);
+    }
+
+    PrunableModel base;
+    base.module = torch::jit::load((fs::path(base_card.card_path).parent_path() / base_card.file).string());
+    base.spec = arch_spec_of(base.module).value();
+    base.module.eval();
+    const ArchSpec& spec = base.spec;
+    for (const auto& goal : config.goals) {
+      // Unsatisfiable: not even one channel per group meets it.
+      std::map<std::string, int> narrowest = group_widths(spec);
+      for (auto& [name, width] : narrowest) width = 1;
+      const Measurement floor = measure(spec_with_widths(spec, narrowest).value(), goal, config.latency_model);
+      if (!meets(floor, goal)) {
+        throw Error(invalid_argument("goal '" + goal.name + "' cannot be met by " + base_card.name + " even at one channel per group (" +
+                                     std::to_string(floor.cost.macs) + " MACs, " + std::to_string(floor.cost.params) + " params)"));
+      }
+    }
+
+    auto train_set = open_fashion_mnist(FashionMnistSplit::kTrain).value();
+    auto test_set = open_fashion_mnist(FashionMnistSplit::kTest).value();
+    const TrainingData train = load_images(*train_set, config.train_images, spec.in_channels, spec.input_size);
+    const TrainingData eval = load_images(*test_set, config.eval_images, spec.in_channels, spec.input_size);
+    // The evolutionary proxy scores on training images the fine-tuning never sees last.
+    const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, train.images.size(0));
+    const TrainingData proxy{train.images.slice(0, train.images.size(0) - proxy_count), train.labels.slice(0, train.labels.size(0) - proxy_count)};
+
+    PortResult result;
+    result.base_model = base_card.name;
+    result.base_cost = arch_cost(spec);
+    result.base_accuracy = top1_accuracy(base.module, eval);
+    result.base_measured_latency_ms = measured_latency(base_card);
+
+    const auto tree_started = std::chrono::steady_clock::now();
+    const GoalTree tree = build_goal_tree(demands_of(config.goals));
+    result.tree_ms = seconds_since(tree_started) * 1e3;
+    for (const auto& goal : config.goals) {
+      if (goal.min_accuracy && *goal.min_accuracy > result.base_accuracy) {
+        throw Error(invalid_argument("goal '" + goal.name + "' asks for top-1 >= " + std::to_string(*goal.min_accuracy) +
+                                     " but the base model itself reaches " + std::to_string(result.base_accuracy)));
+      }
+    }
+
+    std::vector<std::optional<GoalResult>> done(config.goals.size());
+    std::vector<std::optional<PrunableModel>> adapted(config.goals.size());
+    auto executor = make_executor(config, train, proxy);
+    for (const int index : tree.order) {
+      const PortGoal& goal = config.goals[static_cast<std::size_t>(index)];
+      const int parent = config.mode == "collective" ? tree.parent[static_cast<std::size_t>(index)] : -1;
+      const fs::path adapted_file = out / (goal.name + ".adapted.pt");
+      const fs::path result_file = out / (goal.name + ".result.json");
+      const bool has_children = config.mode == "collective" && !tree.children[static_cast<std::size_t>(index)].empty();
+      if (fs::exists(result_file) && (!has_children || fs::exists(adapted_file))) {
+        std::ifstream in(result_file);
+        const json j = json::parse(in);
+        PrunableModel model;
+        if (has_children) {
+          model.module = torch::jit::load(adapted_file.string());
+          model.spec = arch_spec_of(model.module).value();
+          adapted[static_cast<std::size_t>(index)] = model;
+        }
+        auto final_module = torch::jit::load((out / j.at("model_file").get<std::string>()).string());
+        done[static_cast<std::size_t>(index)] = result_from_json(j, arch_spec_of(final_module).value());
+        if (on_progress) on_progress({goal.name, "resumed", 0.0});
+        continue;
+      }
+
+      GoalResult r;
+      r.goal = goal.name;
+      r.parent = parent >= 0 ? config.goals[static_cast<std::size_t>(parent)].name : "";
+      const PrunableModel& start = parent >= 0 ? *adapted[static_cast<std::size_t>(parent)] : base;
+      const auto adapt_started = std::chrono::steady_clock::now();
+      executor->init(start, goal);
+      int steps = 0;
+      const int max_steps = config.algorithm == "morphnet" ? config.morphnet.max_steps : 10000;
+      while (!executor->finished(meets(measure(executor->current_spec(), goal, config.latency_model), goal)) && steps < max_steps) {
+        executor->adjust();
+        ++steps;
+      }
+      PrunableModel model = executor->result();
+      r.adapt_steps = steps;
+      r.adapt_seconds = seconds_since(adapt_started);
+      model.module.eval();
+      if (has_children) {
+        model.module.save(adapted_file.string() + ".tmp");
+        fs::rename(adapted_file.string() + ".tmp", adapted_file);
+      }
+      if (on_progress) on_progress({goal.name, "adapted", r.adapt_seconds});
+      if (has_children) adapted[static_cast<std::size_t>(index)] = clone_model(model);
+
+      const auto tune_started = std::chrono::steady_clock::now();
+      fine_tune(model, base.module, train, config.finetune, config.seed + static_cast<std::uint64_t>(index));
+      r.finetune_seconds = seconds_since(tune_started);
+      if (on_progress) on_progress({goal.name, "fine-tuned", r.finetune_seconds});
+
+      // Measured on the produced model itself: its spec as stored in the module, its accuracy.
+      const ArchSpec produced = arch_spec_of(model.module).value();
+      const Measurement m = measure(produced, goal, config.latency_model);
+      r.cost = m.cost;
+      r.estimated_latency_ms = m.latency_ms;
+      r.constraints_met = meets(m, goal);
+      r.accuracy = top1_accuracy(model.module, eval);
+      r.accuracy_met = !goal.min_accuracy || r.accuracy >= *goal.min_accuracy;
+
+      r.model_file = goal.name + ".pt";
+      r.card_file = goal.name + ".json";
+      const fs::path pt = out / r.model_file;
+      model.module.save(pt.string() + ".tmp");
+      fs::rename(pt.string() + ".tmp", pt);
+      ModelCard card = base_card;
+      card.name = base_card.name + "-" + goal.name;
+      card.file = r.model_file;
+      card.sha256 = sha256_file(pt.string()).value();
+      card.architecture = base_card.architecture + ", ported to goal " + goal.name + " (" + config.algorithm + ")";
+      card.architecture_spec = json(produced);
+      card.params = r.cost.params;
+      card.macs = r.cost.macs;
+      card.accuracy = AccuracyRecord{test_set->name() + "[:" + std::to_string(eval.images.size(0)) + "]", static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
+      card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", config.algorithm},
+                       {"mode", config.mode}, {"finetune_steps", config.finetune.steps}};
+      card.provenance = {{"ported_by", "edgefleet port"}, {"libtorch", TORCH_VERSION}};
+      const fs::path card_path = out / r.card_file;
+      const Status written = write_card(card, card_path.string());
+      if (!written.is_ok()) throw Error(written);
+      card.card_path = fs::absolute(card_path).string();
+      r.measured_latency_ms = measured_latency(card);
+      write_text_atomically(result_json(r).dump(1), result_file);
+      done[static_cast<std::size_t>(index)] = r;
+    }
+
+    for (std::size_t i = 0; i < config.goals.size(); ++i) {
+      result.goals.push_back(*done[i]);
+      result.adapt_seconds += done[i]->adapt_seconds;
+      result.finetune_seconds += done[i]->finetune_seconds;
+    }
+    json all{{"base_model", result.base_model}, {"base_cost", cost_json(result.base_cost)}, {"base_accuracy", result.base_accuracy},
+             {"base_measured_latency_ms", result.base_measured_latency_ms}, {"tree_ms", result.tree_ms},
+             {"adapt_seconds", result.adapt_seconds}, {"finetune_seconds", result.finetune_seconds}, {"goals", json::array()}};
+    for (const auto& g : result.goals) all["goals"].push_back(result_json(g));
+    write_text_atomically(all.dump(1), out / "port.json");
+    write_text_atomically(port_summary_markdown(config, result), out / "summary.md");
+    LinePlot plot{"Ported variants of " + result.base_model, "MACs (millions)", "top-1 %", {}};
+    plot.series["base"].push_back({result.base_cost.macs / 1e6, 100 * result.base_accuracy});
+    for (const auto& g : result.goals) plot.series["variants"].push_back({g.cost.macs / 1e6, 100 * g.accuracy});
+    std::sort(plot.series["variants"].begin(), plot.series["variants"].end());
+    (void)write_line_plot_svg(plot, (out / "summary.svg").string());  // optional: gnuplot may be absent
+    return result;
+  });
+}
+
+std::string port_summary_markdown(const PortConfig& config, const PortResult& result) {
+  std::ostringstream out;
+  out.setf(std::ios::fixed);
+  out.precision(2);
+  out << "Base " << result.base_model << ": " << result.base_cost.macs << " MACs, " << result.base_cost.params << " params, top-1 "
+      << 100 * result.base_accuracy << "%, " << result.base_measured_latency_ms << " ms measured (batch 1, this machine). "
+      << config.algorithm << ", " << config.mode << "; goal tree built in " << result.tree_ms << " ms.\n\n";
+  out << "| goal | constraints | adapted from | MACs | params | memory MB | est. latency ms | measured ms | speed-up | top-1 % | met | adapt s | fine-tune s |\n";
+  out << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
+  for (std::size_t i = 0; i < result.goals.size(); ++i) {
+    const auto& g = result.goals[i];
+    out << "| " << g.goal << " | " << constraints_text(config.goals[i]) << " | " << (g.parent.empty() ? "base" : g.parent) << " | "
+        << g.cost.macs << " | " << g.cost.params << " | " << g.cost.memory_mb() << " | "
+        << (g.estimated_latency_ms ? std::to_string(*g.estimated_latency_ms).substr(0, 6) : std::string("-")) << " | "
+        << g.measured_latency_ms << " | " << result.base_measured_latency_ms / g.measured_latency_ms << "x | " << 100 * g.accuracy
+        << " | " << (g.constraints_met && g.accuracy_met ? "yes" : (g.constraints_met ? "constraints only" : "NO")) << " | "
+        << g.adapt_seconds << " | " << g.finetune_seconds << " |\n";
+  }
+  out << "\nTotal: adaptation " << result.adapt_seconds << " s, fine-tuning " << result.finetune_seconds << " s.\n";
+  return out.str();
+}
+
+}  // namespace edgefleet

@@ -1,0 +1,291 @@
+// Porting: the cost model, the goal tree, structured pruning with physical removal, the
+// config's errors, and `run_port` end to end on Fashion-MNIST.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "core/torchscript_cost.h"
+#include "edgefleet/device_profile.h"
+#include "edgefleet/goal_tree.h"
+#include "edgefleet/port.h"
+#include "edgefleet/zoo.h"
+#include "port/channel_pruning.h"
+#include "test_support.h"
+#include "zoo/module_builder.h"
+
+namespace edgefleet {
+namespace {
+
+using nlohmann::json;
+
+ModelCost traced_cost(const ArchSpec& spec) {
+  auto module = build_module(spec, 1);
+  module.eval();
+  return torchscript_cost(module, {1, spec.in_channels, spec.input_size, spec.input_size}).value();
+}
+
+TEST(ArchCost, MatchesTheCostTracedFromTheBuiltModuleForEveryZooArchitecture) {
+  for (const auto& entry : builtin_zoo()) {
+    const ArchCost cost = arch_cost(entry.arch);
+    const ModelCost traced = traced_cost(entry.arch);
+    EXPECT_EQ(cost.macs, traced.macs) << entry.name;
+    EXPECT_EQ(cost.params, traced.params) << entry.name;
+    EXPECT_GT(cost.peak_activation_bytes, 0) << entry.name;
+  }
+}
+
+TEST(ArchCost, LatencyEstimateAddsMemoryAndComputeTimeAndRooflineTakesTheLarger) {
+  const ArchCost cost = arch_cost(builtin_zoo().front().arch);
+  Hardware hw;
+  hw.peak_gflops = 10;
+  hw.memory_bandwidth_gbs = 1;
+  const double sum = estimated_latency_ms(cost, hw, LatencyModel::kSum).value();
+  const double roof = estimated_latency_ms(cost, hw, LatencyModel::kRoofline).value();
+  const double compute_only = 2.0 * static_cast<double>(cost.macs) / 10e9 * 1e3;
+  EXPECT_GT(sum, compute_only);
+  EXPECT_LT(roof, sum);
+  EXPECT_GE(roof, compute_only / static_cast<double>(cost.layers.size()));
+  EXPECT_FALSE(estimated_latency_ms(cost, Hardware{}).has_value());
+}
+
+// Zeroing every weight that writes some channels makes them constant zero; removing them
+// physically must then leave the logits unchanged.
+TEST(ChannelPruning, RemovingDeadChannelsKeepsTheLogitsForEveryZooArchitecture) {
+  torch::manual_seed(3);
+  for (const auto& entry : builtin_zoo()) {
+    PrunableModel model{entry.arch, build_module(entry.arch, 7)};
+    model.module.eval();
+    std::map<std::string, std::vector<std::int64_t>> keep;
+    {
+      torch::NoGradGuard no_grad;
+      for (const auto& group : channel_groups(entry.arch)) {
+        if (!group.prunable || group.channels < 2) continue;
+        std::vector<std::int64_t> kept;
+        for (int c = 0; c < group.channels; ++c) {
+          if (c % 3 != 1) kept.push_back(c);
+        }
+        for (const auto& member : group.members) {
+          if (member.dim != 0 || member.tensor.size() < 3 || member.tensor.compare(member.tensor.size() - 3, 3, "_rv") == 0) continue;
+          auto t = model.module.attr(member.tensor).toTensor();
+          for (int c = 1; c < group.channels; c += 3) t.select(0, c).zero_();
+        }
+        keep[group.name] = kept;
+      }
+    }
+    const auto x = torch::rand({2, entry.arch.in_channels, entry.arch.input_size, entry.arch.input_size});
+    const auto before = model.module.forward({x}).toTensor();
+    PrunableModel pruned = prune_channels(model, keep).value();
+    const auto after = pruned.module.forward({x}).toTensor();
+    EXPECT_TRUE(torch::allclose(before, after, 1e-4, 1e-4)) << entry.name << ": max diff " << (before - after).abs().max().item<float>();
+    EXPECT_LT(arch_cost(pruned.spec).macs, arch_cost(entry.arch).macs) << entry.name;
+    EXPECT_EQ(arch_cost(pruned.spec).macs, traced_cost(pruned.spec).macs) << entry.name;
+  }
+}
+
+TEST(ChannelPruning, NarrowingAProjectionBlockToItsInputWidthKeepsTheProjection) {
+  for (const auto& entry : builtin_zoo()) {
+    if (entry.arch.family != "resnet") continue;
+    const auto widths = group_widths(entry.arch);
+    std::map<std::string, int> narrow;
+    for (const auto& [name, width] : widths) narrow[name] = 4;  // every block now maps 4 channels to 4
+    const ArchSpec spec = spec_with_widths(entry.arch, narrow).value();
+    EXPECT_EQ(channel_groups(spec).size(), channel_groups(entry.arch).size());
+    auto module = build_module(spec, 1);
+    EXPECT_NO_THROW(module.forward({torch::rand({1, spec.in_channels, spec.input_size, spec.input_size})}));
+    return;
+  }
+  GTEST_SKIP() << "no resnet in the zoo";
+}
+
+TEST(ChannelPruning, RejectsUnknownGroupsAndBadChannelLists) {
+  const auto& arch = builtin_zoo().front().arch;
+  PrunableModel model{arch, build_module(arch, 1)};
+  EXPECT_EQ(prune_channels(model, {{"nope", {0}}}).status().code(), StatusCode::kInvalidArgument);
+  const std::string group = group_widths(arch).begin()->first;
+  EXPECT_EQ(prune_channels(model, {{group, {}}}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(prune_channels(model, {{group, {1, 0}}}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(prune_channels(model, {{group, {0, 100000}}}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(GoalTree, HangsEachGoalUnderAnImmediatePredecessorAsInTheMistifyFigure) {
+  // Demands (memory, compute), larger = more demanding. 0 < 1 < 3, 0 < 2, 1 and 2 incomparable.
+  const std::vector<std::vector<double>> demands = {{1, 1}, {2, 3}, {3, 2}, {4, 4}, {5, 1}};
+  const GoalTree tree = build_goal_tree(demands);
+  EXPECT_EQ(tree.parent[0], -1);
+  EXPECT_EQ(tree.parent[1], 0);
+  EXPECT_EQ(tree.parent[2], 0);
+  EXPECT_TRUE(tree.parent[3] == 1 || tree.parent[3] == 2);
+  EXPECT_EQ(tree.parent[4], 0);
+  EXPECT_EQ(tree.roots, std::vector<int>{0});
+  ASSERT_EQ(tree.order.size(), demands.size());
+  std::vector<int> position(demands.size());
+  for (std::size_t i = 0; i < tree.order.size(); ++i) position[tree.order[i]] = static_cast<int>(i);
+  for (std::size_t g = 0; g < demands.size(); ++g) {
+    if (tree.parent[g] >= 0) EXPECT_LT(position[tree.parent[g]], position[g]);
+  }
+}
+
+TEST(GoalTree, ParentsOfRandomGoalsAreMaximalPredecessors) {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> level(0, 9);
+  std::vector<std::vector<double>> demands(150, std::vector<double>(3));
+  for (auto& d : demands)
+    for (auto& v : d) v = level(rng);
+  const GoalTree tree = build_goal_tree(demands);
+  EXPECT_EQ(tree.order.size(), demands.size());
+  for (std::size_t j = 0; j < demands.size(); ++j) {
+    const int p = tree.parent[j];
+    if (p < 0) {
+      for (std::size_t k = 0; k < demands.size(); ++k) {
+        if (k != j && demands[k] != demands[j]) EXPECT_FALSE(at_most_as_demanding(demands[k], demands[j])) << j << " has predecessor " << k;
+      }
+      continue;
+    }
+    EXPECT_TRUE(at_most_as_demanding(demands[p], demands[j]));
+    for (std::size_t k = 0; k < demands.size(); ++k) {
+      if (static_cast<int>(k) == p || k == j || demands[k] == demands[p] || demands[k] == demands[j]) continue;
+      EXPECT_FALSE(at_most_as_demanding(demands[p], demands[k]) && at_most_as_demanding(demands[k], demands[j]))
+          << k << " lies between " << p << " and " << j;
+    }
+  }
+}
+
+json minimal_config() {
+  return {{"base_model", "cnn_tiny"}, {"goals", {{{"name", "half"}, {"max_macs", 250000}}}}};
+}
+
+std::string config_error(const json& j) {
+  auto c = port_config_from_json(j, "port.json", builtin_fleet_dir());
+  return c.has_value() ? "" : c.status().message();
+}
+
+TEST(PortConfig, NamesTheFieldOfEachMistake) {
+  EXPECT_EQ(config_error(minimal_config()), "");
+  json j = minimal_config();
+  j["goals"][0]["device"] = "toaster";
+  EXPECT_NE(config_error(j).find("device 'toaster' is not a profile"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["goals"][0]["max_latency_ms"] = 5;
+  EXPECT_NE(config_error(j).find("max_latency_ms needs a 'device'"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["goals"][0]["max_flops"] = 5;
+  EXPECT_NE(config_error(j).find("unknown field 'max_flops'"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["goals"].push_back(j["goals"][0]);
+  EXPECT_NE(config_error(j).find("'half' is used twice"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["goals"][0].erase("max_macs");
+  EXPECT_NE(config_error(j).find("constrains nothing"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["algorithm"] = "magic";
+  EXPECT_NE(config_error(j).find("algorithm 'magic'"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["goals"][0]["min_accuracy"] = 90;
+  EXPECT_NE(config_error(j).find("min_accuracy must be a top-1 fraction"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["goals"][0]["device"] = "raspberry-pi";
+  j["goals"][0]["max_memory_mb"] = 1e9;
+  EXPECT_NE(config_error(j).find("contradicts device 'raspberry-pi'"), std::string::npos) << config_error(j);
+}
+
+TEST(PortConfig, ADeviceGoalTakesItsHardwareAsTheBudget) {
+  json j = minimal_config();
+  j["goals"][0] = {{"name", "pi"}, {"device", "raspberry-pi"}, {"max_latency_ms", 2}};
+  const PortConfig c = port_config_from_json(j, "port.json", builtin_fleet_dir()).value();
+  EXPECT_GT(c.goals[0].hardware.peak_gflops, 0);
+  ASSERT_TRUE(c.goals[0].max_memory_mb.has_value());
+  EXPECT_DOUBLE_EQ(*c.goals[0].max_memory_mb, c.goals[0].hardware.memory_mb);
+}
+
+class PortRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    card_ = testing::write_zoo_model(dir_.path(), "base", "cnn_tiny", 0.8);
+  }
+  PortConfig config(const std::string& algorithm) {
+    json j = {{"base_model", card_.card_path},
+              {"algorithm", algorithm},
+              {"train_images", 600},
+              {"eval_images", 200},
+              {"threads", 1},
+              {"morphnet", {{"strength", 0.05}, {"max_steps", 400}, {"batch", 16}}},
+              {"evolution", {{"population", 4}, {"generations", 2}, {"proxy_images", 100}}},
+              {"finetune", {{"steps", 10}, {"batch", 16}}},
+              {"goals",
+               {{{"name", "g70"}, {"max_macs", arch_cost(base_spec()).macs * 7 / 10}},
+                {{"name", "g40"}, {"max_macs", arch_cost(base_spec()).macs * 4 / 10}, {"max_params", arch_cost(base_spec()).params * 6 / 10}},
+                {{"name", "pi"}, {"device", "raspberry-pi"}, {"max_latency_ms", 0.2}}}}};
+    return port_config_from_json(j, "test", builtin_fleet_dir()).value();
+  }
+  ArchSpec base_spec() const { return arch_spec_from_json(card_.architecture_spec).value(); }
+
+  testing::TempDir dir_;
+  ModelCard card_;
+};
+
+// Every produced model meets its goal as measured on the produced file itself.
+void expect_goals_met(const PortConfig& config, const PortResult& result, const std::string& out) {
+  ASSERT_EQ(result.goals.size(), config.goals.size());
+  for (std::size_t i = 0; i < config.goals.size(); ++i) {
+    const auto& goal = config.goals[i];
+    const ModelCard card = read_card(out + "/" + result.goals[i].card_file).value();
+    auto module = torch::jit::load(out + "/" + card.file);
+    const ArchSpec spec = arch_spec_of(module).value();
+    module.eval();
+    const ModelCost traced = torchscript_cost(module, {1, spec.in_channels, spec.input_size, spec.input_size}).value();
+    if (goal.max_macs) EXPECT_LE(traced.macs, *goal.max_macs) << goal.name;
+    if (goal.max_params) EXPECT_LE(traced.params, *goal.max_params) << goal.name;
+    if (goal.max_latency_ms) EXPECT_LE(estimated_latency_ms(arch_cost(spec), goal.hardware).value(), *goal.max_latency_ms) << goal.name;
+    EXPECT_TRUE(result.goals[i].constraints_met) << goal.name;
+    EXPECT_EQ(card.macs, traced.macs);
+  }
+}
+
+TEST_F(PortRun, CollectiveMorphNetMeetsEveryGoalAndAdaptsAlongTheTree) {
+  const PortConfig c = config("morphnet");
+  const std::string out = dir_.file("morphnet");
+  const PortResult result = run_port(c, out).value();
+  expect_goals_met(c, result, out);
+  EXPECT_EQ(result.goals[0].parent, "");
+  EXPECT_EQ(result.goals[1].parent, "g70");  // the more demanding compute goal follows the lighter one
+  EXPECT_TRUE(std::filesystem::exists(out + "/summary.md"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/port.json"));
+}
+
+TEST_F(PortRun, L1AndEvolutionExecutorsMeetEveryGoal) {
+  for (const std::string algorithm : {"l1", "evolution"}) {
+    const PortConfig c = config(algorithm);
+    const std::string out = dir_.file(algorithm);
+    const PortResult result = run_port(c, out).value();
+    expect_goals_met(c, result, out);
+  }
+}
+
+TEST_F(PortRun, ARerunResumesFinishedGoalsAndAnotherConfigIsRefused) {
+  const PortConfig c = config("l1");
+  const std::string out = dir_.file("resume");
+  ASSERT_TRUE(run_port(c, out).has_value());
+  std::vector<std::string> stages;
+  ASSERT_TRUE(run_port(c, out, [&](const PortProgress& p) { stages.push_back(p.stage); }).has_value());
+  EXPECT_EQ(stages, std::vector<std::string>(c.goals.size(), "resumed"));
+  PortConfig other = c;
+  other.finetune.steps = 11;
+  const auto refused = run_port(other, out);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.status().message().find("different config"), std::string::npos);
+}
+
+TEST_F(PortRun, AGoalNoArchitectureCanMeetIsRefusedBeforeAnyWork) {
+  PortConfig c = config("l1");
+  c.goals[0].max_macs = 10;
+  const auto result = run_port(c, dir_.file("impossible"));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_NE(result.status().message().find("cannot be met"), std::string::npos) << result.status().message();
+}
+
+}  // namespace
+}  // namespace edgefleet
