@@ -63,3 +63,20 @@ url=$(sed -n 's/^listening on //p' "$build_dir/serve.out")
 curl -s "$url/metrics" | grep -E '^edgefleet_(requests_total|selections_total)' || true
 kill -TERM $server && wait $server
 trap - EXIT
+
+echo; echo "== porting: cnn_plain tailored to three goals (a microcontroller-like budget, half the MACs, the Raspberry Pi at 2 ms) =="
+cat >"$build_dir/port.json" <<'JSON'
+{
+  "base_model": "cnn_plain",
+  "algorithm": "morphnet",
+  "train_images": 20000,
+  "eval_images": 2000,
+  "finetune": {"steps": 200},
+  "goals": [
+    {"name": "mcu", "max_macs": 3000000, "max_params": 40000},
+    {"name": "half", "max_macs": 6000000},
+    {"name": "pi", "device": "raspberry-pi", "max_latency_ms": 2.0}
+  ]
+}
+JSON
+"$edgefleet" port "$build_dir/port.json" --out "$build_dir/port"

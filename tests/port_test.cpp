@@ -101,7 +101,7 @@ TEST(ChannelPruning, NarrowingAProjectionBlockToItsInputWidthKeepsTheProjection)
 }
 
 TEST(ChannelPruning, RejectsUnknownGroupsAndBadChannelLists) {
-  const auto& arch = builtin_zoo().front().arch;
+  const ArchSpec arch = builtin_zoo().front().arch;
   PrunableModel model{arch, build_module(arch, 1)};
   EXPECT_EQ(prune_channels(model, {{"nope", {0}}}).status().code(), StatusCode::kInvalidArgument);
   const std::string group = group_widths(arch).begin()->first;
@@ -209,6 +209,7 @@ class PortRun : public ::testing::Test {
   PortConfig config(const std::string& algorithm) {
     json j = {{"base_model", card_.card_path},
               {"algorithm", algorithm},
+              {"channel_multiple", 1},
               {"train_images", 600},
               {"eval_images", 200},
               {"threads", 1},
@@ -262,6 +263,21 @@ TEST_F(PortRun, L1AndEvolutionExecutorsMeetEveryGoal) {
     const std::string out = dir_.file(algorithm);
     const PortResult result = run_port(c, out).value();
     expect_goals_met(c, result, out);
+  }
+}
+
+TEST_F(PortRun, PrunedWidthsAreMultiplesOfTheChannelMultiple) {
+  PortConfig c = config("l1");
+  c.channel_multiple = 4;
+  const std::string out = dir_.file("multiple");
+  const PortResult result = run_port(c, out).value();
+  expect_goals_met(c, result, out);
+  const auto full = group_widths(base_spec());
+  for (const auto& goal : result.goals) {
+    const auto spec = arch_spec_of(torch::jit::load(out + "/" + goal.model_file)).value();
+    for (const auto& [group, width] : group_widths(spec)) {
+      EXPECT_TRUE(width % 4 == 0 || width == full.at(group)) << goal.goal << " " << group << " " << width;
+    }
   }
 }
 

@@ -28,7 +28,7 @@ struct PortGoal {
 };
 
 struct MorphNetKnobs {
-  double strength = 0.02;     // proximal shrink of batch-norm scales per step, at distance 1
+  double strength = 0.03;     // proximal shrink of batch-norm scales per step, at distance 1
   double threshold = 0.01;    // |gamma| below this: the channel is dead
   double learning_rate = 0.01;
   int batch = 64;
@@ -58,6 +58,9 @@ struct PortConfig {
   std::string algorithm = "morphnet";       // morphnet | evolution | l1
   std::string mode = "collective";          // collective | independent
   LatencyModel latency_model = LatencyModel::kSum;
+  // Pruned widths are multiples of this (or the group's full width): libtorch's CPU kernels
+  // run odd widths slowly, so a model pruned to half its MACs at odd widths is barely faster.
+  int channel_multiple = 8;
   MorphNetKnobs morphnet;
   EvolutionKnobs evolution;
   FinetuneSettings finetune;

@@ -46,6 +46,7 @@ class MorphNetExecutor : public AdaptationExecutor {
       }
     }
     steps_ = 0;
+    threshold_ = config_.morphnet.threshold;
     reschedule();
   }
 
@@ -67,10 +68,21 @@ class MorphNetExecutor : public AdaptationExecutor {
       for (auto& [group, tensors] : gammas_) {
         const double shrink = penalty_[group];
         if (shrink <= 0) continue;
-        for (auto& g : tensors) g.copy_(g.sign() * (g.abs() - shrink).clamp_min(0.0));
+        // The group's narrowest allowed width survives whatever the goal: its strongest
+        // channels are not shrunk, so even the smallest model keeps working features.
+        const auto full = tensors.front().size(0);
+        torch::Tensor score = tensors.front().abs();
+        for (std::size_t i = 1; i < tensors.size(); ++i) score = torch::maximum(score, tensors[i].abs());
+        torch::Tensor amount = torch::full({full}, shrink);
+        amount.index_fill_(0, std::get<1>(score.topk(std::min<std::int64_t>(config_.channel_multiple, full))), 0.0);
+        for (auto& g : tensors) g.copy_(g.sign() * (g.abs() - amount).clamp_min(0.0));
       }
     }
-    if (++steps_ % config_.morphnet.reschedule_every == 0) reschedule();
+    // A goal the penalty has not reached in a quarter of the step budget is finished by
+    // raising the threshold: the weakest scales die first (network slimming), down to the
+    // protected narrowest widths, which every goal that passed validation fits.
+    if (++steps_ > config_.morphnet.max_steps / 4) threshold_ *= 1.01;
+    if (steps_ % config_.morphnet.reschedule_every == 0) reschedule();
   }
 
   PrunableModel result() override { return prune_channels(model_, alive()).value(); }
@@ -85,9 +97,11 @@ class MorphNetExecutor : public AdaptationExecutor {
       std::vector<std::int64_t> channels;
       const auto* s = score.data_ptr<float>();
       for (std::int64_t c = 0; c < score.size(0); ++c) {
-        if (s[c] >= config_.morphnet.threshold) channels.push_back(c);
+        if (s[c] >= threshold_) channels.push_back(c);
       }
-      keep[group] = channels.empty() ? top_channels(score, 1) : channels;
+      const int full = static_cast<int>(score.size(0));
+      const int width = rounded_width(static_cast<double>(channels.size()), full, config_.channel_multiple, /*up=*/true);
+      keep[group] = static_cast<std::size_t>(width) == channels.size() ? channels : top_channels(score, width);
     }
     return keep;
   }
@@ -118,7 +132,7 @@ class MorphNetExecutor : public AdaptationExecutor {
     for (const auto& [group, m] : marginal) {
       double weight = 0.0;
       for (std::size_t k = 0; k < m.size(); ++k) {
-        if (distance[k] > 0 && largest[k] > 0) weight += std::clamp(distance[k], 0.1, 1.0) * m[k] / largest[k];
+        if (distance[k] > 0 && largest[k] > 0) weight += std::clamp(distance[k], 0.3, 1.0) * m[k] / largest[k];
       }
       penalty_[group] = config_.morphnet.strength * weight;
     }
@@ -132,6 +146,7 @@ class MorphNetExecutor : public AdaptationExecutor {
   std::unique_ptr<torch::optim::SGD> optimizer_;
   std::map<std::string, std::vector<torch::Tensor>> gammas_;
   std::map<std::string, double> penalty_;
+  double threshold_ = 0.0;
   int steps_ = 0;
 };
 
@@ -139,6 +154,7 @@ class MorphNetExecutor : public AdaptationExecutor {
 // keeping the filters of largest L1 norm; no training.
 class L1Executor : public AdaptationExecutor {
  public:
+  explicit L1Executor(int multiple) : multiple_(multiple) {}
   void init(const PrunableModel& start, const PortGoal&) override {
     start_ = start;
     norms_ = filter_l1_norms(start);
@@ -155,9 +171,13 @@ class L1Executor : public AdaptationExecutor {
  private:
   std::map<std::string, int> widths() const {
     std::map<std::string, int> w;
-    for (const auto& [group, norm] : norms_) w[group] = std::max(1, static_cast<int>(std::lround(norm.size(0) * ratio_)));
+    for (const auto& [group, norm] : norms_) {
+      const int full = static_cast<int>(norm.size(0));
+      w[group] = rounded_width(full * ratio_, full, multiple_);
+    }
     return w;
   }
+  int multiple_;
   PrunableModel start_;
   std::map<std::string, torch::Tensor> norms_;
   double ratio_ = 1.0;
@@ -211,7 +231,10 @@ class EvolutionExecutor : public AdaptationExecutor {
 
   std::map<std::string, int> uniform(double ratio) const {
     std::map<std::string, int> w;
-    for (const auto& [group, norm] : norms_) w[group] = std::max(1, static_cast<int>(std::lround(norm.size(0) * ratio)));
+    for (const auto& [group, norm] : norms_) {
+      const int full = static_cast<int>(norm.size(0));
+      w[group] = rounded_width(full * ratio, full, config_.channel_multiple);
+    }
     return w;
   }
   ArchSpec spec_of(const std::map<std::string, int>& widths) const { return spec_with_widths(start_.spec, widths).value(); }
@@ -219,7 +242,7 @@ class EvolutionExecutor : public AdaptationExecutor {
     std::normal_distribution<double> step(0.0, config_.evolution.mutation);
     for (auto& [group, width] : widths) {
       const int most = static_cast<int>(norms_.at(group).size(0));
-      width = std::clamp(static_cast<int>(std::lround(width * (1.0 + step(rng_)))), 1, most);
+      width = rounded_width(width * (1.0 + step(rng_)), most, config_.channel_multiple);
     }
     return widths;
   }
@@ -309,7 +332,7 @@ double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
 std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy) {
   if (config.algorithm == "morphnet") return std::make_unique<MorphNetExecutor>(config, train);
   if (config.algorithm == "evolution") return std::make_unique<EvolutionExecutor>(config, train, proxy);
-  return std::make_unique<L1Executor>();
+  return std::make_unique<L1Executor>(config.channel_multiple);
 }
 
 }  // namespace edgefleet

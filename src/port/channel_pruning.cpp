@@ -1,6 +1,7 @@
 #include "port/channel_pruning.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "zoo/module_builder.h"
@@ -149,6 +150,13 @@ std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model)
     norms[group.name] = sum;
   }
   return norms;
+}
+
+int rounded_width(double width, int full, int multiple, bool up) {
+  multiple = std::max(multiple, 1);
+  const double units = width / multiple;
+  const int w = static_cast<int>(up ? std::ceil(units - 1e-9) : std::lround(units)) * multiple;
+  return std::clamp(w, std::min(multiple, full), full);
 }
 
 std::vector<std::int64_t> top_channels(const torch::Tensor& score, int width) {

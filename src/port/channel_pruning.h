@@ -37,6 +37,10 @@ PrunableModel clone_model(const PrunableModel& model);
 // conv or linear weight of the group along dim 0), summed over the group's writers.
 std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model);
 
+// `width` rounded to the nearest multiple of `multiple` (up when `up`), within [1, full]:
+// never below min(multiple, full).
+int rounded_width(double width, int full, int multiple, bool up = false);
+
 // The `width` channels of highest `score`, ascending.
 std::vector<std::int64_t> top_channels(const torch::Tensor& score, int width);
 

@@ -89,7 +89,7 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
 Expected<PortConfig> port_config_from_json(const json& j, const std::string& origin, const std::string& fleet_dir) {
   return capture([&] {
     if (!j.is_object()) fail(origin, "expected a JSON object");
-    check_keys(j, {"base_model", "dataset", "algorithm", "mode", "latency_model", "morphnet", "evolution", "finetune", "train_images",
+    check_keys(j, {"base_model", "dataset", "algorithm", "mode", "latency_model", "channel_multiple", "morphnet", "evolution", "finetune", "train_images",
                    "eval_images", "threads", "seed", "goals"},
                origin, "");
     PortConfig c;
@@ -106,6 +106,7 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     const std::string latency = j.value("latency_model", "sum");
     if (latency != "sum" && latency != "roofline") fail(origin, "latency_model '" + latency + "' is not one of sum, roofline");
     c.latency_model = latency == "sum" ? LatencyModel::kSum : LatencyModel::kRoofline;
+    read_number(j, "channel_multiple", c.channel_multiple, origin, "");
     if (j.contains("morphnet")) {
       const json& m = j["morphnet"];
       if (!m.is_object()) fail(origin, "morphnet must be an object");
@@ -181,6 +182,7 @@ json port_config_to_json(const PortConfig& c) {
           {"algorithm", c.algorithm},
           {"mode", c.mode},
           {"latency_model", c.latency_model == LatencyModel::kSum ? "sum" : "roofline"},
+          {"channel_multiple", c.channel_multiple},
           {"morphnet",
            {{"strength", c.morphnet.strength},
             {"threshold", c.morphnet.threshold},

@@ -201,10 +201,10 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     for (const auto& goal : config.goals) {
       // Unsatisfiable: not even one channel per group meets it.
       std::map<std::string, int> narrowest = group_widths(spec);
-      for (auto& [name, width] : narrowest) width = 1;
+      for (auto& [name, width] : narrowest) width = rounded_width(1, width, config.channel_multiple);
       const Measurement floor = measure(spec_with_widths(spec, narrowest).value(), goal, config.latency_model);
       if (!meets(floor, goal)) {
-        throw Error(invalid_argument("goal '" + goal.name + "' cannot be met by " + base_card.name + " even at one channel per group (" +
+        throw Error(invalid_argument("goal '" + goal.name + "' cannot be met by " + base_card.name + " even at its narrowest widths (" +
                                      std::to_string(floor.cost.macs) + " MACs, " + std::to_string(floor.cost.params) + " params)"));
       }
     }
@@ -264,7 +264,11 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       const auto adapt_started = std::chrono::steady_clock::now();
       executor->init(start, goal);
       int steps = 0;
-      const int max_steps = config.algorithm == "morphnet" ? config.morphnet.max_steps : 10000;
+      // Bounds a goal the executor cannot reach (reported unmet): MorphNet's knob; the width
+      // steps of L1 reach the narrowest widths long before; evolution's extra generations.
+      const int max_steps = config.algorithm == "morphnet"    ? config.morphnet.max_steps
+                            : config.algorithm == "evolution" ? config.evolution.generations + 20
+                                                              : 10000;
       while (!executor->finished(meets(measure(executor->current_spec(), goal, config.latency_model), goal)) && steps < max_steps) {
         executor->adjust();
         ++steps;
