@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "core/atomic_file.h"
 #include "core/thread_count.h"
 #include "edgefleet/distortion.h"
 #include "edgefleet/instability.h"
@@ -438,14 +439,7 @@ ModelCard derived_card(const ModelCard& base, const std::string& pt_path, const 
   return card;
 }
 
-void write_json_atomically(const json& j, const std::string& path) {
-  {
-    std::ofstream out(path + ".tmp");
-    out << j.dump(1);
-    if (!out) throw Error(io_error("cannot write '" + path + ".tmp'"));
-  }
-  fs::rename(path + ".tmp", path);
-}
+void write_json_atomically(const json& j, const std::string& path) { write_file_atomically(j.dump(1), path); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/thread_count.h"
 #include "edgefleet/classifier.h"
 #include "edgefleet/dataset.h"
@@ -130,16 +131,6 @@ GoalResult result_from_json(const json& j, const ArchSpec& spec) {
   return r;
 }
 
-void write_text_atomically(const std::string& text, const fs::path& path) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) throw Error(io_error(tmp.string() + ": cannot write"));
-  }
-  fs::rename(tmp, path);
-}
-
 double measured_latency(const ModelCard& card) {
   auto classifier = load_classifier(card).value();
   return measure_latency(*classifier, 1, 5, 30).value().median_ms;
@@ -190,7 +181,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
         throw Error(invalid_argument(out_dir + " holds a port of a different config; use another folder (nothing there was changed)"));
       }
     } else {
-      write_text_atomically(config_json.dump(1), config_file);
+      write_file_atomically(config_json.dump(1), config_file.string());
     }
 
     PrunableModel base;
@@ -320,7 +311,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       if (!written.is_ok()) throw Error(written);
       card.card_path = fs::absolute(card_path).string();
       r.measured_latency_ms = measured_latency(card);
-      write_text_atomically(result_json(r).dump(1), result_file);
+      write_file_atomically(result_json(r).dump(1), result_file.string());
       done[static_cast<std::size_t>(index)] = r;
     }
 
@@ -333,8 +324,8 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
              {"base_measured_latency_ms", result.base_measured_latency_ms}, {"tree_ms", result.tree_ms},
              {"adapt_seconds", result.adapt_seconds}, {"finetune_seconds", result.finetune_seconds}, {"goals", json::array()}};
     for (const auto& g : result.goals) all["goals"].push_back(result_json(g));
-    write_text_atomically(all.dump(1), out / "port.json");
-    write_text_atomically(port_summary_markdown(config, result), out / "summary.md");
+    write_file_atomically(all.dump(1), (out / "port.json").string());
+    write_file_atomically(port_summary_markdown(config, result), (out / "summary.md").string());
     LinePlot plot{"Ported variants of " + result.base_model, "MACs (millions)", "top-1 %", {}};
     plot.series["base"].push_back({result.base_cost.macs / 1e6, 100 * result.base_accuracy});
     for (const auto& g : result.goals) plot.series["variants"].push_back({g.cost.macs / 1e6, 100 * g.accuracy});

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/thread_count.h"
 #include "core/torchscript_cost.h"
 #include "edgefleet/sha256.h"
@@ -76,14 +77,7 @@ torch::Tensor augment(const torch::Tensor& batch, const TrainRecipe& recipe, at:
   return out;
 }
 
-void write_json_atomically(const json& j, const std::string& path) {
-  {
-    std::ofstream out(path + ".tmp");
-    out << j.dump(1);
-    if (!out) throw Error(io_error("cannot write '" + path + ".tmp'"));
-  }
-  fs::rename(path + ".tmp", path);
-}
+void write_json_atomically(const json& j, const std::string& path) { write_file_atomically(j.dump(1), path); }
 
 json recipe_json(const TrainRecipe& r, int epochs) {
   return {{"dataset", "fashion-mnist:train (60000 images)"},
