@@ -21,6 +21,14 @@ std::map<std::string, int> widths_of(const std::map<std::string, std::vector<std
   return widths;
 }
 
+// A channel's batch-norm scale: the largest |gamma| among the group's batch norms (a
+// residual join has several), so a channel lives while any of them uses it.
+torch::Tensor channel_scores(const std::vector<torch::Tensor>& gammas) {
+  torch::Tensor score = gammas.front().abs();
+  for (std::size_t i = 1; i < gammas.size(); ++i) score = torch::maximum(score, gammas[i].abs());
+  return score;
+}
+
 // MorphNet: training with a sparsifying penalty on batch-norm scales (applied as a proximal
 // shrink, which reaches exact zeros), each group's penalty weighted by what one of its
 // channels costs on every unmet constraint, the weights re-set every k steps by the remaining
@@ -71,8 +79,7 @@ class MorphNetExecutor : public AdaptationExecutor {
         // The group's narrowest allowed width survives whatever the goal: its strongest
         // channels are not shrunk, so even the smallest model keeps working features.
         const auto full = tensors.front().size(0);
-        torch::Tensor score = tensors.front().abs();
-        for (std::size_t i = 1; i < tensors.size(); ++i) score = torch::maximum(score, tensors[i].abs());
+        const torch::Tensor score = channel_scores(tensors);
         torch::Tensor amount = torch::full({full}, shrink);
         amount.index_fill_(0, std::get<1>(score.topk(std::min<std::int64_t>(config_.channel_multiple, full))), 0.0);
         for (auto& g : tensors) g.copy_(g.sign() * (g.abs() - amount).clamp_min(0.0));
@@ -92,8 +99,7 @@ class MorphNetExecutor : public AdaptationExecutor {
     torch::NoGradGuard no_grad;
     std::map<std::string, std::vector<std::int64_t>> keep;
     for (const auto& [group, tensors] : gammas_) {
-      torch::Tensor score = tensors.front().abs();
-      for (std::size_t i = 1; i < tensors.size(); ++i) score = torch::maximum(score, tensors[i].abs());
+      const torch::Tensor score = channel_scores(tensors);
       std::vector<std::int64_t> channels;
       const auto* s = score.data_ptr<float>();
       for (std::int64_t c = 0; c < score.size(0); ++c) {
