@@ -85,6 +85,54 @@ TEST(ChannelPruning, RemovingDeadChannelsKeepsTheLogitsForEveryZooArchitecture) 
   }
 }
 
+// A channel whose filters and batch-norm scale are zero outputs its activated batch-norm shift,
+// a constant its consumer relies on; removing it must fold that constant into the consumer.
+// Checked on the groups a dense layer reads (after the global pool a constant is exact).
+TEST(ChannelPruning, RemovingConstantChannelsFoldsTheirOutputIntoTheConsumers) {
+  int checked = 0;
+  for (const auto& entry : builtin_zoo()) {
+    PrunableModel model{entry.arch, build_module(entry.arch, 7)};
+    model.module.eval();
+    for (const auto& group : channel_groups(entry.arch)) {
+      bool dense_consumers = true, plain_writer = false;
+      for (const auto& member : group.members) {
+        if (member.dim == 1) dense_consumers = dense_consumers && (member.tensor == "fc_w" || member.tensor == "emb_w");
+        if (member.dim == 0 && member.tensor.size() > 2 && member.tensor.compare(member.tensor.size() - 2, 2, "_w") == 0) {
+          const std::string layer = member.tensor.substr(0, member.tensor.size() - 2);
+          plain_writer = layer.size() > 1 && layer[0] == 'l' && layer.find_first_not_of("0123456789", 1) == std::string::npos;
+        }
+      }
+      if (!group.prunable || !dense_consumers || !plain_writer || group.channels < 4) continue;
+      std::vector<std::int64_t> kept;
+      {
+        torch::NoGradGuard no_grad;
+        for (int c = 0; c < group.channels; ++c) {
+          if (c % 4 != 0) {
+            kept.push_back(c);
+            continue;
+          }
+          for (const auto& member : group.members) {
+            if (member.dim != 0) continue;
+            const std::string& t = member.tensor;
+            const std::string suffix = t.substr(t.rfind('_'));
+            auto tensor = model.module.attr(t).toTensor();
+            if (suffix == "_w" || suffix == "_g") tensor.select(0, c).zero_();
+            if (suffix == "_b") tensor.select(0, c).fill_(0.7);
+          }
+        }
+      }
+      const auto x = torch::rand({2, entry.arch.in_channels, entry.arch.input_size, entry.arch.input_size});
+      const auto before = model.module.forward({x}).toTensor();
+      PrunableModel pruned = prune_channels(model, {{group.name, kept}}).value();
+      const auto after = pruned.module.forward({x}).toTensor();
+      EXPECT_TRUE(torch::allclose(before, after, 1e-4, 1e-4)) << entry.name << " " << group.name << ": max diff "
+                                                               << (before - after).abs().max().item<float>();
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
 TEST(ChannelPruning, NarrowingAProjectionBlockToItsInputWidthKeepsTheProjection) {
   for (const auto& entry : builtin_zoo()) {
     if (entry.arch.family != "resnet") continue;
@@ -189,6 +237,14 @@ TEST(PortConfig, NamesTheFieldOfEachMistake) {
   j["goals"][0]["device"] = "raspberry-pi";
   j["goals"][0]["max_memory_mb"] = 1e9;
   EXPECT_NE(config_error(j).find("contradicts device 'raspberry-pi'"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  j["dataset"] = "/no/such/folder";
+  EXPECT_NE(config_error(j).find("neither fashion-mnist nor an image folder"), std::string::npos) << config_error(j);
+  j = minimal_config();
+  const testing::TempDir folder;
+  j["dataset"] = folder.path();
+  j["finetune"] = {{"augment", "yes"}};
+  EXPECT_NE(config_error(j).find("finetune.augment must be true or false"), std::string::npos) << config_error(j);
 }
 
 TEST(PortConfig, ADeviceGoalTakesItsHardwareAsTheBudget) {

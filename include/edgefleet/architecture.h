@@ -28,8 +28,12 @@ struct LayerSpec {
   int kernel = 3;     // conv / pool window
   int stride = 1;
   bool depthwise = false;
-  std::string activation = "relu";  // relu | relu6 | none
+  std::string activation = "relu";  // relu | relu6 | leaky | none
   bool ceil_mode = false;           // max pool output size rounding
+  // Convs: "symmetric" pads kernel/2 on every side; "same" pads as TensorFlow's SAME does
+  // (output = ceil(input / stride), the odd pixel at the bottom and right), as Keras-trained
+  // models expect. "same" is computed for `input_size` only.
+  std::string padding = "symmetric";
   // Residual blocks: whether the shortcut is the identity. -1 = decided by shape (stride 1 and
   // out == input channels); pruning fixes it so that changed widths cannot change the graph.
   int identity = -1;
@@ -44,6 +48,8 @@ struct ArchSpec {
   float std = 1.0f;
   std::vector<LayerSpec> layers;
   int embedding = 0;  // >0: a dense layer of this width before the classifier
+  double bn_eps = 1e-5;        // batch-norm epsilon (Keras models use 1e-3)
+  double leaky_slope = 0.1;    // of the "leaky" activation
 };
 
 // One tensor dimension that belongs to a channel group.

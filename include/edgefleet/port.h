@@ -1,4 +1,4 @@
-// Porting (papers/mistify.md §4): one zoo model tailored into a suite of variants, one per
+// Porting (papers/mistify.md §4): one model tailored into a suite of variants, one per
 // goal (a device's hardware or explicit constraints), adapted collectively along the goal
 // tree and fine-tuned. PortConfig is the one JSON file a user writes; run_port does the work
 // in a resumable output folder. run_port uses the process-wide torch thread pool.
@@ -50,11 +50,19 @@ struct FinetuneSettings {
   bool distill = true;          // knowledge distillation from the base model
   double distill_weight = 0.5;  // of the KL term; the rest is cross-entropy on labels
   double temperature = 2.0;
+  // Random horizontal flips and shifts of up to 1/16 of the side: with few images (a folder
+  // of photos rather than a training set), distillation then sees more than it memorises.
+  bool augment = false;
 };
 
 struct PortConfig {
-  std::string base_model;                   // card path or built-in model name (a zoo model)
-  std::string dataset = "fashion-mnist";    // training split: fashion-mnist:train
+  // Card path or built-in model name: a zoo model, or a sequential TorchScript classifier
+  // (e.g. ../shared/imagenet/models/*.json), imported from its graph first.
+  std::string base_model;
+  // "fashion-mnist" (train split to adapt and fine-tune, test split to evaluate), or an image
+  // folder (relative to the working directory): even items adapt and fine-tune, odd items
+  // evaluate, preprocessed as the base card says.
+  std::string dataset = "fashion-mnist";
   std::string algorithm = "morphnet";       // morphnet | evolution | l1
   std::string mode = "collective";          // collective | independent
   LatencyModel latency_model = LatencyModel::kSum;
@@ -94,6 +102,7 @@ struct GoalResult {
 
 struct PortResult {
   std::string base_model;
+  std::string imported;  // how a base model without an ArchSpec was imported, "" for zoo models
   ArchCost base_cost;
   double base_accuracy = 0.0;
   double base_measured_latency_ms = 0.0;

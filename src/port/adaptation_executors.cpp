@@ -190,7 +190,7 @@ class L1Executor : public AdaptationExecutor {
 };
 
 // ChamNet-style evolutionary search over per-group widths: candidates that meet the goal
-// are ranked by an accuracy proxy (the L1-pruned model, batch-norm statistics recalibrated on
+// are ranked by an accuracy proxy (the model pruned to its most salient channels, batch norms recalibrated on
 // training images, evaluated on held-out proxy images); the best half is kept and mutated.
 class EvolutionExecutor : public AdaptationExecutor {
  public:
@@ -200,10 +200,10 @@ class EvolutionExecutor : public AdaptationExecutor {
   void init(const PrunableModel& start, const PortGoal& goal) override {
     start_ = start;
     goal_ = goal;
-    norms_ = filter_l1_norms(start);
+    norms_ = channel_saliency(start);
     generation_ = 0;
     population_.clear();
-    // Seed: the uniform ratio that just meets the goal (what L1 pruning would pick), mutated.
+    // Seed: the uniform ratio that just meets the goal (every group narrowed alike), mutated.
     double ratio = 1.0;
     while (ratio > 0.02 && !meets(measure(spec_of(uniform(ratio)), goal_, config_.latency_model), goal_)) ratio *= 0.97;
     population_.push_back(score(uniform(ratio)));

@@ -53,6 +53,51 @@ std::string layer_of(const std::string& tensor) { return tensor.substr(0, tensor
 
 bool is_weight(const std::string& tensor) { return tensor.size() > 2 && tensor.compare(tensor.size() - 2, 2, "_w") == 0; }
 
+// The plain conv layer ("l<i>") that writes a group's channels last, or nullptr when the
+// group ends elsewhere (residual blocks, dense layers).
+const LayerSpec* plain_conv_layer(const ArchSpec& spec, const std::string& layer) {
+  if (layer.size() < 2 || layer[0] != 'l' || layer.find_first_not_of("0123456789", 1) != std::string::npos) return nullptr;
+  const std::size_t index = std::stoul(layer.substr(1));
+  return index < spec.layers.size() && spec.layers[index].kind == LayerKind::kConv ? &spec.layers[index] : nullptr;
+}
+
+torch::Tensor activated(const torch::Tensor& x, const std::string& activation, double slope) {
+  if (activation == "relu") return x.clamp_min(0.0);
+  if (activation == "relu6") return x.clamp(0.0, 6.0);
+  if (activation == "leaky") return torch::where(x > 0, x, x * slope);
+  return x;
+}
+
+// A removed channel still fed its consumers its mean output; without it they would see a
+// shifted input. For groups a plain conv layer ends, that mean (the activation of the
+// batch norm's shift, exact for the near-constant channels pruning removes) is folded into
+// each consumer: a conv's batch-norm running mean, a dense layer's bias.
+void compensate_removed(const ArchSpec& spec, const ChannelGroup& group, const std::vector<std::int64_t>& kept,
+                        std::map<std::string, torch::Tensor>& tensors) {
+  std::string last_writer;
+  for (const auto& member : group.members) {
+    if (member.dim == 0 && is_weight(member.tensor)) last_writer = layer_of(member.tensor);
+  }
+  const LayerSpec* layer = plain_conv_layer(spec, last_writer);
+  if (layer == nullptr || !tensors.count(last_writer + "_b")) return;
+  torch::Tensor removed_mean = activated(tensors.at(last_writer + "_b"), layer->activation, spec.leaky_slope);
+  torch::Tensor removed = torch::ones({group.channels}, torch::kBool);
+  removed.index_fill_(0, torch::tensor(kept, torch::kInt64), false);
+  removed_mean = removed_mean * removed.to(torch::kFloat32);
+  for (const auto& member : group.members) {
+    if (member.dim != 1 || !is_weight(member.tensor)) continue;
+    const std::string consumer = layer_of(member.tensor);
+    const torch::Tensor& w = tensors.at(member.tensor);
+    // Per output: sum over removed inputs (and the kernel window) of weight * mean input.
+    const torch::Tensor shift = (w.dim() == 4 ? w.sum({2, 3}) : w).matmul(removed_mean);
+    if (w.dim() == 4 && tensors.count(consumer + "_rm")) {
+      tensors[consumer + "_rm"] = tensors[consumer + "_rm"] - shift;
+    } else if (w.dim() == 2 && tensors.count(consumer + "_b")) {
+      tensors[consumer + "_b"] = tensors[consumer + "_b"] + shift;
+    }
+  }
+}
+
 }  // namespace
 
 std::map<std::string, int> group_widths(const ArchSpec& spec) {
@@ -109,6 +154,7 @@ Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::ma
                                        std::to_string(group.channels)));
         }
       }
+      if (static_cast<int>(channels.size()) < group.channels) compensate_removed(model.spec, group, channels, tensors);
       const torch::Tensor index = torch::tensor(channels, torch::kInt64);
       for (const auto& member : group.members) {
         auto& t = tensors.at(member.tensor);
@@ -150,6 +196,34 @@ std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model)
     norms[group.name] = sum;
   }
   return norms;
+}
+
+std::map<std::string, torch::Tensor> channel_saliency(const PrunableModel& model) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, torch::Tensor> saliency;
+  const double eps = model.spec.bn_eps;
+  for (const auto& group : channel_groups(model.spec)) {
+    if (!group.prunable) continue;
+    torch::Tensor joined, chained;
+    for (const auto& member : group.members) {
+      if (member.dim != 0 || !is_weight(member.tensor)) continue;
+      const std::string layer = layer_of(member.tensor);
+      const torch::Tensor g = model.module.attr(layer + "_g").toTensor();
+      const torch::Tensor rv = model.module.attr(layer + "_rv").toTensor();
+      // The spread of the batch norm's output: |gamma| unless the input hardly varies.
+      const torch::Tensor spread = g.abs() * (rv / (rv + eps)).sqrt();
+      const bool depthwise = model.module.attr(member.tensor).toTensor().size(1) == 1 && model.module.attr(member.tensor).toTensor().size(0) > 1;
+      if (depthwise) {
+        chained = chained.defined() ? torch::minimum(chained, spread) : spread;
+      } else {
+        joined = joined.defined() ? torch::maximum(joined, spread) : spread;
+      }
+    }
+    torch::Tensor score = joined.defined() ? joined : chained;
+    if (joined.defined() && chained.defined()) score = torch::minimum(joined, chained);
+    saliency[group.name] = score.clone();
+  }
+  return saliency;
 }
 
 int rounded_width(double width, int full, int multiple, bool up) {

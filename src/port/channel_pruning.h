@@ -27,7 +27,8 @@ std::map<std::string, int> group_widths(const ArchSpec& spec);
 Expected<ArchSpec> spec_with_widths(const ArchSpec& spec, const std::map<std::string, int>& widths);
 
 // Keeps, per named group, the listed channels (ascending, distinct, at least one); other
-// groups are kept whole. Fails with invalid_argument for unknown groups or bad indices.
+// groups are kept whole. A removed channel's mean output is folded into its consumers
+// (see compensate_removed in the source) where a plain conv layer writes the group. Fails with invalid_argument for unknown groups or bad indices.
 Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::map<std::string, std::vector<std::int64_t>>& keep);
 
 // A deep copy (weights not shared), for executors that keep a model while training another.
@@ -36,6 +37,12 @@ PrunableModel clone_model(const PrunableModel& model);
 // Per group, each channel's importance by the L1 norm of the filters writing it (every
 // conv or linear weight of the group along dim 0), summed over the group's writers.
 std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model);
+
+// Per group, each channel's saliency for networks with batch norm: the spread of its output
+// (|gamma| * sqrt(var / (var + eps)) of the batch norms writing it: the largest over writers
+// joined by an addition, the smallest along a depthwise chain). Filter norms mislead there:
+// batch norm rescales every filter, so a tiny filter can carry a large signal.
+std::map<std::string, torch::Tensor> channel_saliency(const PrunableModel& model);
 
 // `width` rounded to the nearest multiple of `multiple` (up when `up`), within [1, full]:
 // never below min(multiple, full).

@@ -93,10 +93,12 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
                    "eval_images", "threads", "seed", "goals"},
                origin, "");
     PortConfig c;
-    if (!j.contains("base_model") || !j["base_model"].is_string()) fail(origin, "base_model must name a zoo model card");
+    if (!j.contains("base_model") || !j["base_model"].is_string()) fail(origin, "base_model must name a model card or a built-in model");
     c.base_model = j["base_model"].get<std::string>();
     c.dataset = j.value("dataset", c.dataset);
-    if (c.dataset != "fashion-mnist") fail(origin, "dataset '" + c.dataset + "' is not supported (fashion-mnist: the zoo's task)");
+    if (c.dataset != "fashion-mnist" && !std::filesystem::is_directory(c.dataset)) {
+      fail(origin, "dataset '" + c.dataset + "' is neither fashion-mnist nor an image folder (one sub-folder per class)");
+    }
     c.algorithm = j.value("algorithm", c.algorithm);
     if (c.algorithm != "morphnet" && c.algorithm != "evolution" && c.algorithm != "l1") {
       fail(origin, "algorithm '" + c.algorithm + "' is not one of morphnet, evolution, l1");
@@ -131,12 +133,16 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     if (j.contains("finetune")) {
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
-      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature"}, origin, "finetune.");
+      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment"}, origin, "finetune.");
       read_number(f, "steps", c.finetune.steps, origin, "finetune.", /*positive=*/false);
       read_number(f, "batch", c.finetune.batch, origin, "finetune.");
       read_number(f, "learning_rate", c.finetune.learning_rate, origin, "finetune.");
       read_number(f, "distill_weight", c.finetune.distill_weight, origin, "finetune.", false);
       read_number(f, "temperature", c.finetune.temperature, origin, "finetune.");
+      if (f.contains("augment")) {
+        if (!f["augment"].is_boolean()) fail(origin, "finetune.augment must be true or false");
+        c.finetune.augment = f["augment"].get<bool>();
+      }
       if (f.contains("distill")) {
         if (!f["distill"].is_boolean()) fail(origin, "finetune.distill must be true or false");
         c.finetune.distill = f["distill"].get<bool>();
@@ -200,6 +206,7 @@ json port_config_to_json(const PortConfig& c) {
             {"batch", c.finetune.batch},
             {"learning_rate", c.finetune.learning_rate},
             {"distill", c.finetune.distill},
+            {"augment", c.finetune.augment},
             {"distill_weight", c.finetune.distill_weight},
             {"temperature", c.finetune.temperature}}},
           {"train_images", c.train_images},

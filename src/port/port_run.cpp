@@ -16,9 +16,11 @@
 #include "edgefleet/latency.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/plot.h"
+#include "edgefleet/preprocess.h"
 #include "edgefleet/sha256.h"
 #include "port/adaptation_executor.h"
 #include "zoo/module_builder.h"
+#include "zoo/torchscript_import.h"
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -43,6 +45,46 @@ TrainingData load_images(const Dataset& dataset, std::size_t limit, int channels
     labels[i] = dataset.label(i);
   }
   return data;
+}
+
+// Adaptation/fine-tuning images and evaluation images.
+struct PortData {
+  TrainingData train;
+  TrainingData eval;
+  std::string eval_name;
+};
+
+TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::size_t>& items, const InputContract& contract) {
+  const auto n = static_cast<std::int64_t>(items.size());
+  TrainingData data{torch::empty({n, contract.channels(), contract.height, contract.width}), torch::empty({n}, torch::kInt64)};
+  std::int64_t row = 0;
+  for (const std::size_t i : items) {
+    const Image image = dataset.load(i).value();
+    const std::vector<float> input = preprocess(image, contract).value();
+    std::copy(input.begin(), input.end(), data.images[row].data_ptr<float>());
+    data.labels[row] = dataset.label(i);
+    ++row;
+  }
+  return data;
+}
+
+PortData load_port_data(const PortConfig& config, const ModelCard& card, const ArchSpec& spec) {
+  if (config.dataset == "fashion-mnist") {
+    auto train_set = open_fashion_mnist(FashionMnistSplit::kTrain).value();
+    auto test_set = open_fashion_mnist(FashionMnistSplit::kTest).value();
+    PortData data{load_images(*train_set, config.train_images, spec.in_channels, spec.input_size),
+                  load_images(*test_set, config.eval_images, spec.in_channels, spec.input_size), ""};
+    data.eval_name = test_set->name() + "[:" + std::to_string(data.eval.images.size(0)) + "]";
+    return data;
+  }
+  auto folder = open_dataset(config.dataset).value();
+  std::vector<std::size_t> train_items, eval_items;
+  for (std::size_t i = 0; i < folder->size(); ++i) (i % 2 == 0 ? train_items : eval_items).push_back(i);
+  if (config.train_images > 0 && train_items.size() > config.train_images) train_items.resize(config.train_images);
+  if (config.eval_images > 0 && eval_items.size() > config.eval_images) eval_items.resize(config.eval_images);
+  if (train_items.empty() || eval_items.empty()) throw Error(invalid_argument(config.dataset + ": too few images to split into adaptation and evaluation halves"));
+  return {preprocessed_images(*folder, train_items, card.input), preprocessed_images(*folder, eval_items, card.input),
+          folder->name() + " (odd items, " + std::to_string(eval_items.size()) + ")"};
 }
 
 // Goal demands for the tree: negated budgets (a larger budget is less demanding).
@@ -72,8 +114,16 @@ void fine_tune(PrunableModel& model, torch::jit::Module& teacher, const Training
     const double lr = 0.5 * s.learning_rate * (1 + std::cos(M_PI * step / s.steps));
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     const auto index = at::randint(n, {s.batch}, generator, torch::kInt64);
-    const auto x = train.images.index_select(0, index);
+    auto x = train.images.index_select(0, index);
     const auto y = train.labels.index_select(0, index);
+    if (s.augment) {
+      const auto flip = at::rand({x.size(0), 1, 1, 1}, generator) < 0.5;
+      x = torch::where(flip, x.flip({3}), x);
+      const auto reach = std::max<std::int64_t>(1, x.size(3) / 16);
+      const auto dy = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
+      const auto dx = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
+      x = x.roll({dy, dx}, {2, 3});
+    }
     optimizer.zero_grad();
     const auto logits = model.module.forward({x}).toTensor();
     auto loss = torch::nn::functional::cross_entropy(logits, y);
@@ -167,9 +217,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     torch::set_num_threads(resolve_thread_count(config.threads));
     torch::manual_seed(config.seed);
     const ModelCard base_card = resolve_model(config.base_model).value();
-    if (base_card.format != "torchscript" || base_card.architecture_spec.is_null()) {
-      throw Error(unsupported(base_card.name + ": porting needs an edgefleet zoo model (a TorchScript file whose card has an architecture_spec)"));
-    }
+    if (base_card.format != "torchscript") throw Error(unsupported(base_card.name + ": porting needs a TorchScript model"));
     const fs::path out(out_dir);
     fs::create_directories(out);
     const json config_json = port_config_to_json(config);
@@ -185,8 +233,21 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     }
 
     PrunableModel base;
+    PortResult result;
     base.module = torch::jit::load((fs::path(base_card.card_path).parent_path() / base_card.file).string());
-    base.spec = arch_spec_of(base.module).value();
+    if (base_card.architecture_spec.is_null()) {
+      if (base_card.input.height != base_card.input.width) throw Error(unsupported(base_card.name + ": porting needs a square input"));
+      auto imported = import_sequential_classifier(base.module, base_card.input.height);
+      if (!imported) throw Error(Status(imported.status().code(), base_card.name + ": " + imported.status().message()));
+      base.spec = imported->spec;
+      base.module = imported->module;
+      std::ostringstream note;
+      note << "imported from its TorchScript graph as " << base.spec.layers.size() << " layers; logits equal to the source's within "
+           << imported->max_logit_difference;
+      result.imported = note.str();
+    } else {
+      base.spec = arch_spec_of(base.module).value();
+    }
     base.module.eval();
     const ArchSpec& spec = base.spec;
     for (const auto& goal : config.goals) {
@@ -200,15 +261,14 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       }
     }
 
-    auto train_set = open_fashion_mnist(FashionMnistSplit::kTrain).value();
-    auto test_set = open_fashion_mnist(FashionMnistSplit::kTest).value();
-    const TrainingData train = load_images(*train_set, config.train_images, spec.in_channels, spec.input_size);
-    const TrainingData eval = load_images(*test_set, config.eval_images, spec.in_channels, spec.input_size);
+    const PortData data = load_port_data(config, base_card, spec);
+    const TrainingData& train = data.train;
+    const TrainingData& eval = data.eval;
     // The evolutionary proxy scores on training images the fine-tuning never sees last.
     const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, train.images.size(0));
-    const TrainingData proxy{train.images.slice(0, train.images.size(0) - proxy_count), train.labels.slice(0, train.labels.size(0) - proxy_count)};
+    const auto train_count = train.images.size(0);
+    const TrainingData proxy{train.images.slice(0, train_count - proxy_count, train_count), train.labels.slice(0, train_count - proxy_count, train_count)};
 
-    PortResult result;
     result.base_model = base_card.name;
     result.base_cost = arch_cost(spec);
     result.base_accuracy = top1_accuracy(base.module, eval);
@@ -302,10 +362,13 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       card.architecture_spec = json(produced);
       card.params = r.cost.params;
       card.macs = r.cost.macs;
-      card.accuracy = AccuracyRecord{test_set->name() + "[:" + std::to_string(eval.images.size(0)) + "]", static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
+      card.accuracy = AccuracyRecord{data.eval_name, static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
       card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", config.algorithm},
                        {"mode", config.mode}, {"finetune_steps", config.finetune.steps}};
       card.provenance = {{"ported_by", "edgefleet port"}, {"libtorch", TORCH_VERSION}};
+      // The source card's measurements and notes describe the source model, not this one.
+      card.latency_ms = nullptr;
+      card.raw = json::object();
       const fs::path card_path = out / r.card_file;
       const Status written = write_card(card, card_path.string());
       if (!written.is_ok()) throw Error(written);
@@ -320,7 +383,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       result.adapt_seconds += done[i]->adapt_seconds;
       result.finetune_seconds += done[i]->finetune_seconds;
     }
-    json all{{"base_model", result.base_model}, {"base_cost", cost_json(result.base_cost)}, {"base_accuracy", result.base_accuracy},
+    json all{{"base_model", result.base_model}, {"imported", result.imported}, {"base_cost", cost_json(result.base_cost)}, {"base_accuracy", result.base_accuracy},
              {"base_measured_latency_ms", result.base_measured_latency_ms}, {"tree_ms", result.tree_ms},
              {"adapt_seconds", result.adapt_seconds}, {"finetune_seconds", result.finetune_seconds}, {"goals", json::array()}};
     for (const auto& g : result.goals) all["goals"].push_back(result_json(g));
@@ -342,6 +405,7 @@ std::string port_summary_markdown(const PortConfig& config, const PortResult& re
   out << "Base " << result.base_model << ": " << result.base_cost.macs << " MACs, " << result.base_cost.params << " params, top-1 "
       << 100 * result.base_accuracy << "%, " << result.base_measured_latency_ms << " ms measured (batch 1, this machine). "
       << config.algorithm << ", " << config.mode << "; goal tree built in " << result.tree_ms << " ms.\n\n";
+  if (!result.imported.empty()) out << "The base model was " << result.imported << ".\n\n";
   out << "| goal | constraints | adapted from | MACs | params | memory MB | est. latency ms | measured ms | speed-up | top-1 % | met | adapt s | fine-tune s |\n";
   out << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
   for (std::size_t i = 0; i < result.goals.size(); ++i) {

@@ -91,9 +91,9 @@ class Generator {
   void linear_cost(const std::string& name, int in, int out) {
     add_cost({name, std::int64_t{in} * out, std::int64_t{in} * out + out, in, out});
   }
-  static std::string number(float v) {
+  static std::string number(double v) {
     std::ostringstream out;
-    out.precision(9);
+    out.precision(17);
     out << v;
     std::string s = out.str();
     if (s.find_first_of(".e") == std::string::npos) s += ".0";
@@ -112,7 +112,7 @@ class Generator {
 
   // conv + BN (+ activation) on variable `var`; the output joins `join_group` when >= 0.
   void conv_bn(const std::string& name, const std::string& var, int out, int kernel, int stride, bool depthwise,
-               const std::string& activation, long join_group = -1) {
+               const std::string& activation, long join_group = -1, const std::string& padding = "symmetric") {
     const int in = channels_;
     const int groups = depthwise ? in : 1;
     if (depthwise) out = in;
@@ -134,8 +134,21 @@ class Generator {
         new_group(name, out, std::move(outputs));
       }
     }
-    const int pad = kernel / 2;
+    int pad = kernel / 2;
     const int in_size = size_;
+    if (padding == "same") {
+      pad = 0;
+      const int same_size = (size_ + stride - 1) / stride;
+      const int total = std::max((same_size - 1) * stride + kernel - size_, 0);
+      if (total > 0) {
+        const int before = total / 2;
+        std::ostringstream line;
+        line << var << " = torch.constant_pad_nd(" << var << ", [" << before << ", " << total - before << ", " << before << ", "
+             << total - before << "], 0.0)";
+        lines_.push_back(line.str());
+      }
+      size_ += total;
+    }
     size_ = (size_ + 2 * pad - kernel) / stride + 1;
     const std::int64_t out_elements = std::int64_t{out} * size_ * size_;
     add_cost({name, std::int64_t{in / groups} * kernel * kernel * out_elements, std::int64_t{out} * (in / groups) * kernel * kernel + 2 * out,
@@ -145,11 +158,13 @@ class Generator {
          << pad << ", " << pad << "], [1, 1], " << groups << ")";
     lines_.push_back(line.str());
     lines_.push_back(var + " = torch.batch_norm(" + var + ", self." + name + "_g, self." + name + "_b, self." + name +
-                     "_rm, self." + name + "_rv, self.training, 0.1, 1e-05, False)");
+                     "_rm, self." + name + "_rv, self.training, 0.1, " + number(spec_.bn_eps) + ", False)");
     if (activation == "relu") {
       lines_.push_back(var + " = torch.relu(" + var + ")");
     } else if (activation == "relu6") {
       lines_.push_back(var + " = torch.clamp(" + var + ", 0.0, 6.0)");
+    } else if (activation == "leaky") {
+      lines_.push_back(var + " = torch.leaky_relu(" + var + ", " + number(spec_.leaky_slope) + ")");
     }
     channels_ = out;
   }
@@ -157,7 +172,7 @@ class Generator {
   void emit_layer(const std::string& name, const LayerSpec& layer) {
     switch (layer.kind) {
       case LayerKind::kConv:
-        conv_bn(name, "x", layer.out, layer.kernel, layer.stride, layer.depthwise, layer.activation);
+        conv_bn(name, "x", layer.out, layer.kernel, layer.stride, layer.depthwise, layer.activation, -1, layer.padding);
         break;
       case LayerKind::kMaxPool:
         size_ = layer.ceil_mode ? (size_ - layer.kernel + layer.stride - 1) / layer.stride + 1 : (size_ - layer.kernel) / layer.stride + 1;
@@ -246,6 +261,7 @@ void to_json(json& j, const ArchSpec& spec) {
         l["stride"] = layer.stride;
         l["depthwise"] = layer.depthwise;
         l["activation"] = layer.activation;
+        if (layer.padding != "symmetric") l["padding"] = layer.padding;
         break;
       case LayerKind::kInvertedResidual:
         l["out"] = layer.out;
@@ -270,6 +286,9 @@ void to_json(json& j, const ArchSpec& spec) {
   j = {{"family", spec.family},       {"in_channels", spec.in_channels}, {"input_size", spec.input_size},
        {"classes", spec.classes},     {"mean", spec.mean},               {"std", spec.std},
        {"embedding", spec.embedding}, {"layers", layers}};
+  // Written only when not the default, so that existing cards' specs stay byte-identical.
+  if (spec.bn_eps != 1e-5) j["bn_eps"] = spec.bn_eps;
+  if (spec.leaky_slope != 0.1) j["leaky_slope"] = spec.leaky_slope;
 }
 
 Expected<ArchSpec> arch_spec_from_json(const json& j) {
@@ -284,6 +303,9 @@ Expected<ArchSpec> arch_spec_from_json(const json& j) {
     spec.mean = j.value("mean", 0.0f);
     spec.std = j.value("std", 1.0f);
     spec.embedding = j.value("embedding", 0);
+    spec.bn_eps = j.value("bn_eps", 1e-5);
+    spec.leaky_slope = j.value("leaky_slope", 0.1);
+    if (!(spec.bn_eps > 0)) fail("bn_eps must be positive");
     if (spec.in_channels <= 0 || spec.classes <= 1 || spec.input_size <= 0) fail("in_channels, classes, input_size must be positive");
     if (!(spec.std > 0)) fail("std must be positive");
     if (!j.contains("layers") || !j["layers"].is_array() || j["layers"].empty()) fail("'layers' must be a non-empty list");
@@ -303,6 +325,8 @@ Expected<ArchSpec> arch_spec_from_json(const json& j) {
       layer.activation = l.value("activation", "relu");
       layer.ceil_mode = l.value("ceil_mode", false);
       layer.mid = l.value("mid", 0);
+      layer.padding = l.value("padding", "symmetric");
+      if (layer.padding != "symmetric" && layer.padding != "same") fail(where + ".padding '" + layer.padding + "' is not one of symmetric, same");
       if (l.contains("identity")) {
         if (!l["identity"].is_boolean()) fail(where + ".identity must be true or false");
         layer.identity = l["identity"].get<bool>() ? 1 : 0;
@@ -310,8 +334,8 @@ Expected<ArchSpec> arch_spec_from_json(const json& j) {
       if (layer.mid < 0 || layer.expand < 0) fail(where + ": mid and expand must not be negative");
       if (layer.kind != LayerKind::kMaxPool && !layer.depthwise && layer.out <= 0) fail(where + ".out must be positive");
       if (layer.stride <= 0 || layer.kernel <= 0) fail(where + ": stride and kernel must be positive");
-      if (layer.activation != "relu" && layer.activation != "relu6" && layer.activation != "none") {
-        fail(where + ".activation '" + layer.activation + "' is not one of relu, relu6, none");
+      if (layer.activation != "relu" && layer.activation != "relu6" && layer.activation != "leaky" && layer.activation != "none") {
+        fail(where + ".activation '" + layer.activation + "' is not one of relu, relu6, leaky, none");
       }
       spec.layers.push_back(layer);
     }
