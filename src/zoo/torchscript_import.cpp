@@ -200,6 +200,12 @@ Expected<ImportedModel> import_sequential_classifier(const Module& source, int i
     torch::Tensor head_w, head_b;
     bool mean_seen = false;
     int channels = 0;
+    auto append_conv = [&](const LayerSpec& layer, const ImportedConv& c) {
+      if (spec.layers.empty()) spec.in_channels = channels;
+      spec.layers.push_back(layer);
+      convs.push_back(c);
+      channels = layer.out;
+    };
     std::size_t i = 0;
     if (!ops.empty() && ops[0].kind == Op::kNorm) {
       const Module& m = ops[0].module;
@@ -242,18 +248,16 @@ Expected<ImportedModel> import_sequential_classifier(const Module& source, int i
           } else if (act != "none" && act != "linear") {
             throw Error(unsupported(op.where + ": activation '" + act + "'"));
           }
-          if (spec.layers.empty()) spec.in_channels = channels;
-          spec.layers.push_back(layer);
-          convs.push_back(c);
-          channels = layer.out;
+          append_conv(layer, c);
           break;
         }
         case Op::kConv: {
           const torch::Tensor w = tensor_attr(op.module, "weight");
-          if (channels == 0 && w.defined() && w.dim() == 4) channels = static_cast<int>(w.size(1));
+          if (!w.defined() || w.dim() != 4) throw Error(unsupported(op.where + ": a Conv2d without a 4-D weight"));
+          if (channels == 0) channels = static_cast<int>(w.size(1));
           const bool last = i + 1 == ops.size();
           const bool before_mean = i + 1 < ops.size() && ops[i + 1].kind == Op::kMean && i + 2 == ops.size();
-          if (mean_seen || ((last || before_mean) && w.defined() && w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1)) {
+          if (mean_seen || ((last || before_mean) && w.size(2) == 1 && w.size(3) == 1)) {
             // The classifier: a 1x1 conv commutes with the global average pool, so it is a linear layer.
             if (w.size(1) != channels) throw Error(unsupported(op.where + ": classifier reads " + std::to_string(w.size(1)) + " channels"));
             head_w = w.flatten(1);
@@ -269,10 +273,7 @@ Expected<ImportedModel> import_sequential_classifier(const Module& source, int i
           ++i;
           layer.activation = "none";
           if (i + 1 < ops.size() && ops[i + 1].kind == Op::kActivation) apply_activation(ops[++i], layer, slope);
-          if (spec.layers.empty()) spec.in_channels = channels;
-          spec.layers.push_back(layer);
-          convs.push_back(c);
-          channels = layer.out;
+          append_conv(layer, c);
           break;
         }
         case Op::kBatchNorm:
