@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <set>
 
 #include "zoo/module_builder.h"
@@ -30,18 +31,30 @@ ArchSpec with_fixed_shortcuts(ArchSpec spec) {
   return spec;
 }
 
+// A generated layer name split into its spec layer and its part: "l3" -> {3, ""},
+// "l5_exp" -> {5, "exp"}; nullopt for other names ("emb", "fc") or indices past the spec.
+struct LayerName {
+  std::size_t index = 0;
+  std::string part;
+};
+std::optional<LayerName> parse_layer_name(const std::string& layer, std::size_t layers) {
+  if (layer.size() < 2 || layer[0] != 'l') return std::nullopt;
+  const std::size_t underscore = layer.find('_');
+  const std::string digits = layer.substr(1, underscore == std::string::npos ? std::string::npos : underscore - 1);
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const std::size_t index = std::stoul(digits);
+  if (index >= layers) return std::nullopt;
+  return LayerName{index, underscore == std::string::npos ? "" : layer.substr(underscore + 1)};
+}
+
 // The spec field a conv or linear layer's output width is stored in, or nullptr for layers
 // whose width follows their input (depthwise convs, projection shortcuts).
 int* width_field(ArchSpec& spec, const std::string& layer) {
   if (layer == "emb") return &spec.embedding;
-  if (layer.size() < 2 || layer[0] != 'l') return nullptr;
-  const std::size_t underscore = layer.find('_');
-  const std::string digits = layer.substr(1, underscore == std::string::npos ? std::string::npos : underscore - 1);
-  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return nullptr;
-  const std::size_t index = std::stoul(digits);
-  if (index >= spec.layers.size()) return nullptr;
-  LayerSpec& l = spec.layers[index];
-  const std::string part = underscore == std::string::npos ? "" : layer.substr(underscore + 1);
+  const auto name = parse_layer_name(layer, spec.layers.size());
+  if (!name) return nullptr;
+  LayerSpec& l = spec.layers[name->index];
+  const std::string& part = name->part;
   if (part.empty()) return l.kind == LayerKind::kConv && !l.depthwise ? &l.out : nullptr;
   if (part == "exp") return &l.expand;
   if (part == "prj" || part == "c2") return &l.out;
@@ -56,9 +69,10 @@ bool is_weight(const std::string& tensor) { return tensor.size() > 2 && tensor.c
 // The plain conv layer ("l<i>") that writes a group's channels last, or nullptr when the
 // group ends elsewhere (residual blocks, dense layers).
 const LayerSpec* plain_conv_layer(const ArchSpec& spec, const std::string& layer) {
-  if (layer.size() < 2 || layer[0] != 'l' || layer.find_first_not_of("0123456789", 1) != std::string::npos) return nullptr;
-  const std::size_t index = std::stoul(layer.substr(1));
-  return index < spec.layers.size() && spec.layers[index].kind == LayerKind::kConv ? &spec.layers[index] : nullptr;
+  const auto name = parse_layer_name(layer, spec.layers.size());
+  if (!name || !name->part.empty()) return nullptr;
+  const LayerSpec& l = spec.layers[name->index];
+  return l.kind == LayerKind::kConv ? &l : nullptr;
 }
 
 torch::Tensor activated(const torch::Tensor& x, const std::string& activation, double slope) {
@@ -212,7 +226,8 @@ std::map<std::string, torch::Tensor> channel_saliency(const PrunableModel& model
       const torch::Tensor rv = model.module.attr(layer + "_rv").toTensor();
       // The spread of the batch norm's output: |gamma| unless the input hardly varies.
       const torch::Tensor spread = g.abs() * (rv / (rv + eps)).sqrt();
-      const bool depthwise = model.module.attr(member.tensor).toTensor().size(1) == 1 && model.module.attr(member.tensor).toTensor().size(0) > 1;
+      const torch::Tensor w = model.module.attr(member.tensor).toTensor();
+      const bool depthwise = w.size(1) == 1 && w.size(0) > 1;
       if (depthwise) {
         chained = chained.defined() ? torch::minimum(chained, spread) : spread;
       } else {
