@@ -80,3 +80,25 @@ cat >"$build_dir/port.json" <<'JSON'
 }
 JSON
 "$edgefleet" port "$build_dir/port.json" --out "$build_dir/port"
+
+echo; echo "== porting at the edge: peer tuning over five device processes (a small budget; bench/edge_porting.sh runs the full one) =="
+cat >"$build_dir/peers.json" <<'JSON'
+{"images_per_device": 500, "eval_images": 1000, "local": {"steps": 300}, "rounds": {"steps": 60},
+ "max_rounds": 3, "peer_counts": [1, 2, 4], "epsilons": [5]}
+JSON
+"$edgefleet" peers run "$build_dir/peers.json" --out "$build_dir/peers" | tail -n 14
+
+echo; echo "== a multi-branch cnn_plain: three branches on one frozen base, switched under load =="
+"$edgefleet" branches build --model cnn_plain --out "$build_dir/branches/cnn_plain.mb.pt" --steps 100 --train-images 10000 --eval-images 1000
+"$edgefleet" branches bench "$build_dir/branches/cnn_plain.mb.pt" --seconds 5
+
+echo; echo "== the compute budget drops mid-run: the monitor switches branch, the port server re-adapts, the new model is swapped in =="
+"$edgefleet" port "$build_dir/port.json" --out "$build_dir/port" --serve >"$build_dir/port-serve.out" 2>"$build_dir/port-serve.log" &
+porter=$!
+trap 'kill $porter 2>/dev/null || true' EXIT
+for _ in $(seq 600); do grep -q listening "$build_dir/port-serve.out" 2>/dev/null && break; sleep 0.2; done
+port_url=$(sed -n 's/^listening on //p' "$build_dir/port-serve.out")
+[[ -n $port_url ]] || { cat "$build_dir/port-serve.log"; echo "the port server did not start" >&2; exit 1; }
+"$edgefleet" branches scenario "$build_dir/branches/cnn_plain.mb.pt" --port-url "$port_url" --seconds 60 --drop-at 8
+kill -TERM $porter && wait $porter || true
+trap - EXIT

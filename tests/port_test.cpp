@@ -1,5 +1,6 @@
 // Porting: the cost model, the goal tree, structured pruning with physical removal, the
 // config's errors, and `run_port` end to end on Fashion-MNIST.
+#include <map>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -349,6 +350,29 @@ TEST_F(PortRun, ARerunResumesFinishedGoalsAndAnotherConfigIsRefused) {
   const auto refused = run_port(other, out);
   ASSERT_FALSE(refused.has_value());
   EXPECT_NE(refused.status().message().find("different config"), std::string::npos);
+}
+
+TEST_F(PortRun, AnAppendedGoalIsAdaptedFromItsPredecessorAndTheRestResumed) {
+  const PortConfig c = config("l1");
+  const std::string out = dir_.file("appended");
+  ASSERT_TRUE(run_port(c, out).has_value());
+  PortConfig more = c;
+  PortGoal g20;
+  g20.name = "g20";
+  g20.max_macs = arch_cost(base_spec()).macs * 2 / 10;
+  more.goals.push_back(g20);
+  std::map<std::string, std::string> stages;
+  const auto result = run_port(more, out, [&](const PortProgress& p) { stages[p.goal] = p.stage; });
+  ASSERT_TRUE(result.has_value()) << result.status().to_string();
+  EXPECT_EQ(stages["g70"], "resumed");
+  EXPECT_EQ(stages["g40"], "resumed");
+  EXPECT_EQ(stages["g20"], "fine-tuned");
+  EXPECT_EQ(result->goals.back().parent, "g70");  // its nearest predecessor (g40 also bounds params), not the base
+  EXPECT_TRUE(result->goals.back().constraints_met);
+  // The original config still resumes in the folder that has grown.
+  std::vector<std::string> again;
+  ASSERT_TRUE(run_port(c, out, [&](const PortProgress& p) { again.push_back(p.stage); }).has_value());
+  EXPECT_EQ(again, std::vector<std::string>(c.goals.size(), "resumed"));
 }
 
 TEST_F(PortRun, AGoalNoArchitectureCanMeetIsRefusedBeforeAnyWork) {

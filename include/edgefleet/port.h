@@ -82,6 +82,8 @@ struct PortConfig {
 // Validates and parses. `fleet_dir` resolves device names. Messages name the field.
 Expected<PortConfig> port_config_from_json(const nlohmann::json& j, const std::string& origin, const std::string& fleet_dir);
 Expected<PortConfig> read_port_config(const std::string& path, const std::string& fleet_dir);
+// One goal object (as in "goals"), for goals that arrive one at a time (port_server.h).
+Expected<PortGoal> port_goal_from_json(const nlohmann::json& j, const std::string& origin, const std::string& fleet_dir);
 nlohmann::json port_config_to_json(const PortConfig& config);
 
 struct GoalResult {
@@ -120,7 +122,10 @@ struct PortProgress {
 
 // Runs the whole port into `out_dir`: <goal>.pt + <goal>.json per goal, port.json (the
 // results), summary.md and summary.svg. Resumable: goals whose files are there from a run
-// of the same config are read back, not redone.
+// of the same config are read back, not redone. Configs that differ only by goals appended
+// to the one the folder was run with (or the folder's by goals appended to them) are
+// accepted: new goals are adapted from their nearest predecessors' checkpoints (every goal
+// keeps one, <goal>.adapted.pt).
 Expected<PortResult> run_port(const PortConfig& config, const std::string& out_dir,
                               const std::function<void(const PortProgress&)>& on_progress = {});
 

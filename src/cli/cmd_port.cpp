@@ -4,6 +4,9 @@
 #include "cli/cli_common.h"
 #include "edgefleet/device_profile.h"
 #include "edgefleet/port.h"
+#include "edgefleet/port_server.h"
+
+#include <csignal>
 
 namespace edgefleet::cli {
 namespace {
@@ -14,7 +17,37 @@ struct PortArgs {
   std::string fleet = "builtin";
   std::string mode;
   std::string algorithm;
+  bool serve = false;
+  std::string host = "127.0.0.1";
+  int port = 0;
 };
+
+void print_progress(const PortProgress& p) {
+  std::cout << p.goal << ": " << p.stage;
+  if (p.seconds > 0) std::cout << " (" << fixed(p.seconds, 1) << " s)";
+  std::cout << std::endl;
+}
+
+// Batch port first, then goals over HTTP until SIGINT or SIGTERM.
+int serve(const PortConfig& config, const PortArgs& args) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+  PortServerOptions options;
+  options.out_dir = args.out;
+  options.fleet_dir = args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet;
+  options.host = args.host;
+  options.port = args.port;
+  options.on_progress = print_progress;
+  auto server = PortServer::start(config, options);
+  if (!server) return fail(server.status());
+  std::cout << "listening on " << (*server)->url() << std::endl;
+  int signal = 0;
+  sigwait(&signals, &signal);
+  return 0;
+}
 
 int run(const PortArgs& args) {
   auto config = read_port_config(args.config, args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
@@ -29,11 +62,8 @@ int run(const PortArgs& args) {
     }
     config->algorithm = args.algorithm;
   }
-  auto result = run_port(*config, args.out, [](const PortProgress& p) {
-    std::cout << p.goal << ": " << p.stage;
-    if (p.seconds > 0) std::cout << " (" << fixed(p.seconds, 1) << " s)";
-    std::cout << std::endl;
-  });
+  if (args.serve) return serve(*config, args);
+  auto result = run_port(*config, args.out, print_progress);
   if (!result) return fail(result.status());
   std::cout << "\n" << port_summary_markdown(*config, *result) << "\n" << args.out << "/summary.md\n";
   for (const auto& g : result->goals) {
@@ -52,6 +82,9 @@ Runner add_port_command(CLI::App& app) {
   command->add_option("--fleet", args->fleet, "Fleet folder that device goals name, or 'builtin'")->capture_default_str();
   command->add_option("--mode", args->mode, "Override the config: collective (along the goal tree) or independent");
   command->add_option("--algorithm", args->algorithm, "Override the config: morphnet, evolution or l1");
+  command->add_flag("--serve", args->serve, "After the batch port, take new goals over HTTP (POST /v1/goals) until stopped");
+  command->add_option("--host", args->host, "--serve: address to listen on")->capture_default_str();
+  command->add_option("--port", args->port, "--serve: port (0 = any free one, printed)")->capture_default_str();
   return [args] { return run(*args); };
 }
 

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   add(edgefleet::cli::add_stability_command(app));
   add(edgefleet::cli::add_harden_command(app));
   add(edgefleet::cli::add_port_command(app));
+  add(edgefleet::cli::add_peers_command(app));
+  add(edgefleet::cli::add_branches_command(app));
   add(edgefleet::cli::add_serve_command(app));
   add(edgefleet::cli::add_repository_command(app));
   add(edgefleet::cli::add_infer_command(app));

@@ -10,13 +10,9 @@
 
 #include "edgefleet/port.h"
 #include "port/channel_pruning.h"
+#include "port/training.h"
 
 namespace edgefleet {
-
-struct TrainingData {
-  torch::Tensor images;  // float [N, C, H, W] in [0, 1]
-  torch::Tensor labels;  // int64 [N]
-};
 
 struct Measurement {
   ArchCost cost;
@@ -45,8 +41,5 @@ class AdaptationExecutor {
 };
 
 std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy);
-
-// Top-1 accuracy of `module` (eval mode) on `data`.
-double top1_accuracy(torch::jit::Module& module, const TrainingData& data);
 
 }  // namespace edgefleet

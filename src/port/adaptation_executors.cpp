@@ -320,21 +320,6 @@ bool meets(const Measurement& m, const PortGoal& goal) {
   return true;
 }
 
-double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
-  const bool was_training = module.is_training();
-  module.eval();
-  torch::InferenceMode guard;
-  std::int64_t correct = 0;
-  const auto n = data.images.size(0);
-  for (std::int64_t start = 0; start < n; start += 500) {
-    const auto end = std::min(n, start + 500);
-    auto logits = module.forward({data.images.slice(0, start, end)}).toTensor();
-    correct += logits.argmax(1).eq(data.labels.slice(0, start, end)).sum().item<std::int64_t>();
-  }
-  if (was_training) module.train();
-  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
-}
-
 std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy) {
   if (config.algorithm == "morphnet") return std::make_unique<MorphNetExecutor>(config, train);
   if (config.algorithm == "evolution") return std::make_unique<EvolutionExecutor>(config, train, proxy);

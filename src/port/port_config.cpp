@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/json_fields.h"
 #include "edgefleet/port.h"
 
 namespace edgefleet {
@@ -10,30 +11,13 @@ namespace {
 
 using nlohmann::json;
 
-[[noreturn]] void fail(const std::string& origin, const std::string& what) { throw Error(invalid_argument(origin + ": " + what)); }
-
-void check_keys(const json& j, const std::set<std::string>& allowed, const std::string& origin, const std::string& where) {
-  for (const auto& [key, value] : j.items()) {
-    if (!allowed.count(key)) {
-      std::string names;
-      for (const auto& a : allowed) names += (names.empty() ? "" : ", ") + a;
-      fail(origin, where + "unknown field '" + key + "' (expected one of " + names + ")");
-    }
-  }
-}
+using json_fields::check_keys;
+using json_fields::fail;
+using json_fields::read_number;
 
 double positive_number(const json& j, const std::string& key, const std::string& origin, const std::string& where) {
   if (!j[key].is_number() || !(j[key].get<double>() > 0)) fail(origin, where + key + " must be a positive number");
   return j[key].get<double>();
-}
-
-template <typename T>
-void read_number(const json& j, const char* key, T& out, const std::string& origin, const std::string& where, bool positive = true) {
-  if (!j.contains(key)) return;
-  if (!j[key].is_number()) fail(origin, where + key + " must be a number");
-  const double v = j[key].get<double>();
-  if (positive ? !(v > 0) : v < 0) fail(origin, where + key + (positive ? " must be positive" : " must not be negative"));
-  out = static_cast<T>(v);
 }
 
 PortGoal goal_from_json(const json& g, std::size_t index, const std::string& origin, const std::string& fleet_dir) {
@@ -161,6 +145,10 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     }
     return c;
   });
+}
+
+Expected<PortGoal> port_goal_from_json(const json& j, const std::string& origin, const std::string& fleet_dir) {
+  return capture([&] { return goal_from_json(j, 0, origin, fleet_dir); });
 }
 
 Expected<PortConfig> read_port_config(const std::string& path, const std::string& fleet_dir) {

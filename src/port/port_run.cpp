@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -33,18 +34,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 TrainingData load_images(const Dataset& dataset, std::size_t limit, int channels, int size) {
-  const std::size_t n = limit > 0 ? std::min(limit, dataset.size()) : dataset.size();
-  TrainingData data{torch::empty({static_cast<std::int64_t>(n), channels, size, size}), torch::empty({static_cast<std::int64_t>(n)}, torch::kInt64)};
-  auto* pixels = data.images.data_ptr<float>();
-  auto* labels = data.labels.data_ptr<std::int64_t>();
-  const std::size_t per_image = static_cast<std::size_t>(channels) * size * size;
-  for (std::size_t i = 0; i < n; ++i) {
-    const Image image = dataset.load(i).value();
-    if (image.pixels.size() != per_image) throw Error(invalid_argument(dataset.item_name(i) + ": not a " + std::to_string(size) + "x" + std::to_string(size) + " image of the model's channels"));
-    for (std::size_t p = 0; p < per_image; ++p) pixels[i * per_image + p] = image.pixels[p] / 255.0f;
-    labels[i] = dataset.label(i);
-  }
-  return data;
+  std::vector<std::size_t> items(limit > 0 ? std::min(limit, dataset.size()) : dataset.size());
+  std::iota(items.begin(), items.end(), std::size_t{0});
+  return raw_images(dataset, items, channels, size);
 }
 
 // Adaptation/fine-tuning images and evaluation images.
@@ -101,45 +93,19 @@ std::vector<std::vector<double>> demands_of(const std::vector<PortGoal>& goals) 
   return demands;
 }
 
-void fine_tune(PrunableModel& model, torch::jit::Module& teacher, const TrainingData& train, const FinetuneSettings& s, std::uint64_t seed) {
-  if (s.steps <= 0) return;
-  model.module.train();
-  teacher.eval();
-  std::vector<torch::Tensor> parameters;
-  for (const auto& p : model.module.parameters()) parameters.push_back(p.set_requires_grad(true));
-  torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(s.learning_rate).momentum(0.9).nesterov(true).weight_decay(1e-4));
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto n = train.images.size(0);
-  for (int step = 0; step < s.steps; ++step) {
-    const double lr = 0.5 * s.learning_rate * (1 + std::cos(M_PI * step / s.steps));
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-    const auto index = at::randint(n, {s.batch}, generator, torch::kInt64);
-    auto x = train.images.index_select(0, index);
-    const auto y = train.labels.index_select(0, index);
-    if (s.augment) {
-      const auto flip = at::rand({x.size(0), 1, 1, 1}, generator) < 0.5;
-      x = torch::where(flip, x.flip({3}), x);
-      const auto reach = std::max<std::int64_t>(1, x.size(3) / 16);
-      const auto dy = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
-      const auto dx = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
-      x = x.roll({dy, dx}, {2, 3});
-    }
-    optimizer.zero_grad();
-    const auto logits = model.module.forward({x}).toTensor();
-    auto loss = torch::nn::functional::cross_entropy(logits, y);
-    if (s.distill && s.distill_weight > 0) {
-      torch::Tensor target;
-      {
-        torch::NoGradGuard no_grad;
-        target = torch::softmax(teacher.forward({x}).toTensor() / s.temperature, 1);
-      }
-      const auto kl = torch::kl_div(torch::log_softmax(logits / s.temperature, 1), target, at::Reduction::Sum) / static_cast<double>(x.size(0));
-      loss = (1 - s.distill_weight) * loss + s.distill_weight * s.temperature * s.temperature * kl;
-    }
-    loss.backward();
-    optimizer.step();
+// Whether two configs differ only in goals appended to one of them (a served port adds goals
+// to its folder; a rerun of the original config must still resume there).
+bool differ_by_appended_goals(const json& previous, const json& next) {
+  if (!previous.is_object() || !previous.contains("goals") || !next.contains("goals")) return false;
+  const json& a_goals = previous["goals"].size() <= next["goals"].size() ? previous["goals"] : next["goals"];
+  const json& b_goals = previous["goals"].size() <= next["goals"].size() ? next["goals"] : previous["goals"];
+  for (std::size_t i = 0; i < a_goals.size(); ++i) {
+    if (a_goals[i] != b_goals[i]) return false;
   }
-  model.module.eval();
+  json a = previous, b = next;
+  a.erase("goals");
+  b.erase("goals");
+  return a == b;
 }
 
 json cost_json(const ArchCost& c) {
@@ -225,8 +191,11 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     if (fs::exists(config_file)) {
       std::ifstream in(config_file);
       const json previous = json::parse(in, nullptr, false);
-      if (previous != config_json) {
+      if (previous != config_json && !differ_by_appended_goals(previous, config_json)) {
         throw Error(invalid_argument(out_dir + " holds a port of a different config; use another folder (nothing there was changed)"));
+      }
+      if (previous.contains("goals") && config_json["goals"].size() > previous["goals"].size()) {
+        write_file_atomically(config_json.dump(1), config_file.string());
       }
     } else {
       write_file_atomically(config_json.dump(1), config_file.string());
@@ -293,7 +262,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       const fs::path adapted_file = out / (goal.name + ".adapted.pt");
       const fs::path result_file = out / (goal.name + ".result.json");
       const bool has_children = config.mode == "collective" && !tree.children[static_cast<std::size_t>(index)].empty();
-      if (fs::exists(result_file) && (!has_children || fs::exists(adapted_file))) {
+      if (fs::exists(result_file) && fs::exists(adapted_file)) {
         std::ifstream in(result_file);
         const json j = json::parse(in);
         PrunableModel model;
@@ -328,15 +297,14 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       r.adapt_steps = steps;
       r.adapt_seconds = seconds_since(adapt_started);
       model.module.eval();
-      if (has_children) {
-        model.module.save(adapted_file.string() + ".tmp");
-        fs::rename(adapted_file.string() + ".tmp", adapted_file);
-      }
+      // Kept for every goal: a goal added later may hang under any of them.
+      model.module.save(adapted_file.string() + ".tmp");
+      fs::rename(adapted_file.string() + ".tmp", adapted_file);
       if (on_progress) on_progress({goal.name, "adapted", r.adapt_seconds});
       if (has_children) adapted[static_cast<std::size_t>(index)] = clone_model(model);
 
       const auto tune_started = std::chrono::steady_clock::now();
-      fine_tune(model, base.module, train, config.finetune, config.seed + static_cast<std::uint64_t>(index));
+      train_steps(model.module, train, config.finetune, config.seed + static_cast<std::uint64_t>(index), teacher_of(base.module, config.finetune.temperature));
       r.finetune_seconds = seconds_since(tune_started);
       if (on_progress) on_progress({goal.name, "fine-tuned", r.finetune_seconds});
 

@@ -49,7 +49,11 @@ class Generator {
     channels_ = spec.in_channels;
     size_ = spec.input_size;
     lines_.push_back("x = (x - " + number(spec.mean) + ") / " + number(spec.std));
-    for (std::size_t i = 0; i < spec.layers.size(); ++i) emit_layer("l" + std::to_string(i), spec.layers[i]);
+    for (std::size_t i = 0; i < spec.layers.size(); ++i) {
+      layer_begin_.push_back(lines_.size());
+      emit_layer("l" + std::to_string(i), spec.layers[i]);
+    }
+    layer_begin_.push_back(lines_.size());  // the head
     lines_.push_back("x = torch.mean(x, [2, 3])");
     if (spec.embedding > 0) {
       const std::string name = "emb";
@@ -74,6 +78,23 @@ class Generator {
     out << "    return x\n\n";
     out << "def forward(self, x):\n";
     out << "    return torch.linear(self.features(x), self.fc_w, self.fc_b)\n";
+    return out.str();
+  }
+  // The lines of layers [first, last) (last = layers.size() + 1 includes the head's pooling
+  // and embedding; first = 0 includes the input normalisation), each prefixed with `indent`
+  // and with "self." replaced by "self." + `prefix`.
+  std::string lines(std::size_t first, std::size_t last, const std::string& indent, const std::string& prefix) const {
+    const std::size_t begin = first == 0 ? 0 : layer_begin_[first];
+    const std::size_t end = last >= layer_begin_.size() ? lines_.size() : layer_begin_[last];
+    std::ostringstream out;
+    for (std::size_t i = begin; i < end; ++i) {
+      std::string line = lines_[i];
+      for (std::size_t at = line.find("self."); at != std::string::npos; at = line.find("self.", at + 5 + prefix.size())) {
+        if (line.compare(at, 13, "self.training") == 0) continue;
+        line.insert(at + 5, prefix);
+      }
+      out << indent << line << "\n";
+    }
     return out.str();
   }
   const std::vector<TensorDecl>& tensors() const { return tensors_; }
@@ -223,6 +244,7 @@ class Generator {
   const ArchSpec& spec_;
   std::vector<TensorDecl> tensors_;
   std::vector<std::string> lines_;
+  std::vector<std::size_t> layer_begin_;  // first line of each layer, then of the head
   std::vector<ChannelGroup> groups_;
   std::size_t current_ = 0;
   int channels_ = 0;
@@ -346,6 +368,14 @@ Expected<ArchSpec> arch_spec_from_json(const json& j) {
 std::vector<ChannelGroup> channel_groups(const ArchSpec& spec) { return Generator(spec).groups(); }
 
 std::string generated_source(const ArchSpec& spec) { return Generator(spec).source(); }
+
+SplitSource split_source(const ArchSpec& spec, std::size_t base_layers, const std::string& tail_prefix) {
+  const Generator generator(spec);
+  const std::size_t layers = spec.layers.size();
+  base_layers = std::min(base_layers, layers);
+  return {generator.lines(0, base_layers, "    ", ""),
+          generator.lines(base_layers, layers + 1, "    ", tail_prefix) + "    return torch.linear(x, self." + tail_prefix + "fc_w, self." + tail_prefix + "fc_b)\n"};
+}
 
 ArchCost arch_cost(const ArchSpec& spec) { return Generator(spec).cost(); }
 

@@ -1,0 +1,142 @@
+// The porting service: a cpp-httplib server over run_port, one adaptation at a time.
+#include "edgefleet/port_server.h"
+
+#include <httplib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+namespace edgefleet {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+void reply_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+json goal_json(const GoalResult& g) {
+  return {{"goal", g.goal},
+          {"parent", g.parent},
+          {"constraints_met", g.constraints_met},
+          {"accuracy", g.accuracy},
+          {"macs", g.cost.macs},
+          {"params", g.cost.params},
+          {"estimated_latency_ms", g.estimated_latency_ms ? json(*g.estimated_latency_ms) : json(nullptr)},
+          {"measured_latency_ms", g.measured_latency_ms},
+          {"adapt_seconds", g.adapt_seconds},
+          {"finetune_seconds", g.finetune_seconds},
+          {"model_file", g.model_file},
+          {"card_file", g.card_file}};
+}
+
+json goal_only_json(const PortGoal& goal) {
+  PortConfig c;
+  c.goals = {goal};
+  return port_config_to_json(c)["goals"][0];
+}
+
+}  // namespace
+
+struct PortServer::Impl {
+  PortConfig config;
+  PortServerOptions options;
+  httplib::Server http;
+  std::thread listener;
+  int port = 0;
+  std::mutex porting;  // one port run at a time; requests queue here
+
+  void routes() {
+    http.Post("/v1/goals", [this](const httplib::Request& req, httplib::Response& res) {
+      const json body = json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) return reply_json(res, 400, {{"error", "the body is not a JSON object"}});
+      std::vector<json> incoming;
+      if (body.contains("goals")) {
+        if (!body["goals"].is_array() || body["goals"].empty()) return reply_json(res, 400, {{"error", "goals must be a non-empty list"}});
+        incoming.assign(body["goals"].begin(), body["goals"].end());
+      } else {
+        incoming.push_back(body);
+      }
+      std::lock_guard<std::mutex> lock(porting);
+      PortConfig next = config;
+      std::vector<std::string> names;
+      for (const auto& g : incoming) {
+        auto goal = port_goal_from_json(g, "request", options.fleet_dir);
+        if (!goal) return reply_json(res, 400, {{"error", goal.status().message()}});
+        bool known = false;
+        for (const auto& existing : next.goals) {
+          if (existing.name != goal->name) continue;
+          known = true;
+          if (goal_only_json(existing) != goal_only_json(*goal)) {
+            return reply_json(res, 409, {{"error", "goal '" + goal->name + "' exists with other constraints"}});
+          }
+        }
+        if (!known) next.goals.push_back(*goal);
+        names.push_back(goal->name);
+      }
+      auto result = run_port(next, options.out_dir, options.on_progress);
+      if (!result) return reply_json(res, result.status().code() == StatusCode::kInvalidArgument ? 400 : 500, {{"error", result.status().message()}});
+      config = next;
+      json answer = json::array();
+      for (const auto& name : names) {
+        for (const auto& g : result->goals) {
+          if (g.goal == name) answer.push_back(goal_json(g));
+        }
+      }
+      reply_json(res, 200, {{"goals", answer}});
+    });
+
+    http.Get("/v1/goals", [this](const httplib::Request&, httplib::Response& res) {
+      std::ifstream in(fs::path(options.out_dir) / "port.json");
+      const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      res.status = 200;
+      res.set_content(text, "application/json");
+    });
+
+    http.Get("/v1/models/([A-Za-z0-9_.-]+)", [this](const httplib::Request& req, httplib::Response& res) {
+      const std::string goal = req.matches[1];
+      const fs::path file = fs::path(options.out_dir) / (goal + ".pt");
+      bool known = false;
+      for (const auto& g : config.goals) known = known || g.name == goal;
+      if (!known || !fs::exists(file)) return reply_json(res, 404, {{"error", "no model for goal '" + goal + "'"}});
+      std::ifstream in(file, std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      res.status = 200;
+      res.set_content(bytes, "application/octet-stream");
+    });
+  }
+};
+
+Expected<std::unique_ptr<PortServer>> PortServer::start(const PortConfig& config, const PortServerOptions& options) {
+  auto first = run_port(config, options.out_dir, options.on_progress);
+  if (!first) return first.status();
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  impl->options = options;
+  impl->routes();
+  impl->http.set_tcp_nodelay(true);
+  impl->http.set_read_timeout(600, 0);
+  impl->http.set_write_timeout(600, 0);
+  impl->port = options.port == 0 ? impl->http.bind_to_any_port(options.host) : (impl->http.bind_to_port(options.host, options.port) ? options.port : -1);
+  if (impl->port <= 0) return io_error("the port server could not bind " + options.host + (options.port ? ":" + std::to_string(options.port) : ""));
+  Impl* raw = impl.get();
+  impl->listener = std::thread([raw] { raw->http.listen_after_bind(); });
+  while (!impl->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return std::unique_ptr<PortServer>(new PortServer(std::move(impl)));
+}
+
+PortServer::PortServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+PortServer::~PortServer() {
+  impl_->http.stop();
+  if (impl_->listener.joinable()) impl_->listener.join();
+}
+
+std::string PortServer::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->port); }
+
+}  // namespace edgefleet

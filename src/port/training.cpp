@@ -1,0 +1,99 @@
+// The SGD loop with optional distillation, and top-1 accuracy on in-memory data.
+#include "port/training.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace edgefleet {
+
+void train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
+                 const TeacherProbabilities& teacher, const std::set<std::string>& frozen) {
+  if (s.steps <= 0) return;
+  module.train();
+  std::vector<torch::Tensor> parameters;
+  for (const auto& p : module.named_parameters()) {
+    if (frozen.count(p.name)) {
+      p.value.set_requires_grad(false);
+    } else {
+      parameters.push_back(p.value.set_requires_grad(true));
+    }
+  }
+  torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(s.learning_rate).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto n = data.images.size(0);
+  const bool distill = teacher && s.distill && s.distill_weight > 0;
+  for (int step = 0; step < s.steps; ++step) {
+    const double lr = 0.5 * s.learning_rate * (1 + std::cos(M_PI * step / s.steps));
+    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+    const auto index = at::randint(n, {std::min<std::int64_t>(s.batch, n)}, generator, torch::kInt64);
+    auto x = data.images.index_select(0, index);
+    const auto y = data.labels.index_select(0, index);
+    if (s.augment) {
+      const auto flip = at::rand({x.size(0), 1, 1, 1}, generator) < 0.5;
+      x = torch::where(flip, x.flip({3}), x);
+      const auto reach = std::max<std::int64_t>(1, x.size(3) / 16);
+      const auto dy = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
+      const auto dx = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
+      x = x.roll({dy, dx}, {2, 3});
+    }
+    optimizer.zero_grad();
+    const auto logits = module.forward({x}).toTensor();
+    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    if (distill) {
+      torch::Tensor target;
+      {
+        torch::NoGradGuard no_grad;
+        target = teacher(x);
+      }
+      const auto kl = torch::kl_div(torch::log_softmax(logits / s.temperature, 1), target, at::Reduction::Sum) / static_cast<double>(x.size(0));
+      loss = (1 - s.distill_weight) * loss + s.distill_weight * s.temperature * s.temperature * kl;
+    }
+    loss.backward();
+    optimizer.step();
+  }
+  module.eval();
+}
+
+TrainingData raw_images(const Dataset& dataset, const std::vector<std::size_t>& items, int channels, int size) {
+  const auto n = static_cast<std::int64_t>(items.size());
+  TrainingData data{torch::empty({n, channels, size, size}), torch::empty({n}, torch::kInt64)};
+  auto* pixels = data.images.data_ptr<float>();
+  auto* labels = data.labels.data_ptr<std::int64_t>();
+  const std::size_t per_image = static_cast<std::size_t>(channels) * size * size;
+  for (std::size_t row = 0; row < items.size(); ++row) {
+    const std::size_t i = items[row];
+    auto image = dataset.load(i);
+    if (!image) throw Error(image.status());
+    if (image->pixels.size() != per_image) throw Error(invalid_argument(dataset.item_name(i) + ": not a " + std::to_string(size) + "x" + std::to_string(size) + " image of the model's channels"));
+    for (std::size_t p = 0; p < per_image; ++p) pixels[row * per_image + p] = image->pixels[p] / 255.0f;
+    labels[row] = dataset.label(i);
+  }
+  return data;
+}
+
+TeacherProbabilities teacher_of(torch::jit::Module& module, double temperature) {
+  module.eval();
+  return [&module, temperature](const torch::Tensor& images) { return torch::softmax(module.forward({images}).toTensor() / temperature, 1); };
+}
+
+torch::jit::Module trainable_copy(const torch::jit::Module& module) {
+  torch::NoGradGuard no_grad;
+  return module.clone();
+}
+
+double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
+  const bool was_training = module.is_training();
+  module.eval();
+  torch::InferenceMode guard;
+  std::int64_t correct = 0;
+  const auto n = data.images.size(0);
+  for (std::int64_t start = 0; start < n; start += 500) {
+    const auto end = std::min(n, start + 500);
+    auto logits = module.forward({data.images.slice(0, start, end)}).toTensor();
+    correct += logits.argmax(1).eq(data.labels.slice(0, start, end)).sum().item<std::int64_t>();
+  }
+  if (was_training) module.train();
+  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
+}
+
+}  // namespace edgefleet
