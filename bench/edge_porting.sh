@@ -29,12 +29,16 @@ cat >"$out/port-serve.json" <<'JSON'
  "finetune": {"steps": 300}, "threads": 1,
  "goals": [{"name": "half", "max_macs": 6000000}, {"name": "quarter", "max_macs": 3000000}]}
 JSON
-"$edgefleet" port "$out/port-serve.json" --out "$out/port-serve" --serve >"$out/port-serve.out" 2>"$out/port-serve.log" &
+# The port server stands for a remote machine: on a machine of 2+ cores it gets its own core,
+# and the device runtime another (a co-located, CPU-hungry server swamps the measurements).
+pin_server=() pin_device=()
+if (( $(nproc) >= 2 )) && command -v taskset >/dev/null; then pin_server=(taskset -c 1) pin_device=(taskset -c 0); fi
+"${pin_server[@]}" "$edgefleet" port "$out/port-serve.json" --out "$out/port-serve" --serve >"$out/port-serve.out" 2>"$out/port-serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 for _ in $(seq 1200); do grep -q listening "$out/port-serve.out" 2>/dev/null && break; sleep 0.5; done
 url=$(sed -n 's/^listening on //p' "$out/port-serve.out")
 [[ -n $url ]] || { cat "$out/port-serve.log"; echo "the port server did not start" >&2; exit 1; }
-"$edgefleet" branches scenario "$out/branches/cnn_plain.mb.pt" --port-url "$url" --seconds 90 --drop-at 10 --json "$out/scenario.json"
+"${pin_device[@]}" "$edgefleet" branches scenario "$out/branches/cnn_plain.mb.pt" --port-url "$url" --seconds 90 --drop-at 10 --json "$out/scenario.json"
 kill -TERM $server && wait $server || true
 trap - EXIT

@@ -93,12 +93,15 @@ echo; echo "== a multi-branch cnn_plain: three branches on one frozen base, swit
 "$edgefleet" branches bench "$build_dir/branches/cnn_plain.mb.pt" --seconds 5
 
 echo; echo "== the compute budget drops mid-run: the monitor switches branch, the port server re-adapts, the new model is swapped in =="
-"$edgefleet" port "$build_dir/port.json" --out "$build_dir/port" --serve >"$build_dir/port-serve.out" 2>"$build_dir/port-serve.log" &
+# The port server stands for a remote machine: pinned to its own core where there are two.
+pin_server=() pin_device=()
+if (( $(nproc) >= 2 )) && command -v taskset >/dev/null; then pin_server=(taskset -c 1) pin_device=(taskset -c 0); fi
+"${pin_server[@]}" "$edgefleet" port "$build_dir/port.json" --out "$build_dir/port" --serve >"$build_dir/port-serve.out" 2>"$build_dir/port-serve.log" &
 porter=$!
 trap 'kill $porter 2>/dev/null || true' EXIT
 for _ in $(seq 600); do grep -q listening "$build_dir/port-serve.out" 2>/dev/null && break; sleep 0.2; done
 port_url=$(sed -n 's/^listening on //p' "$build_dir/port-serve.out")
 [[ -n $port_url ]] || { cat "$build_dir/port-serve.log"; echo "the port server did not start" >&2; exit 1; }
-"$edgefleet" branches scenario "$build_dir/branches/cnn_plain.mb.pt" --port-url "$port_url" --seconds 60 --drop-at 8
+"${pin_device[@]}" "$edgefleet" branches scenario "$build_dir/branches/cnn_plain.mb.pt" --port-url "$port_url" --seconds 60 --drop-at 8
 kill -TERM $porter && wait $porter || true
 trap - EXIT

@@ -104,6 +104,12 @@ TEST_F(AdaptiveRuntimeTest, BadGoalsGetA4xxNamingTheProblem) {
   EXPECT_EQ(http.Post("/v1/goals", "{not json", "application/json")->status, 400);
   EXPECT_EQ(http.Post("/v1/goals", json{{"name", "half"}, {"max_macs", 5}}.dump(), "application/json")->status, 409);
   EXPECT_EQ(http.Get("/v1/models/nothing")->status, 404);
+  // A goal no width can meet is refused and leaves the folder as it was: later goals still work.
+  http.set_read_timeout(300, 0);
+  auto unmeetable = http.Post("/v1/goals", json{{"name", "tiny"}, {"max_macs", 5}}.dump(), "application/json");
+  ASSERT_EQ(unmeetable->status, 400);
+  EXPECT_NE(unmeetable->body.find("cannot be met"), std::string::npos);
+  EXPECT_EQ(http.Post("/v1/goals", json{{"name", "fifth"}, {"max_macs", source_macs_ / 5}}.dump(), "application/json")->status, 200);
 }
 
 TEST_F(AdaptiveRuntimeTest, AViolatedTargetSwitchesBranchAtOnceAndSwapsInARe_adaptedModel) {
@@ -132,6 +138,23 @@ TEST_F(AdaptiveRuntimeTest, AViolatedTargetSwitchesBranchAtOnceAndSwapsInARe_ada
   }
   EXPECT_TRUE(switched);
   EXPECT_TRUE(answered);
+}
+
+TEST_F(AdaptiveRuntimeTest, ASmallerComputeShareStretchesEveryInference) {
+  MonitorOptions options;
+  options.target_ms = 1e9;  // never violated: nothing switches
+  options.window = 20;
+  options.calibration_runs = 3;
+  auto runtime = AdaptiveRuntime::start(dir_->file("mb.pt"), options).value();
+  std::vector<float> image(28 * 28, 0.3f);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(runtime->infer(image.data(), 1).has_value());
+  const double full = runtime->recent_median_ms();
+  ASSERT_TRUE(runtime->set_compute_share(0.25).is_ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(runtime->infer(image.data(), 1).has_value());
+  EXPECT_GT(runtime->recent_median_ms(), 2.5 * full);
+  EXPECT_EQ(runtime->set_compute_share(0).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(runtime->set_compute_share(1.5).code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(runtime->events().empty());
 }
 
 TEST_F(AdaptiveRuntimeTest, BadMonitorSettingsAreRefused) {

@@ -193,9 +193,8 @@ bool holds_any_image(const std::string& body, const std::vector<std::string>& im
   return false;
 }
 
-TEST(PeerProcesses, NoRawSampleEverLeavesADeviceProcess) {
-  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  testing::TempDir dir;
+// Three devices, a few steps: the whole protocol in seconds.
+PeerConfig tiny_config() {
   PeerConfig config = default_peer_config();
   config.devices = {{"north", "cnn_tiny", {0, 0}}, {"south", "cnn_tiny", {5, 5}}, {"centre", "cnn_tiny", {2, 2}}};
   config.images_per_device = 60;
@@ -208,6 +207,49 @@ TEST(PeerProcesses, NoRawSampleEverLeavesADeviceProcess) {
   config.peer_counts = {1, 2};
   config.epsilons = {5};
   config.wait_seconds = 120;
+  return config;
+}
+
+TEST(PeerProcesses, TheExperimentWritesEveryRowAndAResumedRunGivesTheSameTable) {
+  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  testing::TempDir dir;
+  const PeerConfig config = tiny_config();
+  auto first = run_peer_experiment(config, dir.file("out"), EDGEFLEET_CLI_PATH);
+  ASSERT_TRUE(first.has_value()) << first.status().to_string();
+  EXPECT_EQ(first->results.size(), config.devices.size() * peer_scenarios(config).size());
+  for (const auto& r : first->results) {
+    EXPECT_GT(r.accuracy, 0.0);
+    if (scenario_peers(r.scenario) > 0) EXPECT_EQ(r.peers.size(), static_cast<std::size_t>(scenario_peers(r.scenario)));
+  }
+  EXPECT_GT(first->bytes_uploaded, 0u);
+  EXPECT_TRUE(std::filesystem::exists(dir.file("out/table.md")));
+  EXPECT_TRUE(std::filesystem::exists(dir.file("out/results.json")));
+  auto again = run_peer_experiment(config, dir.file("out"), EDGEFLEET_CLI_PATH);
+  ASSERT_TRUE(again.has_value()) << again.status().to_string();
+  ASSERT_EQ(again->results.size(), first->results.size());
+  for (std::size_t i = 0; i < first->results.size(); ++i) EXPECT_DOUBLE_EQ(again->results[i].accuracy, first->results[i].accuracy);
+  PeerConfig other = config;
+  other.max_rounds = 3;
+  const auto refused = run_peer_experiment(other, dir.file("out"), EDGEFLEET_CLI_PATH);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.status().message().find("another peer config"), std::string::npos);
+}
+
+TEST(PeerProcesses, AFailingDeviceFailsTheExperimentWithItsReason) {
+  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  testing::TempDir dir;
+  PeerConfig config = tiny_config();
+  config.teacher = dir.file("no-such-card.json");  // every device fails at the kd-teacher row
+  const auto failed = run_peer_experiment(config, dir.file("out"), EDGEFLEET_CLI_PATH);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_NE(failed.status().message().find("failed"), std::string::npos) << failed.status().message();
+  EXPECT_NE(failed.status().message().find("no-such-card"), std::string::npos) << failed.status().message();
+}
+
+TEST(PeerProcesses, NoRawSampleEverLeavesADeviceProcess) {
+  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  testing::TempDir dir;
+  const PeerConfig config = tiny_config();
   testing::write_text(dir.file("peers.json"), peer_config_to_json(config).dump());
 
   PeerCoordinatorOptions options;

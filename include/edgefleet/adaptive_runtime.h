@@ -16,7 +16,7 @@
 namespace edgefleet {
 
 struct MonitorOptions {
-  double target_ms = 0.0;        // batch-1 latency target; 0 = 1.3x the widest branch unloaded
+  double target_ms = 0.0;        // batch-1 latency target; 0 = 1.5x the widest branch unloaded
   std::size_t window = 40;       // recent inferences whose median is compared with it
   double headroom = 0.8;         // a replacement is chosen to run at this fraction of the target
   double check_every_ms = 100;
@@ -26,7 +26,9 @@ struct MonitorOptions {
 
 struct MonitorEvent {
   double seconds = 0.0;          // since start
-  std::string what;              // "violation", "switched", "requested", "swapped", "failed"
+  // "violation" (the median went above the target), "recovered" (back under it), "switched",
+  // "requested", "swapped", "kept" (a re-adapted model less accurate than the branch), "failed"
+  std::string what;
   std::string detail;
   double median_ms = 0.0;        // the recent median when it happened
 };
@@ -41,9 +43,13 @@ class AdaptiveRuntime {
 
   int channels() const;
   int input_size() const;
-  double target_ms() const;  // as given, or 1.3x the widest branch's unloaded latency
+  double target_ms() const;  // as given, or 1.5x the widest branch's unloaded latency
   // n images -> n * classes logits, on whatever model is active. Thread-safe; records latency.
   Expected<std::vector<float>> infer(const float* batch, int n);
+
+  // Emulates a smaller compute budget: each inference is stretched, busy, to 1/share of its
+  // duration, as a frequency drop would (1 = the whole device). For scripted scenarios.
+  Status set_compute_share(double share);
 
   std::string active_model() const;  // "branch 2" or the re-adapted goal's name
   double recent_median_ms() const;
@@ -62,7 +68,7 @@ struct BudgetDropOptions {
   MonitorOptions monitor;
   double seconds = 60;
   double drop_at = 10;           // when the compute budget drops
-  int competing_threads = 2;     // busy threads started then: the device's budget shrinks
+  double compute_share = 0.4;    // ... to this share of the device (AdaptiveRuntime::set_compute_share)
   double sample_every_ms = 250;
 };
 
@@ -74,6 +80,7 @@ struct LatencySample {
 
 struct BudgetDropResult {
   double target_ms = 0.0;
+  std::vector<double> branch_ms;   // each branch unloaded, as the runtime measured at start
   double before_drop_ms = 0.0;     // recent median just before the drop
   double worst_ms = 0.0;           // worst recent median after it
   double final_ms = 0.0;           // recent median at the end
@@ -84,8 +91,8 @@ struct BudgetDropResult {
   std::vector<MonitorEvent> events;
 };
 
-// The scripted scenario: inference runs back to back on one client thread; at `drop_at`
-// competing threads start; the runtime switches, re-adapts and swaps; the timeline is kept.
+// The scripted scenario: inference runs back to back on one client thread; at `drop_at` the
+// compute budget drops; the runtime switches, re-adapts and swaps; the timeline is kept.
 Expected<BudgetDropResult> run_budget_drop(const BudgetDropOptions& options, const std::vector<float>& images);
 
 }  // namespace edgefleet

@@ -30,14 +30,14 @@ struct PeerDevice {
 };
 
 struct PeerConfig {
-  std::size_t images_per_device = 1000;  // private partition of the Fashion-MNIST training set
-  double validation_fraction = 0.1;      // of each partition: decides convergence
+  std::size_t images_per_device = 800;   // private partition of the Fashion-MNIST training set
+  double validation_fraction = 0.2;      // of each partition: decides convergence
   std::size_t eval_images = 2000;        // of the test set, the same for every device
   std::string teacher = "resnet_s";      // zoo model (models/fashion-mnist) or card path
   FinetuneSettings local{600, 64, 0.05, false, 0.0, 1.0, true};    // local training
   FinetuneSettings rounds{100, 64, 0.01, true, 0.5, 3.0, true};   // per round of tuning
   int max_rounds = 5;
-  int patience = 1;           // rounds without validation gain before a device stops
+  int patience = 2;           // rounds without validation gain before a device stops
   double min_gain = 0.002;    // what counts as a gain
   int privacy_steps = 100;    // tuning on noised data before each model is sent
   std::vector<int> peer_counts{1, 2, 4};

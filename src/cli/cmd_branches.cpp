@@ -104,8 +104,10 @@ int run_scenario(BranchesArgs& args) {
   auto result = run_budget_drop(args.drop, *images);
   if (!result) return fail(result.status());
   const BudgetDropResult& r = *result;
-  std::cout << "target " << fixed(r.target_ms, 3) << " ms; compute budget drops at " << args.drop.drop_at << " s (" << args.drop.competing_threads
-            << " competing threads)\n\nevents:\n";
+  std::cout << "target " << fixed(r.target_ms, 3) << " ms; the compute budget drops to " << fixed(100 * args.drop.compute_share, 0) << "% at "
+            << args.drop.drop_at << " s; branches unloaded:";
+  for (std::size_t b = 0; b < r.branch_ms.size(); ++b) std::cout << " " << b << ": " << fixed(r.branch_ms[b], 3) << " ms";
+  std::cout << "\n\nevents:\n";
   for (const auto& e : r.events) std::cout << "  " << fixed(e.seconds, 2) << " s  " << e.what << ": " << e.detail << " (recent median " << fixed(e.median_ms, 3) << " ms)\n";
   std::cout << "\ntimeline (every " << args.drop.sample_every_ms << " ms, recent median):\n";
   std::string last_model;
@@ -121,7 +123,7 @@ int run_scenario(BranchesArgs& args) {
     nlohmann::json events = nlohmann::json::array(), timeline = nlohmann::json::array();
     for (const auto& e : r.events) events.push_back({{"seconds", e.seconds}, {"what", e.what}, {"detail", e.detail}, {"median_ms", e.median_ms}});
     for (const auto& s : r.timeline) timeline.push_back({{"seconds", s.seconds}, {"median_ms", s.median_ms}, {"model", s.model}});
-    std::ofstream(args.json_out) << nlohmann::json{{"target_ms", r.target_ms}, {"before_drop_ms", r.before_drop_ms}, {"worst_ms", r.worst_ms},
+    std::ofstream(args.json_out) << nlohmann::json{{"target_ms", r.target_ms}, {"branch_ms", r.branch_ms}, {"before_drop_ms", r.before_drop_ms}, {"worst_ms", r.worst_ms},
                                                    {"final_ms", r.final_ms}, {"final_model", r.final_model}, {"requests", r.requests},
                                                    {"failed", r.failed}, {"events", events}, {"timeline", timeline}}
                                         .dump(2)
@@ -155,10 +157,10 @@ Runner add_branches_command(CLI::App& app) {
   auto* scenario = branches->add_subcommand("scenario", "Scripted budget drop: the monitor switches branch, re-adapts through a port server, swaps");
   scenario->add_option("model", args->model, "Multi-branch .pt")->required();
   scenario->add_option("--port-url", args->drop.monitor.port_url, "URL of 'edgefleet port --serve' (none: switch only)");
-  scenario->add_option("--target-ms", args->drop.monitor.target_ms, "Latency target (0 = 1.3x the widest branch unloaded)")->capture_default_str();
+  scenario->add_option("--target-ms", args->drop.monitor.target_ms, "Latency target (0 = 1.5x the widest branch unloaded)")->capture_default_str();
   scenario->add_option("--seconds", args->drop.seconds, "Length of the run")->capture_default_str();
   scenario->add_option("--drop-at", args->drop.drop_at, "When the compute budget drops")->capture_default_str();
-  scenario->add_option("--competing-threads", args->drop.competing_threads, "Busy threads started at the drop")->capture_default_str();
+  scenario->add_option("--compute-share", args->drop.compute_share, "The device's compute share after the drop (inference stretched to 1/share)")->capture_default_str();
   scenario->add_option("--window", args->drop.monitor.window, "Inferences in the monitor's median")->capture_default_str();
   scenario->add_option("--json", args->json_out, "Also write the events and timeline as JSON here");
   return [args, build, bench, scenario]() {

@@ -198,7 +198,6 @@ Status run_peer_device(const PeerConfig& config, const PeerDeviceOptions& option
       if (epsilon > 0) noised = {laplace_noised(data.train.images, epsilon, config.seed * 7919 + index), data.train.labels};
 
       torch::jit::Module state = trainable_copy(local);
-      torch::jit::Module best = trainable_copy(local);
       double best_validation = top1_accuracy(state, data.validation);
       int stale = 0, rounds = 0;
       std::vector<std::string> first_peers;
@@ -226,10 +225,13 @@ Status run_peer_device(const PeerConfig& config, const PeerDeviceOptions& option
             peer_models.back().eval();
           }
           const double t = config.rounds.temperature;
-          teacher_fn = [&peer_models, t](const torch::Tensor& x) {
+          // Models tuned on noised data are asked about noised images, as they were trained.
+          auto query_seed = std::make_shared<std::uint64_t>(config.seed * 104729 + 1000 * round + index);
+          teacher_fn = [&peer_models, t, epsilon, query_seed](const torch::Tensor& x) {
+            const torch::Tensor query = epsilon > 0 ? laplace_noised(x, epsilon, (*query_seed)++) : x;
             torch::Tensor sum;
             for (auto& m : peer_models) {
-              const auto p = torch::softmax(m.forward({x}).toTensor() / t, 1);
+              const auto p = torch::softmax(m.forward({query}).toTensor() / t, 1);
               sum = sum.defined() ? sum + p : p;
             }
             return sum / static_cast<double>(peer_models.size());
@@ -242,9 +244,10 @@ Status run_peer_device(const PeerConfig& config, const PeerDeviceOptions& option
         ++rounds;
         const double validation = top1_accuracy(state, data.validation);
         log(scenario + " round " + std::to_string(round + 1) + ": validation " + std::to_string(validation));
+        // Converged when validation stops improving; the model is the last state (a small
+        // validation split picks a "best" round by noise).
         if (validation > best_validation + config.min_gain) {
           best_validation = validation;
-          best = trainable_copy(state);
           stale = 0;
         } else if (++stale >= config.patience) {
           break;
@@ -256,9 +259,9 @@ Status run_peer_device(const PeerConfig& config, const PeerDeviceOptions& option
         write_file_atomically(last_sent, (dir / "sent.pt").string());
       }
       const json result{{"model", me.model},
-                        {"accuracy", top1_accuracy(best, data.eval)},
+                        {"accuracy", top1_accuracy(state, data.eval)},
                         {"local_accuracy", local_accuracy},
-                        {"validation", best_validation},
+                        {"validation", top1_accuracy(state, data.validation)},
                         {"rounds", rounds},
                         {"peers", first_peers},
                         {"seconds", seconds_since(started)}};

@@ -53,6 +53,8 @@ struct AdaptiveRuntime::Impl {
   std::atomic<bool> stop{false};
   std::atomic<bool> adapting{false};
   std::atomic<double> failed_at{-1e9};  // when the last re-adaptation failed: retried 10 s later
+  std::atomic<double> compute_share{1.0};
+  bool violating = false;  // monitor thread only
   std::thread monitor;
   std::thread request;
   int requests_made = 0;
@@ -87,6 +89,20 @@ struct AdaptiveRuntime::Impl {
     since_action = 0;
   }
 
+  // A smaller compute budget, emulated: the rest of the stretched duration busy-waits.
+  void stretch(Clock::time_point started) const {
+    const double share = compute_share.load();
+    if (share >= 1.0) return;
+    const double until = ms_between(started, Clock::now()) / share;
+    while (ms_between(started, Clock::now()) < until) {
+    }
+  }
+
+  std::string active_name() const {
+    if (auto r = std::atomic_load(&replacement)) return r->name;
+    return "branch " + std::to_string(branches->active());
+  }
+
   torch::Tensor run_replacement(Replacement& r, const torch::Tensor& x) {
     torch::InferenceMode guard;
     return r.module.forward({x}).toTensor().contiguous();
@@ -98,8 +114,13 @@ struct AdaptiveRuntime::Impl {
       if (since_action < options.window || latencies.size() < options.window) return;
     }
     const double m = median();
-    if (m <= options.target_ms) return;
-    event("violation", "recent median above the " + std::to_string(options.target_ms) + " ms target", m);
+    if (m <= options.target_ms) {
+      if (violating) event("recovered", "recent median under the target again on " + active_name(), m);
+      violating = false;
+      return;
+    }
+    if (!violating) event("violation", "recent median above the " + std::to_string(options.target_ms) + " ms target on " + active_name(), m);
+    violating = true;
     auto current = std::atomic_load(&replacement);
     const int active = branches->active();
     const double expected = current ? current->expected_ms : branch_ms[static_cast<std::size_t>(active)];
@@ -152,6 +173,7 @@ struct AdaptiveRuntime::Impl {
       for (int i = 0; i < 10; ++i) {
         const auto t = Clock::now();
         run_replacement(*next, x);
+        stretch(t);
         times.push_back(ms_between(t, Clock::now()));
       }
       next->expected_ms = median_of(times) / slowdown;
@@ -207,7 +229,7 @@ Expected<std::unique_ptr<AdaptiveRuntime>> AdaptiveRuntime::start(const std::str
     if (impl->branches->branches()[static_cast<std::size_t>(b)].macs > impl->branches->branches()[static_cast<std::size_t>(widest)].macs) widest = b;
   }
   impl->branches->switch_to(widest);
-  if (impl->options.target_ms <= 0) impl->options.target_ms = 1.3 * impl->branch_ms[static_cast<std::size_t>(widest)];
+  if (impl->options.target_ms <= 0) impl->options.target_ms = 1.5 * impl->branch_ms[static_cast<std::size_t>(widest)];
   Impl* raw = impl.get();
   impl->monitor = std::thread([raw] {
     while (!raw->stop) {
@@ -236,13 +258,17 @@ Expected<std::vector<float>> AdaptiveRuntime::infer(const float* batch, int n) {
   } else {
     out = impl_->branches->infer(batch, n);
   }
+  impl_->stretch(started);
   impl_->record(ms_between(started, Clock::now()));
   return out;
 }
 
-std::string AdaptiveRuntime::active_model() const {
-  if (auto r = std::atomic_load(&impl_->replacement)) return r->name;
-  return "branch " + std::to_string(impl_->branches->active());
+std::string AdaptiveRuntime::active_model() const { return impl_->active_name(); }
+
+Status AdaptiveRuntime::set_compute_share(double share) {
+  if (!(share > 0 && share <= 1)) return invalid_argument("the compute share must be in (0, 1]");
+  impl_->compute_share = share;
+  return Status::ok();
 }
 
 double AdaptiveRuntime::recent_median_ms() const { return impl_->median(); }
@@ -256,7 +282,7 @@ std::vector<MonitorEvent> AdaptiveRuntime::events() const {
 
 Expected<BudgetDropResult> run_budget_drop(const BudgetDropOptions& options, const std::vector<float>& images) {
   if (!(options.seconds > options.drop_at) || options.drop_at < 0) return invalid_argument("the drop must come before the end of the run");
-  if (options.competing_threads < 1) return invalid_argument("competing_threads must be at least 1");
+  if (!(options.compute_share > 0 && options.compute_share <= 1)) return invalid_argument("compute_share must be in (0, 1]");
   torch::set_num_threads(1);
   auto runtime = AdaptiveRuntime::start(options.multi_branch_file, options.monitor);
   if (!runtime) return runtime.status();
@@ -265,16 +291,18 @@ Expected<BudgetDropResult> run_budget_drop(const BudgetDropOptions& options, con
   if (images.empty() || images.size() % per_image != 0) return invalid_argument("images must be whole images of the model's input");
   BudgetDropResult result;
   result.target_ms = rt.target_ms();
-  std::atomic<bool> stop{false}, compete{false};
+  result.branch_ms = rt.branch_latency_ms();
+  std::atomic<bool> stop{false};
+  bool dropped = false;
   std::atomic<std::int64_t> requests{0}, failed{0};
   std::thread client([&] {
+    torch::set_num_threads(1);  // OpenMP's thread count is per thread: a new one starts at the core count
     for (std::size_t i = 0; !stop; i = (i + 1) % (images.size() / per_image)) {
       auto out = rt.infer(images.data() + i * per_image, 1);
       ++requests;
       if (!out) ++failed;
     }
   });
-  std::vector<std::thread> competitors;
   const auto start = Clock::now();
   double elapsed = 0;
   while ((elapsed = ms_between(start, Clock::now()) / 1000) < options.seconds) {
@@ -282,18 +310,11 @@ Expected<BudgetDropResult> run_budget_drop(const BudgetDropOptions& options, con
     elapsed = ms_between(start, Clock::now()) / 1000;
     const double m = rt.recent_median_ms();
     result.timeline.push_back({elapsed, m, rt.active_model()});
-    if (!compete && elapsed >= options.drop_at) {
+    if (!dropped && elapsed >= options.drop_at) {
       result.before_drop_ms = m;
-      compete = true;
-      for (int t = 0; t < options.competing_threads; ++t) {
-        competitors.emplace_back([&] {
-          volatile double sink = 1.0;
-          while (!stop) {
-            for (int k = 0; k < 100000; ++k) sink = sink * 1.0000001 + 1e-9;
-          }
-        });
-      }
-    } else if (compete) {
+      dropped = true;
+      (void)rt.set_compute_share(options.compute_share);  // validated above
+    } else if (dropped) {
       result.worst_ms = std::max(result.worst_ms, m);
     }
   }
@@ -301,7 +322,6 @@ Expected<BudgetDropResult> run_budget_drop(const BudgetDropOptions& options, con
   result.final_model = rt.active_model();
   stop = true;
   client.join();
-  for (auto& t : competitors) t.join();
   result.requests = requests;
   result.failed = failed;
   result.events = rt.events();

@@ -285,6 +285,7 @@ Expected<SwitchLoadResult> run_switch_load(const std::string& multi_branch_file,
   std::vector<std::thread> clients;
   for (int c = 0; c < options.clients; ++c) {
     clients.emplace_back([&, c] {
+      torch::set_num_threads(1);  // per thread under OpenMP
       std::vector<std::vector<double>> mine(static_cast<std::size_t>(k));
       std::vector<double> my_first, my_steady;
       std::int64_t requests = 0, failed = 0, seen_epoch = switch_epoch.load();

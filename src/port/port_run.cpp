@@ -188,17 +188,15 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     fs::create_directories(out);
     const json config_json = port_config_to_json(config);
     const fs::path config_file = out / "config.json";
+    // Written once every goal has been checked: a refused goal must not enter the folder.
+    bool write_config = true;
     if (fs::exists(config_file)) {
       std::ifstream in(config_file);
       const json previous = json::parse(in, nullptr, false);
       if (previous != config_json && !differ_by_appended_goals(previous, config_json)) {
         throw Error(invalid_argument(out_dir + " holds a port of a different config; use another folder (nothing there was changed)"));
       }
-      if (previous.contains("goals") && config_json["goals"].size() > previous["goals"].size()) {
-        write_file_atomically(config_json.dump(1), config_file.string());
-      }
-    } else {
-      write_file_atomically(config_json.dump(1), config_file.string());
+      write_config = previous.contains("goals") && config_json["goals"].size() > previous["goals"].size();
     }
 
     PrunableModel base;
@@ -252,6 +250,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
                                      " but the base model itself reaches " + std::to_string(result.base_accuracy)));
       }
     }
+    if (write_config) write_file_atomically(config_json.dump(1), config_file.string());
 
     std::vector<std::optional<GoalResult>> done(config.goals.size());
     std::vector<std::optional<PrunableModel>> adapted(config.goals.size());

@@ -117,6 +117,11 @@ Expected<std::unique_ptr<PortServer>> PortServer::start(const PortConfig& config
   if (!first) return first.status();
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  // Goals served before a restart stay in the folder's config: new ones go after them.
+  if (auto folder = read_port_config((fs::path(options.out_dir) / "config.json").string(), options.fleet_dir);
+      folder && folder->goals.size() > config.goals.size()) {
+    impl->config = *folder;
+  }
   impl->options = options;
   impl->routes();
   impl->http.set_tcp_nodelay(true);
