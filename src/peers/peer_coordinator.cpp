@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "serve/http_listener.h"
+
 namespace edgefleet {
 namespace {
 
@@ -46,8 +48,7 @@ struct PeerCoordinator::Impl {
 
   PeerCoordinatorOptions options;
   httplib::Server http;
-  std::thread listener;
-  int port = 0;
+  HttpListener listener;
 
   mutable std::mutex mutex;
   LshIndex index;
@@ -185,22 +186,16 @@ Expected<std::unique_ptr<PeerCoordinator>> PeerCoordinator::start(const PeerCoor
   impl->routes();
   impl->http.set_payload_max_length(512ull << 20);
   impl->http.set_tcp_nodelay(true);
-  impl->port = options.port == 0 ? impl->http.bind_to_any_port(options.host) : (impl->http.bind_to_port(options.host, options.port) ? options.port : -1);
-  if (impl->port <= 0) return io_error("the peer coordinator could not bind " + options.host + (options.port ? ":" + std::to_string(options.port) : ""));
-  Impl* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->http.listen_after_bind(); });
-  while (!impl->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const Status listening = impl->listener.start(impl->http, options.host, options.port, "the peer coordinator");
+  if (!listening.is_ok()) return listening;
   return std::unique_ptr<PeerCoordinator>(new PeerCoordinator(std::move(impl)));
 }
 
 PeerCoordinator::PeerCoordinator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-PeerCoordinator::~PeerCoordinator() {
-  impl_->http.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
-}
+PeerCoordinator::~PeerCoordinator() { impl_->listener.stop(); }
 
-std::string PeerCoordinator::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->port); }
+std::string PeerCoordinator::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->listener.port()); }
 
 std::vector<RecordedRequest> PeerCoordinator::traffic() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/atomic_file.h"
+#include "core/elapsed.h"
 #include "core/thread_count.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
@@ -26,10 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 std::string serialise(torch::jit::Module& module) {
   std::ostringstream out;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/elapsed.h"
 #include "core/thread_count.h"
 #include "edgefleet/classifier.h"
 #include "edgefleet/dataset.h"
@@ -28,10 +29,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 TrainingData load_images(const Dataset& dataset, std::size_t limit, int channels, int size) {
   std::vector<std::size_t> items(limit > 0 ? std::min(limit, dataset.size()) : dataset.size());

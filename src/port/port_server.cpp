@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "serve/http_listener.h"
+
 namespace edgefleet {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -47,8 +49,7 @@ struct PortServer::Impl {
   PortConfig config;
   PortServerOptions options;
   httplib::Server http;
-  std::thread listener;
-  int port = 0;
+  HttpListener listener;
   std::mutex porting;  // one port run at a time; requests queue here
 
   void routes() {
@@ -127,21 +128,15 @@ Expected<std::unique_ptr<PortServer>> PortServer::start(const PortConfig& config
   impl->http.set_tcp_nodelay(true);
   impl->http.set_read_timeout(600, 0);
   impl->http.set_write_timeout(600, 0);
-  impl->port = options.port == 0 ? impl->http.bind_to_any_port(options.host) : (impl->http.bind_to_port(options.host, options.port) ? options.port : -1);
-  if (impl->port <= 0) return io_error("the port server could not bind " + options.host + (options.port ? ":" + std::to_string(options.port) : ""));
-  Impl* raw = impl.get();
-  impl->listener = std::thread([raw] { raw->http.listen_after_bind(); });
-  while (!impl->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const Status listening = impl->listener.start(impl->http, options.host, options.port, "the port server");
+  if (!listening.is_ok()) return listening;
   return std::unique_ptr<PortServer>(new PortServer(std::move(impl)));
 }
 
 PortServer::PortServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-PortServer::~PortServer() {
-  impl_->http.stop();
-  if (impl_->listener.joinable()) impl_->listener.join();
-}
+PortServer::~PortServer() { impl_->listener.stop(); }
 
-std::string PortServer::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->port); }
+std::string PortServer::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->listener.port()); }
 
 }  // namespace edgefleet
