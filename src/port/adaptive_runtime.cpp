@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/elapsed.h"
 #include "core/median.h"
 #include "edgefleet/multi_branch.h"
 
@@ -25,7 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kRetrySeconds = 10.0;
 
-double ms_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); }
 
 // A model the port server adapted, swapped in instead of the branches.
 struct Replacement {
@@ -93,8 +93,8 @@ struct AdaptiveRuntime::Impl {
   void stretch(Clock::time_point started) const {
     const double share = compute_share.load();
     if (share >= 1.0) return;
-    const double until = ms_between(started, Clock::now()) / share;
-    while (ms_between(started, Clock::now()) < until) {
+    const double until = ms_since(started) / share;
+    while (ms_since(started) < until) {
     }
   }
 
@@ -174,7 +174,7 @@ struct AdaptiveRuntime::Impl {
         const auto t = Clock::now();
         run_replacement(*next, x);
         stretch(t);
-        times.push_back(ms_between(t, Clock::now()));
+        times.push_back(ms_since(t));
       }
       next->expected_ms = median_of(times) / slowdown;
       if (accuracy + 1e-9 < branch_accuracy) {
@@ -219,7 +219,7 @@ Expected<std::unique_ptr<AdaptiveRuntime>> AdaptiveRuntime::start(const std::str
       const auto t = Clock::now();
       auto out = impl->branches->infer(probe.data(), 1);
       if (!out) return out.status();
-      times.push_back(ms_between(t, Clock::now()));
+      times.push_back(ms_since(t));
     }
     impl->branch_ms.push_back(median_of(times));
   }
@@ -259,7 +259,7 @@ Expected<std::vector<float>> AdaptiveRuntime::infer(const float* batch, int n) {
     out = impl_->branches->infer(batch, n);
   }
   impl_->stretch(started);
-  impl_->record(ms_between(started, Clock::now()));
+  impl_->record(ms_since(started));
   return out;
 }
 
@@ -305,9 +305,9 @@ Expected<BudgetDropResult> run_budget_drop(const BudgetDropOptions& options, con
   });
   const auto start = Clock::now();
   double elapsed = 0;
-  while ((elapsed = ms_between(start, Clock::now()) / 1000) < options.seconds) {
+  while ((elapsed = ms_since(start) / 1000) < options.seconds) {
     std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(options.sample_every_ms));
-    elapsed = ms_between(start, Clock::now()) / 1000;
+    elapsed = ms_since(start) / 1000;
     const double m = rt.recent_median_ms();
     result.timeline.push_back({elapsed, m, rt.active_model()});
     if (!dropped && elapsed >= options.drop_at) {

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/elapsed.h"
 #include "core/median.h"
 #include "core/thread_count.h"
 #include "edgefleet/dataset.h"
@@ -256,14 +257,6 @@ Expected<std::vector<float>> MultiBranchModel::infer(const float* batch, int n) 
     return internal_error(std::string("multi-branch inference failed: ") + e.what());
   }
 }
-
-namespace {
-
-double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 Expected<SwitchLoadResult> run_switch_load(const std::string& multi_branch_file, const std::vector<float>& images, const SwitchLoadOptions& options) {
   auto loaded = MultiBranchModel::load(multi_branch_file);
