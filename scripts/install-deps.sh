@@ -20,8 +20,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the HTML report test renders the page in a real browser
   chromium
-  # the demo reads the server's metrics; the serving benchmark's load generator
-  curl wrk
+  # the demo reads the server's metrics; the serving benchmark's load generator; the metrics
+  # lint (promtool) and the slow-client attack of the hostile-client tests and benchmarks
+  curl wrk jq prometheus slowhttptest
   # comparison baselines in bench/ only (never used by the product)
   python3 python3-torch python3-opencv python3-pil
 )

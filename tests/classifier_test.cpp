@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "edgefleet/latency.h"
+#include "edgefleet/sha256.h"
 #include "test_support.h"
 
 namespace edgefleet {
@@ -30,6 +31,43 @@ TEST(TorchScriptClassifier, CountsCostFromTheModelItself) {
   // cnn_tiny: convs 1->8 @28x28, 8->16 @14x14, 16->32 @7x7, classifier 32->10.
   EXPECT_EQ(cost.macs, 8 * 9 * 784 + 8 * 16 * 9 * 196 + 16 * 32 * 9 * 49 + 320);
   EXPECT_EQ(cost.params, (72 + 16) + (1152 + 32) + (4608 + 64) + 330);
+}
+
+// libtorch 1.13's optimize_for_inference clamps only part of a ReLU6 whose channels MKLDNN
+// pads (8 of 16 here), with an "output ... was resized" warning: the classifier must give the
+// plain frozen graph's logits instead.
+TEST(TorchScriptClassifier, GivesTheFrozenLogitsWhereLibtorchsOptimisationIsWrong) {
+  TempDir dir;
+  torch::manual_seed(3);
+  torch::jit::Module module("Relu6Net");
+  module.register_parameter("w1", torch::randn({8, 1, 3, 3}), false);
+  module.register_parameter("b1", torch::rand({8}) * 4 - 1, false);
+  module.register_parameter("w2", torch::randn({10, 8, 1, 1}), false);
+  module.define(R"(
+def forward(self, x):
+    y = torch.hardtanh(torch.conv2d(x, self.w1, self.b1, 1, 1), 0.0, 6.0)
+    return torch.conv2d(y, self.w2).mean([2, 3])
+)");
+  module.eval();
+  module.save(dir.file("relu6.pt"));
+  ModelCard card = testing::write_tiny_model(dir.path());
+  card.file = "relu6.pt";
+  card.sha256 = sha256_file(dir.file("relu6.pt")).value();
+  card.architecture_spec = nullptr;
+  ASSERT_TRUE(write_card(card, dir.file("relu6.json")).is_ok());
+  card = read_card(dir.file("relu6.json")).value();
+  LoadOptions plain;
+  plain.optimize = false;
+  auto reference = load_classifier(card, plain).value();
+  auto model = load_classifier(card).value();
+  std::vector<float> batch(16 * 28 * 28);
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i] = static_cast<float>((i * 37) % 101) / 101.0f * 8 - 4;
+  for (int n : {1, 16}) {  // 16: past the batch size that may run the frozen graph anyway
+    const auto expected = reference->infer(batch.data(), n).value();
+    const auto got = model->infer(batch.data(), n).value();
+    ASSERT_EQ(got.size(), expected.size());
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-3) << "batch " << n << " logit " << i;
+  }
 }
 
 TEST(TorchScriptClassifier, RejectsNonPositiveBatch) {

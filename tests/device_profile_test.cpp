@@ -33,7 +33,7 @@ TEST(DeviceProfile, ValidProfileParsesWithDefaults) {
 TEST(DeviceProfile, NegativePeakIsRejectedWithItsValue) {
   json j = valid_profile();
   j["hardware"]["peak_gflops"] = -3;
-  EXPECT_EQ(error_of(j), "pi.json: field 'hardware.peak_gflops' must be positive, got -3");
+  EXPECT_EQ(error_of(j), "pi.json: field 'hardware.peak_gflops' must be a number in (0, 1e+07], got -3");
 }
 
 TEST(DeviceProfile, MisspelledFieldIsNamed) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -141,7 +142,9 @@ class CoordinatorTest : public ::testing::Test {
     coordinator_ = PeerCoordinator::start(options).value();
     client_ = std::make_unique<httplib::Client>(coordinator_->url().substr(7));
     for (const auto& [name, hint] : std::vector<std::pair<std::string, std::vector<double>>>{{"a", {0, 0}}, {"b", {1, 0}}, {"c", {9, 9}}}) {
-      ASSERT_EQ(client_->Post(("/v1/devices/" + name).c_str(), json{{"hint", hint}}.dump(), "application/json")->status, 200);
+      auto res = client_->Post(("/v1/devices/" + name).c_str(), json{{"hint", hint}}.dump(), "application/json");
+      ASSERT_EQ(res->status, 200);
+      keys_[name] = {{"X-Device-Key", json::parse(res->body)["key"].get<std::string>()}};
     }
   }
   std::string model_bytes(std::uint64_t seed) {
@@ -152,10 +155,11 @@ class CoordinatorTest : public ::testing::Test {
   }
   std::unique_ptr<PeerCoordinator> coordinator_;
   std::unique_ptr<httplib::Client> client_;
+  std::map<std::string, httplib::Headers> keys_;  // what each device sends its models with
 };
 
 TEST_F(CoordinatorTest, RefusesUploadsThatAreNotModels) {
-  auto res = client_->Put("/v1/models/peers-1/a/0", std::string(3136, '\x01'), "application/octet-stream");
+  auto res = client_->Put("/v1/models/peers-1/a/0", keys_["a"], std::string(3136, '\x01'), "application/octet-stream");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
   EXPECT_NE(res->body.find("not a TorchScript model"), std::string::npos);
@@ -167,13 +171,13 @@ TEST_F(CoordinatorTest, NamesTheNearestPeersOnceTheirModelsAreThere) {
   auto waiting = client_->Get("/v1/peers/peers-1/a/0?k=1");
   ASSERT_EQ(waiting->status, 202);  // b is nearest, and has sent nothing yet
   const std::string b0 = model_bytes(2), b1 = model_bytes(3);
-  ASSERT_EQ(client_->Put("/v1/models/peers-1/b/0", b0, "application/octet-stream")->status, 200);
+  ASSERT_EQ(client_->Put("/v1/models/peers-1/b/0", keys_["b"], b0, "application/octet-stream")->status, 200);
   auto ready = client_->Get("/v1/peers/peers-1/a/0?k=1");
   ASSERT_EQ(ready->status, 200);
   EXPECT_EQ(json::parse(ready->body)["peers"], json::array({"b"}));
   EXPECT_EQ(client_->Get("/v1/peers/peers-1/a/1?k=1")->status, 202);
   // A final model serves every later round.
-  ASSERT_EQ(client_->Put("/v1/models/peers-1/b/1?final=1", b1, "application/octet-stream")->status, 200);
+  ASSERT_EQ(client_->Put("/v1/models/peers-1/b/1?final=1", keys_["b"], b1, "application/octet-stream")->status, 200);
   EXPECT_EQ(client_->Get("/v1/peers/peers-1/a/5?k=1")->status, 200);
   EXPECT_EQ(client_->Get("/v1/models/peers-1/b/0")->body, b0);
   EXPECT_EQ(client_->Get("/v1/models/peers-1/b/7")->body, b1);

@@ -233,7 +233,7 @@ TEST(PortConfig, NamesTheFieldOfEachMistake) {
   EXPECT_NE(config_error(j).find("algorithm 'magic'"), std::string::npos) << config_error(j);
   j = minimal_config();
   j["goals"][0]["min_accuracy"] = 90;
-  EXPECT_NE(config_error(j).find("min_accuracy must be a top-1 fraction"), std::string::npos) << config_error(j);
+  EXPECT_NE(config_error(j).find("min_accuracy must be a number in (0, 1]"), std::string::npos) << config_error(j);
   j = minimal_config();
   j["goals"][0]["device"] = "raspberry-pi";
   j["goals"][0]["max_memory_mb"] = 1e9;

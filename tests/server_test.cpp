@@ -2,12 +2,8 @@
 // on a free port, two variants of one task (a fast, less accurate cnn_tiny and a slow, more
 // accurate resnet_s), and the real `edgefleet serve` process for the signal handling.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <httplib.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -20,8 +16,6 @@
 #include "edgefleet/kserve.h"
 #include "edgefleet/model_repository.h"
 #include "test_support.h"
-
-extern char** environ;
 
 namespace edgefleet {
 namespace {
@@ -258,7 +252,7 @@ TEST_F(ServerTest, MetricsCountRequestsAndSelections) {
   const std::string text = http->Get("/metrics")->body;
   EXPECT_NE(text.find(R"(edgefleet_requests_total{model="digits",code="200"} 1)"), std::string::npos) << text;
   EXPECT_NE(text.find(R"(edgefleet_selections_total{variant="slow"} 1)"), std::string::npos) << text;
-  EXPECT_NE(text.find(R"(edgefleet_variant_latency_ms{variant="fast",stat="mean"})"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(edgefleet_variant_latency_seconds{variant="fast",stat="mean"})"), std::string::npos) << text;
 }
 
 TEST_F(ServerTest, TheClientTakesTheRemoteAnswerWhenItArrivesInTime) {
@@ -334,36 +328,12 @@ TEST(InferenceServer, RefusesAnEmptyOrInvalidRepository) {
 
 // ---- the real `edgefleet serve` process ----
 
-// Runs `edgefleet serve` with stdout to a file; returns its pid and the port it printed.
-std::pair<pid_t, int> spawn_server(const TempDir& dir, const std::vector<std::string>& extra_args) {
-  const std::string cli = EDGEFLEET_CLI_PATH, repo = dir.file("repo"), log = dir.file("serve.log");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, (log + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> args = {cli, "serve", "--repository", repo, "--port", "0", "--warmup", "2", "--threads", "4"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, cli.c_str(), &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
-  for (int i = 0; i < 600; ++i) {
-    std::ifstream in(log);
-    std::string word, url;
-    if (in >> word >> word >> url) return {pid, std::stoi(url.substr(url.rfind(':') + 1))};
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ADD_FAILURE() << "edgefleet serve printed no address";
-  return {pid, 0};
-}
-
 TEST(ServeCommand, ServesWithATokenUntilSigtermAndThenExitsCleanly) {
   TempDir dir;
   write_repository(dir);
   testing::write_png(dir.file("picture.png"), 28, 28, 1);
-  const auto [pid, port] = spawn_server(dir, {"--token", "s3cret"});
+  testing::ServeProcess server(dir, dir.file("repo"), {"--threads", "4", "--token", "s3cret"});
+  const int port = server.port();
   ASSERT_GT(port, 0);
   httplib::Client http("127.0.0.1", port);
   EXPECT_EQ(http.Get("/v2/health/ready")->status, 200);
@@ -384,13 +354,10 @@ TEST(ServeCommand, ServesWithATokenUntilSigtermAndThenExitsCleanly) {
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("remote"), std::string::npos) << output;
   EXPECT_NE(output.find("slow"), std::string::npos) << output;
-  kill(pid, SIGTERM);
-  int exit_status = 0;
-  ASSERT_EQ(waitpid(pid, &exit_status, 0), pid);
+  const int exit_status = server.terminate();
   ASSERT_TRUE(WIFEXITED(exit_status));
   EXPECT_EQ(WEXITSTATUS(exit_status), 0);
-  std::ifstream log(dir.file("serve.log.err"));
-  const std::string text{std::istreambuf_iterator<char>(log), {}};
+  const std::string text = server.stderr_text();
   EXPECT_NE(text.find("received SIGTERM"), std::string::npos) << text;
 }
 

@@ -3,8 +3,20 @@
 #include <algorithm>
 #include <cmath>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
+
+#include <chrono>
+#include <thread>
 
 #include <filesystem>
 #include <fstream>
@@ -16,6 +28,8 @@
 #include "edgefleet/sha256.h"
 #include "edgefleet/zoo.h"
 #include "zoo/module_builder.h"
+
+extern char** environ;
 
 namespace edgefleet::testing {
 namespace fs = std::filesystem;
@@ -167,6 +181,109 @@ int max_abs_diff(const Image& a, const Image& b) {
   int worst = 0;
   for (std::size_t i = 0; i < a.pixels.size(); ++i) worst = std::max(worst, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
   return worst;
+}
+
+ServeProcess::ServeProcess(const TempDir& dir, const std::string& repository, const std::vector<std::string>& extra_args,
+                           const std::vector<std::string>& extra_env)
+    : log_(dir.file("serve.log")) {
+  const std::string cli = EDGEFLEET_CLI_PATH;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, (log_ + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  std::vector<std::string> args = {cli, "serve", "--repository", repository, "--port", "0", "--warmup", "2"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_storage(extra_env);
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) env.push_back(*e);
+  for (auto& e : env_storage) env.push_back(e.data());
+  env.push_back(nullptr);
+  pid_t pid = -1;
+  EXPECT_EQ(posix_spawn(&pid, cli.c_str(), &actions, nullptr, argv.data(), env.data()), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  pid_ = pid;
+  for (int i = 0; i < 600 && alive(); ++i) {
+    std::ifstream in(log_);
+    std::string word, url;
+    if (in >> word >> word >> url) {
+      port_ = std::stoi(url.substr(url.rfind(':') + 1));
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+ServeProcess::~ServeProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool ServeProcess::alive() const {
+  if (pid_ <= 0) return false;
+  int status = 0;
+  return waitpid(pid_, &status, WNOHANG) == 0;
+}
+
+long ServeProcess::rss_kb() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+int ServeProcess::terminate() {
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+std::string ServeProcess::stderr_text() const {
+  std::ifstream in(log_ + ".err");
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::string raw_http(int port, const std::string& bytes, int timeout_ms, const std::string& source) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  if (!source.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+    bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+  }
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  timeval limit{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // a server that stops reading
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) break;  // the server may close early (413): read what it said
+      sent += static_cast<std::size_t>(n);
+    }
+    char buffer[65536];
+    pollfd p{fd, POLLIN, 0};
+    while (poll(&p, 1, timeout_ms) > 0) {
+      const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+      if (n <= 0) break;
+      answer.append(buffer, static_cast<std::size_t>(n));
+    }
+  }
+  close(fd);
+  return answer;
 }
 
 }  // namespace edgefleet::testing

@@ -49,4 +49,33 @@ Image make_test_photo(int width, int height, int channels = 3);
 double mean_abs_diff(const Image& a, const Image& b);
 int max_abs_diff(const Image& a, const Image& b);
 
+// A real `edgefleet serve` process on a free loopback port (stdout and stderr to files in
+// `dir`), killed when the object dies unless it was stopped.
+class ServeProcess {
+ public:
+  ServeProcess(const TempDir& dir, const std::string& repository, const std::vector<std::string>& extra_args,
+               const std::vector<std::string>& extra_env = {});
+  ~ServeProcess();
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+
+  int pid() const { return pid_; }
+  int port() const { return port_; }  // 0 when it exited (or hung) before printing its address
+  bool alive() const;
+  long rss_kb() const;  // resident memory now, from /proc
+  // SIGTERM, then the exit status as waitpid gives it.
+  int terminate();
+  std::string stderr_text() const;
+
+ private:
+  int pid_ = -1;
+  int port_ = 0;
+  std::string log_;
+};
+
+// Sends `bytes` on a fresh TCP connection to 127.0.0.1:port (from `source`, another loopback
+// address, when not empty) and returns what the server answered before closing the
+// connection or before `timeout_ms` of silence.
+std::string raw_http(int port, const std::string& bytes, int timeout_ms = 5000, const std::string& source = "");
+
 }  // namespace edgefleet::testing

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,14 @@ enum class ImageFormat { kUnknown, kJpeg, kPng, kWebp, kHeif, kBmp, kTiff, kGif,
 // The format named by the leading bytes ("magic numbers"); kUnknown when none matches.
 ImageFormat sniff_image_format(const std::vector<std::uint8_t>& bytes);
 const char* image_format_name(ImageFormat format);
+
+// Width and height read from the header alone (JPEG, PNG, WebP), without decoding; nullopt
+// for other formats or an unreadable header. What a server reserves memory by.
+struct ImageSize {
+  long long width = 0;
+  long long height = 0;
+};
+std::optional<ImageSize> probe_image_size(const std::vector<std::uint8_t>& bytes);
 
 struct DecodeLimits {
   std::size_t max_pixels = 100'000'000;   // refuse larger images (decompression bombs)

@@ -35,11 +35,15 @@ struct ServerOptions {
   std::string token;               // non-empty: every endpoint but health needs "Authorization: Bearer TOKEN"
   std::string policy = "mdinference";  // the default selection policy; a request may name another
   double default_sla_ms = 0.0;     // for requests without sla_ms; 0 = no deadline (most accurate variant)
-  int http_threads = 96;           // connections served at once (keep-alive holds one per connection)
+  int http_threads = 256;          // connections served at once, a thread each (threads start on demand, idle ones exit)
+  int read_timeout_seconds = 5;    // silence allowed while a request arrives (slow clients are cut off)
   int instances_per_variant = 2;   // model copies per variant = inferences of it that run at once
   int engine_threads = 1;          // intra-op threads of each copy
   int max_queue = 64;              // requests waiting for a variant's copy beyond this get 503
-  std::size_t max_body_bytes = 32u << 20;  // larger bodies get 413
+  std::size_t max_body_bytes = 32u << 20;  // larger bodies get 413, chunked ones as soon as they pass it
+  std::size_t max_image_pixels = 50'000'000;  // larger pictures are refused from their header (400)
+  std::size_t decode_budget_bytes = 1u << 30;  // memory for pictures being decoded at once; more wait
+  bool require_sha256 = false;     // refuse variants whose card has no sha256 (else they load with a warning)
   int warmup_runs = 12;            // inferences at load that seed the latency profile
   double poll_seconds = 0.0;       // > 0: rescan the repository this often and load/unload
   std::uint64_t seed = 1;          // of the selection policies' randomness

@@ -14,6 +14,9 @@
 
 namespace edgefleet {
 
+// The largest input side a card may declare.
+constexpr int kMaxInputSide = 4096;
+
 // How to turn a decoded image into the model's input tensor.
 struct InputContract {
   std::string layout = "NCHW";

@@ -3,7 +3,12 @@
 // models only (each upload must load as a TorchScript module, or it is refused with 400)
 // and indexes hints with LSH to choose each device's peers.
 //
-//   POST /v1/devices/{device}                       {"hint": [..]}: register
+// With a token, every request needs "Authorization: Bearer TOKEN". Registering answers the
+// device's write key; sending models and results needs it ("X-Device-Key"), so a device can
+// only write its own, and registering a known name again needs it too. Models no device can
+// still ask for are dropped as rounds advance (bytes_held()).
+//
+//   POST /v1/devices/{device}                       {"hint": [..]}: register; answers {"key": ..}
 //   PUT  /v1/models/{scenario}/{device}/{round}     body: TorchScript; ?final=1 when done
 //   GET  /v1/peers/{scenario}/{device}/{round}?k=K  200 {"peers": [..]} once the K nearest
 //                                                   have a model for that round, else 202
@@ -26,6 +31,7 @@ namespace edgefleet {
 struct PeerCoordinatorOptions {
   std::string host = "127.0.0.1";
   int port = 0;                 // 0 = any free port
+  std::string token;            // non-empty: every request needs "Authorization: Bearer TOKEN"
   int hint_dimensions = 0;
   LshOptions lsh;
   bool record_traffic = false;  // keep every request (tests audit what left the devices)
@@ -49,6 +55,7 @@ class PeerCoordinator {
   std::vector<nlohmann::json> results() const;  // as posted, in arrival order
   std::uint64_t bytes_uploaded() const;    // model bodies received
   std::uint64_t bytes_downloaded() const;  // model bodies sent
+  std::uint64_t bytes_held() const;        // model bodies kept now
 
  private:
   struct Impl;

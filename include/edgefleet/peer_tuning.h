@@ -82,6 +82,7 @@ struct PeerScenarioResult {
 
 struct PeerDeviceOptions {
   std::string coordinator_url;  // http://127.0.0.1:PORT
+  std::string token;            // the coordinator's bearer token ("" when it has none)
   std::string device;
   std::string work_dir;         // checkpoints: local model, finished scenarios
   std::function<void(const std::string&)> log;

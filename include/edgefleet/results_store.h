@@ -43,9 +43,10 @@ class ResultsStore {
 
   // Records what the run is (model, data, environments, inputs) the first time; afterwards
   // checks that a resumed run is the same run and fails with invalid_argument naming the
-  // difference otherwise.
+  // difference otherwise. class_count > 0 records the model's number of classes, which
+  // bounds the class ids table() accepts.
   Status begin(const std::string& fingerprint, const std::vector<StoredEnvironment>& environments,
-               const std::vector<StoredInput>& inputs);
+               const std::vector<StoredInput>& inputs, int class_count = 0);
 
   // The (input, environment) pairs already recorded.
   Expected<std::set<std::pair<int, int>>> recorded() const;
@@ -61,6 +62,8 @@ class ResultsStore {
   // Failed rows as (input, environment, reason).
   Expected<std::vector<ResultRow>> failures() const;
   // Every recorded prediction as a table (missing or failed answers are empty predictions).
+  // A row that does not hold class ids (below the model's class count, when begin() was
+  // given it) and probabilities in [0, 1] makes the store corrupt.
   Expected<PredictionTable> table() const;
 
  private:

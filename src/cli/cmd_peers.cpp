@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "cli/cli_common.h"
+#include "core/secret.h"
 #include "edgefleet/peer_coordinator.h"
 #include "edgefleet/peer_tuning.h"
 
@@ -18,6 +19,7 @@ struct PeersArgs {
   std::string device;
   std::string coordinator;
   std::string work;
+  std::string host = "127.0.0.1";
   int port = 0;
   int hint_dimensions = 4;
 };
@@ -50,7 +52,12 @@ int run_experiment(const PeersArgs& args) {
 int run_device(const PeersArgs& args) {
   auto config = load_config(args.config);
   if (!config) return fail(config.status());
-  PeerDeviceOptions options{args.coordinator, args.device, args.work, [](const std::string& line) { std::cout << line << std::endl; }};
+  PeerDeviceOptions options;
+  options.coordinator_url = args.coordinator;
+  options.token = token_from_environment();
+  options.device = args.device;
+  options.work_dir = args.work;
+  options.log = [](const std::string& line) { std::cout << line << std::endl; };
   const Status done = run_peer_device(*config, options);
   if (!done.is_ok()) return fail(done);
   return 0;
@@ -58,7 +65,11 @@ int run_device(const PeersArgs& args) {
 
 int run_coordinator(const PeersArgs& args) {
   PeerCoordinatorOptions options;
+  options.host = args.host;
   options.port = args.port;
+  options.token = token_from_environment();
+  const bool generated = options.token.empty();
+  if (generated) options.token = random_secret();
   options.hint_dimensions = args.hint_dimensions;
   sigset_t signals;
   sigemptyset(&signals);
@@ -68,6 +79,7 @@ int run_coordinator(const PeersArgs& args) {
   auto coordinator = PeerCoordinator::start(options);
   if (!coordinator) return fail(coordinator.status());
   std::cout << "listening on " << (*coordinator)->url() << std::endl;
+  if (generated) std::cout << "token (give the devices EDGEFLEET_TOKEN=" << options.token << ")" << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
   return 0;
@@ -85,10 +97,12 @@ Runner add_peers_command(CLI::App& app) {
   auto* device = peers->add_subcommand("device", "One device process (started by 'peers run'): local training, then every scenario");
   device->add_option("--config", args->config, "Peer config (JSON)");
   device->add_option("--device", args->device, "This device's name in the config")->required();
-  device->add_option("--coordinator", args->coordinator, "Coordinator URL, http://HOST:PORT")->required();
+  device->add_option("--coordinator", args->coordinator, "Coordinator URL, http://HOST:PORT (its token: $EDGEFLEET_TOKEN)")->required();
   device->add_option("--work", args->work, "This device's folder (checkpoints; a rerun resumes)")->required();
-  auto* coordinator = peers->add_subcommand("coordinator", "A standalone coordinator, for devices on other machines");
-  coordinator->add_option("--port", args->port, "Port (0 = any free one)")->capture_default_str();
+  auto* coordinator = peers->add_subcommand(
+      "coordinator", "A standalone coordinator, for devices on other machines; its token is $EDGEFLEET_TOKEN, or a new one it prints");
+  coordinator->add_option("--host", args->host, "Address to bind (0.0.0.0 for devices elsewhere)")->capture_default_str();
+  coordinator->add_option("--port", args->port, "Port (0 = any free one)")->capture_default_str()->check(CLI::Range(0, 65535));
   coordinator->add_option("--hint-dimensions", args->hint_dimensions, "Length of the devices' hint vectors")->capture_default_str()->check(CLI::PositiveNumber);
   return [args, run, device, coordinator]() {
     if (run->parsed()) return run_experiment(*args);

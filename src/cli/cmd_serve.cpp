@@ -1,8 +1,10 @@
 // edgefleet serve: the KServe v2 inference server over a model repository.
 // edgefleet repository add|list: build and inspect such a repository.
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <iostream>
@@ -10,6 +12,7 @@
 #include <thread>
 
 #include "cli/cli_common.h"
+#include "core/secret.h"
 #include "edgefleet/inference_server.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/model_repository.h"
@@ -26,12 +29,30 @@ void forward_signal(int signal) {
   errno = saved;
 }
 
-int run_serve(ServerOptions options, double max_body_mb) {
-  if (!(max_body_mb > 0)) return fail(invalid_argument("--max-body-mb must be positive"));
-  options.max_body_bytes = static_cast<std::size_t>(max_body_mb * (1 << 20));
-  if (options.token.empty()) {
-    if (const char* token = std::getenv("EDGEFLEET_TOKEN")) options.token = token;
+struct ServeLimits {
+  double max_body_mb = 32.0;
+  double max_image_megapixels = 50.0;
+  double decode_budget_mb = 1024.0;
+};
+
+int run_serve(ServerOptions options, const ServeLimits& limits) {
+  // glibc gives every thread that allocates its own arena and keeps freed memory in it: under
+  // model churn and large bodies the server's memory grew and never came back. Two arenas
+  // per core bound that; large blocks (bodies, parsed tensors, decoded pictures) are mapped
+  // and unmapped at once instead of left in an arena.
+  mallopt(M_ARENA_MAX, 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  if (!(limits.max_body_mb > 0 && limits.max_body_mb <= 4096)) return fail(invalid_argument("--max-body-mb must be in (0, 4096]"));
+  if (!(limits.max_image_megapixels > 0 && limits.max_image_megapixels <= 1000)) {
+    return fail(invalid_argument("--max-image-megapixels must be in (0, 1000]"));
   }
+  if (!(limits.decode_budget_mb >= 1 && limits.decode_budget_mb <= 1 << 20)) {
+    return fail(invalid_argument("--decode-budget-mb must be in [1, 1048576]"));
+  }
+  options.max_body_bytes = static_cast<std::size_t>(limits.max_body_mb * (1 << 20));
+  options.max_image_pixels = static_cast<std::size_t>(limits.max_image_megapixels * 1e6);
+  options.decode_budget_bytes = static_cast<std::size_t>(limits.decode_budget_mb * (1 << 20));
+  if (options.token.empty()) options.token = token_from_environment();
   static std::mutex log_mutex;
   options.log = [](const std::string& line) {
     std::lock_guard<std::mutex> lock(log_mutex);
@@ -71,25 +92,38 @@ int run_serve(ServerOptions options, double max_body_mb) {
 
 Runner add_serve_command(CLI::App& app) {
   auto options = std::make_shared<ServerOptions>();
-  auto max_body_mb = std::make_shared<double>(32.0);
+  auto limits = std::make_shared<ServeLimits>();
   auto* command = app.add_subcommand("serve", "Serve a model repository over KServe v2 (HTTP), choosing a variant per request");
   command->add_option("--repository", options->repository, "Model repository: TASK/VARIANT/card.json + model")->required();
   command->add_option("--host", options->host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
   command->add_option("--port", options->port, "Port (0 = any free one, printed at start)")->capture_default_str();
-  command->add_option("--token", options->token, "Require 'Authorization: Bearer TOKEN' (default: $EDGEFLEET_TOKEN)");
+  command->add_option("--token", options->token,
+                      "Require 'Authorization: Bearer TOKEN'; prefer $EDGEFLEET_TOKEN, which other users cannot read in ps");
   command->add_option("--policy", options->policy, "Default selection policy")->capture_default_str();
   command->add_option("--default-sla", options->default_sla_ms, "SLA (ms) of requests without sla_ms; 0 = most accurate")
       ->capture_default_str();
-  command->add_option("--threads", options->http_threads, "HTTP connections served at once")->capture_default_str();
-  command->add_option("--instances", options->instances_per_variant, "Model copies per variant (inferences at once)")->capture_default_str();
-  command->add_option("--engine-threads", options->engine_threads, "Intra-op threads per model copy")->capture_default_str();
-  command->add_option("--max-queue", options->max_queue, "Requests waiting per variant before 503")->capture_default_str();
-  command->add_option("--max-body-mb", *max_body_mb, "Largest request body (MiB) before 413")->capture_default_str();
-  command->add_option("--warmup", options->warmup_runs, "Warm-up inferences per variant at load")->capture_default_str();
+  command->add_option("--threads", options->http_threads, "HTTP connections served at once (a thread each, started on demand)")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
+  command->add_option("--read-timeout", options->read_timeout_seconds, "Seconds of silence allowed while a request arrives")
+      ->capture_default_str()->check(CLI::Range(1, 600));
+  command->add_option("--instances", options->instances_per_variant, "Model copies per variant (inferences at once)")
+      ->capture_default_str()->check(CLI::Range(1, 64));
+  command->add_option("--engine-threads", options->engine_threads, "Intra-op threads per model copy")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  command->add_option("--max-queue", options->max_queue, "Requests waiting per variant before 503")
+      ->capture_default_str()->check(CLI::Range(0, 1000000));
+  command->add_option("--max-body-mb", limits->max_body_mb, "Largest request body (MiB) before 413")->capture_default_str();
+  command->add_option("--max-image-megapixels", limits->max_image_megapixels, "Largest picture accepted, in megapixels")
+      ->capture_default_str();
+  command->add_option("--decode-budget-mb", limits->decode_budget_mb, "Memory for pictures decoded at once (MiB); more wait")
+      ->capture_default_str();
+  command->add_option("--warmup", options->warmup_runs, "Warm-up inferences per variant at load")
+      ->capture_default_str()->check(CLI::Range(0, 10000));
   command->add_option("--poll", options->poll_seconds, "Rescan the repository every S seconds (0 = only on request)")
       ->capture_default_str();
+  command->add_flag("--require-sha256", options->require_sha256, "Refuse variants whose card has no sha256 of the model file");
   command->add_option("--seed", options->seed, "Seed of the selection policies")->capture_default_str();
-  return [options, max_body_mb] { return run_serve(*options, *max_body_mb); };
+  return [options, limits] { return run_serve(*options, *limits); };
 }
 
 Runner add_repository_command(CLI::App& app) {

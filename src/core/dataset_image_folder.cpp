@@ -69,9 +69,11 @@ Expected<std::shared_ptr<const Dataset>> open_image_folder(const std::string& ro
     if (!fs::exists(root, ec)) throw Error(not_found("image-folder: no such folder '" + root + "'"));
     if (!fs::is_directory(root, ec)) throw Error(invalid_argument("image-folder: '" + root + "' is not a folder"));
 
+    // Entries whose status cannot be read (a symbolic link loop, a dangling link) are not
+    // class folders; an image-named one stays an item, and loading it reports why it fails.
     std::vector<std::string> folders;
     for (const auto& entry : fs::directory_iterator(root)) {
-      if (entry.is_directory()) folders.push_back(entry.path().filename().string());
+      if (entry.is_directory(ec)) folders.push_back(entry.path().filename().string());
     }
     std::sort(folders.begin(), folders.end());
     if (folders.empty()) {
@@ -96,7 +98,8 @@ Expected<std::shared_ptr<const Dataset>> open_image_folder(const std::string& ro
       }
       std::vector<std::string> class_files;
       for (const auto& entry : fs::directory_iterator(fs::path(root) / folder)) {
-        if (entry.is_regular_file() && is_image_file(entry.path())) class_files.push_back(entry.path().string());
+        if (!is_image_file(entry.path())) continue;
+        if (entry.is_regular_file(ec) || (ec && entry.is_symlink(ec))) class_files.push_back(entry.path().string());
       }
       if (class_files.empty()) {
         throw Error(invalid_argument("image-folder: class folder '" + (fs::path(root) / folder).string() +

@@ -3,11 +3,13 @@
 #include "edgefleet/pipeline.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -42,12 +44,16 @@ class Reader {
     return j[key].get<std::string>();
   }
 
-  double positive(const json& j, const std::string& key, const std::string& where, bool allow_zero = false) const {
+  // A number in (0, max], or [0, max] with allow_zero; a whole one when `whole`.
+  double positive(const json& j, const std::string& key, const std::string& where, double max, bool allow_zero = false,
+                  bool whole = false) const {
     if (!j.contains(key)) fail("missing field '" + where + key + "'");
-    if (!j[key].is_number()) fail("field '" + where + key + "' must be a number, got " + j[key].dump());
-    const double v = j[key].get<double>();
-    if (allow_zero ? v < 0 : v <= 0) {
-      fail("field '" + where + key + "' must be " + (allow_zero ? "non-negative" : "positive") + ", got " + j[key].dump());
+    const double v = j[key].is_number() ? j[key].get<double>() : -1.0;
+    const bool inside = std::isfinite(v) && (allow_zero ? v >= 0 : v > 0) && v <= max && (!whole || v == std::floor(v));
+    if (!inside) {
+      std::ostringstream range;
+      range << (allow_zero ? "[0, " : "(0, ") << max << "]";
+      fail("field '" + where + key + "' must be a " + (whole ? "whole number" : "number") + " in " + range.str() + ", got " + j[key].dump());
     }
     return v;
   }
@@ -82,9 +88,9 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
     const json& h = j["hardware"];
     r.only_fields(h, "hardware", {"soc", "peak_gflops", "memory_bandwidth_gbs", "memory_mb", "sources", "notes"});
     p.hardware.soc = r.string(h, "soc", "hardware.", true);
-    p.hardware.peak_gflops = r.positive(h, "peak_gflops", "hardware.");
-    p.hardware.memory_bandwidth_gbs = r.positive(h, "memory_bandwidth_gbs", "hardware.");
-    p.hardware.memory_mb = r.positive(h, "memory_mb", "hardware.");
+    p.hardware.peak_gflops = r.positive(h, "peak_gflops", "hardware.", 1e7);
+    p.hardware.memory_bandwidth_gbs = r.positive(h, "memory_bandwidth_gbs", "hardware.", 1e6);
+    p.hardware.memory_mb = r.positive(h, "memory_mb", "hardware.", 1e9);
     if (!h.contains("sources") || !h["sources"].is_array() || h["sources"].empty()) {
       r.fail("field 'hardware.sources' must list the spec sheets the numbers come from");
     }
@@ -105,7 +111,7 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
     r.one_of(p.environment.precision, "environment.precision", {"fp32", "bf16", "fp16", "int8"});
     p.environment.engine = r.string(e, "engine", "environment.", false, "libtorch");
     r.one_of(p.environment.engine, "environment.engine", {"libtorch", "opencv-dnn"});
-    if (e.contains("threads")) p.environment.threads = static_cast<int>(r.positive(e, "threads", "environment.", true));
+    if (e.contains("threads")) p.environment.threads = static_cast<int>(r.positive(e, "threads", "environment.", 1024, true, true));
 
     if (!j.contains("network")) r.fail("missing field 'network'");
     const json& n = j["network"];
@@ -115,8 +121,8 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
       const fs::path trace = fs::path(origin).parent_path() / p.network.trace;
       if (!fs::exists(trace)) r.fail("network.trace file '" + trace.string() + "' does not exist");
     } else {
-      p.network.rtt_ms_mean = r.positive(n, "rtt_ms_mean", "network.");
-      p.network.rtt_ms_std = r.positive(n, "rtt_ms_std", "network.", true);
+      p.network.rtt_ms_mean = r.positive(n, "rtt_ms_mean", "network.", 1e6);
+      p.network.rtt_ms_std = r.positive(n, "rtt_ms_std", "network.", 1e6, true);
     }
     p.path = origin;
     return p;

@@ -24,7 +24,9 @@ Expected<Image> make_image(int width, int height, int channels, std::vector<std:
 
 Expected<std::vector<std::uint8_t>> read_file_bytes(const std::string& path, std::size_t max_bytes) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return not_found("no such file '" + path + "'");
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) return io_error("cannot read '" + path + "': " + ec.message());
+  if (!exists) return not_found("no such file '" + path + "'");
   if (std::filesystem::is_directory(path, ec)) return invalid_argument("'" + path + "' is a folder, expected a file");
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) return io_error("cannot stat '" + path + "': " + ec.message());

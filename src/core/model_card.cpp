@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -19,6 +21,13 @@ namespace {
 template <typename T>
 T field(const json& j, const char* key, T fallback, const std::string& origin, const std::string& prefix = "") {
   if (!j.contains(key) || j[key].is_null()) return fallback;
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // get<int>() would wrap 1e10 or 2^32, or truncate 2.5, silently.
+    const bool fits = !j[key].is_number() || j[key].is_number_integer() && j[key].get<long long>() >= std::numeric_limits<T>::min() &&
+                      (j[key].is_number_unsigned() ? j[key].get<unsigned long long>() <= static_cast<unsigned long long>(std::numeric_limits<T>::max())
+                                                   : j[key].get<long long>() <= static_cast<long long>(std::numeric_limits<T>::max()));
+    if (!fits) fail(origin, "field '" + prefix + key + "' must be a whole number that fits in " + std::to_string(sizeof(T) * 8) + " bits (" + j[key].dump() + ")");
+  }
   try {
     return j[key].get<T>();
   } catch (const json::exception&) {
@@ -48,7 +57,11 @@ InputContract parse_input(const json& j, const std::string& origin) {
   }
   in.height = field<int>(j, "height", 0, origin, "input.");
   in.width = field<int>(j, "width", 0, origin, "input.");
-  if (in.height <= 0 || in.width <= 0) fail(origin, "input.height and input.width must be positive integers");
+  // Bounded so that a card cannot make every picture a gigabyte tensor (4096x4096x3 floats
+  // are 200 MB already).
+  if (in.height <= 0 || in.width <= 0 || in.height > kMaxInputSide || in.width > kMaxInputSide) {
+    fail(origin, "input.height and input.width must be whole numbers in [1, " + std::to_string(kMaxInputSide) + "]");
+  }
   in.mean = field<std::vector<float>>(j, "mean", {}, origin, "input.");
   in.std = field<std::vector<float>>(j, "std", {}, origin, "input.");
   if (in.mean.size() != in.std.size() ||
@@ -70,6 +83,9 @@ InputContract parse_input(const json& j, const std::string& origin) {
   }
   in.resize_size = field<int>(j, "resize_size", static_cast<int>(std::lround(std::min(in.height, in.width) / 0.875)),
                               origin, "input.");
+  if (in.resize_size > 2 * kMaxInputSide) {
+    fail(origin, "input.resize_size " + std::to_string(in.resize_size) + " is over " + std::to_string(2 * kMaxInputSide));
+  }
   if (in.resize != "exact" && in.resize_size < std::min(in.height, in.width)) {
     fail(origin, "input.resize_size " + std::to_string(in.resize_size) + " is smaller than the crop");
   }

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 namespace edgefleet {
@@ -57,6 +59,15 @@ std::string stored_fingerprint(sqlite3* db) {
 ResultsStore::ResultsStore(std::unique_ptr<Connection> connection) : db_(std::move(connection)) {}
 ResultsStore::~ResultsStore() = default;
 
+// The model's class count recorded by begin(); 0 when the store predates it or lacks it.
+int stored_class_count(sqlite3* db) {
+  Statement get(db, "SELECT value FROM meta WHERE key = 'classes'");
+  if (!get.ok() || sqlite3_step(get.get()) != SQLITE_ROW) return 0;
+  const char* text = reinterpret_cast<const char*>(sqlite3_column_text(get.get(), 0));
+  const long value = text ? std::strtol(text, nullptr, 10) : 0;
+  return value > 0 && value < (1 << 24) ? static_cast<int>(value) : 0;
+}
+
 Expected<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& path) {
   auto connection = std::make_unique<Connection>();
   connection->path = path;
@@ -83,7 +94,7 @@ Expected<std::unique_ptr<ResultsStore>> ResultsStore::open(const std::string& pa
 }
 
 Status ResultsStore::begin(const std::string& fingerprint, const std::vector<StoredEnvironment>& environments,
-                           const std::vector<StoredInput>& inputs) {
+                           const std::vector<StoredInput>& inputs, int class_count) {
   sqlite3* db = db_->db;
   const std::string stored = stored_fingerprint(db);
   if (!stored.empty()) {
@@ -117,6 +128,11 @@ Status ResultsStore::begin(const std::string& fingerprint, const std::vector<Sto
     Statement meta(db, "INSERT INTO meta(key, value) VALUES('fingerprint', ?1)");
     sqlite3_bind_text(meta.get(), 1, fingerprint.c_str(), -1, SQLITE_TRANSIENT);
     ok = meta.ok() && sqlite3_step(meta.get()) == SQLITE_DONE;
+    if (ok && class_count > 0) {
+      Statement classes(db, "INSERT INTO meta(key, value) VALUES('classes', ?1)");
+      sqlite3_bind_text(classes.get(), 1, std::to_string(class_count).c_str(), -1, SQLITE_TRANSIENT);
+      ok = classes.ok() && sqlite3_step(classes.get()) == SQLITE_DONE;
+    }
     Statement env(db, "INSERT INTO environments(id, name, spec) VALUES(?1, ?2, ?3)");
     for (std::size_t i = 0; ok && i < environments.size(); ++i) {
       sqlite3_reset(env.get());
@@ -194,7 +210,7 @@ Status ResultsStore::merge_from(const std::string& other_path) {
     auto inputs = (*other)->inputs();
     if (!environments) return environments.status();
     if (!inputs) return inputs.status();
-    if (Status s = begin(theirs, *environments, *inputs); !s.is_ok()) return s;
+    if (Status s = begin(theirs, *environments, *inputs, stored_class_count((*other)->db_->db)); !s.is_ok()) return s;
   }
   const std::string attach = "ATTACH DATABASE '" + other_path + "' AS shard";
   if (other_path.find('\'') != std::string::npos) return invalid_argument("shard path may not contain a quote");
@@ -235,6 +251,7 @@ Expected<std::vector<ResultRow>> ResultsStore::failures() const {
 }
 
 Expected<PredictionTable> ResultsStore::table() const {
+  const int class_count = stored_class_count(db_->db);
   auto environments = this->environments();
   auto inputs = this->inputs();
   if (!environments) return environments.status();
@@ -254,8 +271,26 @@ Expected<PredictionTable> ResultsStore::table() const {
         throw Error(corrupt("results store '" + db_->path + "': row for unknown input/environment"));
       }
       Prediction& p = table.predictions[input][environment];
-      p.classes = nlohmann::json::parse(text_column(s.get(), 2)).get<std::vector<int>>();
-      p.probabilities = nlohmann::json::parse(text_column(s.get(), 3)).get<std::vector<float>>();
+      const std::string where = "results store '" + db_->path + "': input " + std::to_string(input) + ", environment " +
+                                std::to_string(environment) + ": ";
+      const auto classes = nlohmann::json::parse(text_column(s.get(), 2), nullptr, false);
+      const auto probabilities = nlohmann::json::parse(text_column(s.get(), 3), nullptr, false);
+      if (!classes.is_array() || !probabilities.is_array() || classes.size() != probabilities.size()) {
+        throw Error(corrupt(where + "classes and probabilities are not two JSON arrays of one length"));
+      }
+      for (const auto& c : classes) {
+        if (!c.is_number_integer() || c.get<std::int64_t>() < 0 || (class_count > 0 && c.get<std::int64_t>() >= class_count)) {
+          throw Error(corrupt(where + "class " + c.dump() + " is not a class id in [0, " +
+                              (class_count > 0 ? std::to_string(class_count) : std::string("inf")) + ")"));
+        }
+        p.classes.push_back(c.get<int>());
+      }
+      for (const auto& q : probabilities) {
+        if (!q.is_number() || !(q.get<double>() >= 0 && q.get<double>() <= 1)) {
+          throw Error(corrupt(where + "probability " + q.dump() + " is not a number in [0, 1]"));
+        }
+        p.probabilities.push_back(q.get<float>());
+      }
     }
     return table;
   });

@@ -120,6 +120,13 @@ Expected<Image> decode_image(const std::vector<std::uint8_t>& bytes, const std::
   return decode_image(bytes, origin, options);
 }
 
+std::optional<ImageSize> probe_image_size(const std::vector<std::uint8_t>& bytes) {
+  ImageSize size;
+  if (!detail::probe_dimensions(bytes, sniff_image_format(bytes), &size.width, &size.height)) return std::nullopt;
+  if (size.width <= 0 || size.height <= 0) return std::nullopt;
+  return size;
+}
+
 namespace detail {
 
 Status check_dimensions(long long width, long long height, const std::string& origin, const DecodeLimits& limits) {

@@ -499,6 +499,7 @@ Pipeline bind_to_input(const Pipeline& pipeline, const InputContract& contract) 
 Expected<Payload> apply_stage(const Stage& stage, Payload payload, const std::string& origin,
                               const DecodeLimits& limits) {
   const bool is_decode = std::holds_alternative<DecodeStage>(stage);
+  if (payload.bytes.empty() && !payload.has_pixels()) return corrupt(origin + ": empty file (0 bytes), not an image");
   if (is_decode) {
     if (payload.bytes.empty()) {
       return invalid_argument(origin + ": " + stage_to_string(stage) +

@@ -19,6 +19,8 @@ using nlohmann::json;
 using json_fields::check_keys;
 using json_fields::fail;
 using json_fields::read_bool;
+using json_fields::at_least;
+using json_fields::positive;
 using json_fields::read_number;
 
 void read_steps(const json& j, const char* key, FinetuneSettings& s, const std::string& origin) {
@@ -27,13 +29,12 @@ void read_steps(const json& j, const char* key, FinetuneSettings& s, const std::
   const json& o = j[key];
   if (!o.is_object()) fail(origin, std::string(key) + " must be an object");
   check_keys(o, {"steps", "batch", "learning_rate", "distill_weight", "temperature", "augment"}, origin, where);
-  read_number(o, "steps", s.steps, origin, where);
-  read_number(o, "batch", s.batch, origin, where);
-  read_number(o, "learning_rate", s.learning_rate, origin, where);
-  read_number(o, "distill_weight", s.distill_weight, origin, where, /*positive=*/false);
-  read_number(o, "temperature", s.temperature, origin, where);
+  read_number(o, "steps", s.steps, origin, where, at_least(1, 1e7));
+  read_number(o, "batch", s.batch, origin, where, at_least(1, 65536));
+  read_number(o, "learning_rate", s.learning_rate, origin, where, positive(100));
+  read_number(o, "distill_weight", s.distill_weight, origin, where, at_least(0, 1));
+  read_number(o, "temperature", s.temperature, origin, where, positive(1000));
   read_bool(o, "augment", s.augment, origin, where);
-  if (s.distill_weight > 1) fail(origin, where + "distill_weight must be in [0, 1]");
 }
 
 json steps_json(const FinetuneSettings& s) {
@@ -108,30 +109,29 @@ Expected<PeerConfig> peer_config_from_json(const json& j, const std::string& ori
                    "privacy_steps", "peer_counts", "epsilons", "lsh", "threads", "wait_seconds", "seed", "devices"},
                origin, "");
     PeerConfig c = default_peer_config();
-    read_number(j, "images_per_device", c.images_per_device, origin, "");
-    read_number(j, "validation_fraction", c.validation_fraction, origin, "");
-    if (c.validation_fraction >= 0.9) fail(origin, "validation_fraction must be below 0.9");
-    read_number(j, "eval_images", c.eval_images, origin, "");
+    read_number(j, "images_per_device", c.images_per_device, origin, "", at_least(1, 1e7));
+    read_number(j, "validation_fraction", c.validation_fraction, origin, "", positive(0.9));
+    read_number(j, "eval_images", c.eval_images, origin, "", at_least(1, 1e7));
     if (j.contains("teacher")) {
       if (!j["teacher"].is_string() || j["teacher"].get<std::string>().empty()) fail(origin, "teacher must be a zoo model name or a card path");
       c.teacher = j["teacher"].get<std::string>();
     }
     read_steps(j, "local", c.local, origin);
     read_steps(j, "rounds", c.rounds, origin);
-    read_number(j, "max_rounds", c.max_rounds, origin, "");
-    read_number(j, "patience", c.patience, origin, "");
-    read_number(j, "min_gain", c.min_gain, origin, "", /*positive=*/false);
-    read_number(j, "privacy_steps", c.privacy_steps, origin, "");
-    read_number(j, "threads", c.threads, origin, "");
-    read_number(j, "wait_seconds", c.wait_seconds, origin, "");
-    read_number(j, "seed", c.seed, origin, "", /*positive=*/false);
+    read_number(j, "max_rounds", c.max_rounds, origin, "", at_least(1, 10000));
+    read_number(j, "patience", c.patience, origin, "", at_least(1, 10000));
+    read_number(j, "min_gain", c.min_gain, origin, "", at_least(0, 1));
+    read_number(j, "privacy_steps", c.privacy_steps, origin, "", at_least(1, 1e7));
+    read_number(j, "threads", c.threads, origin, "", at_least(1, 1024));
+    read_number(j, "wait_seconds", c.wait_seconds, origin, "", positive(86400));
+    read_number(j, "seed", c.seed, origin, "", at_least(0, json_fields::kMaxSeed));
     if (j.contains("lsh")) {
       const json& l = j["lsh"];
       if (!l.is_object()) fail(origin, "lsh must be an object");
       check_keys(l, {"tables", "hashes_per_table", "bucket_width"}, origin, "lsh.");
-      read_number(l, "tables", c.lsh.tables, origin, "lsh.");
-      read_number(l, "hashes_per_table", c.lsh.hashes_per_table, origin, "lsh.");
-      read_number(l, "bucket_width", c.lsh.bucket_width, origin, "lsh.");
+      read_number(l, "tables", c.lsh.tables, origin, "lsh.", at_least(1, 1000));
+      read_number(l, "hashes_per_table", c.lsh.hashes_per_table, origin, "lsh.", at_least(1, 1000));
+      read_number(l, "bucket_width", c.lsh.bucket_width, origin, "lsh.", positive(1e9));
     }
     if (j.contains("devices")) {
       if (!j["devices"].is_array()) fail(origin, "devices must be an array");

@@ -42,21 +42,29 @@ torch::jit::Module deserialise(const std::string& bytes) {
 // The device's side of the coordinator's HTTP API; every failure throws Error.
 class CoordinatorLink {
  public:
-  CoordinatorLink(const std::string& url, double wait_seconds) : wait_seconds_(wait_seconds) {
+  CoordinatorLink(const std::string& url, const std::string& token, double wait_seconds) : wait_seconds_(wait_seconds) {
     if (url.rfind("http://", 0) != 0) throw Error(invalid_argument("coordinator URL must start with http://: " + url));
     http_ = std::make_unique<httplib::Client>(url.substr(7));
     http_->set_read_timeout(120, 0);
     http_->set_write_timeout(120, 0);
     http_->set_tcp_nodelay(true);
+    if (!token.empty()) http_->set_bearer_token_auth(token.c_str());
   }
 
-  void register_hint(const std::string& device, const std::vector<double>& hint) {
-    check(http_->Post(("/v1/devices/" + device).c_str(), json{{"hint", hint}}.dump(), "application/json"), "registering " + device);
+  // Registers the hint and keeps the device's write key. `key_file` holds the key of an
+  // earlier registration with the same coordinator (a restarted device) and receives the new.
+  void register_hint(const std::string& device, const std::vector<double>& hint, const fs::path& key_file) {
+    httplib::Headers headers;
+    if (std::ifstream in(key_file); in && std::getline(in, key_)) headers.emplace("X-Device-Key", key_);
+    auto res = http_->Post(("/v1/devices/" + device).c_str(), headers, json{{"hint", hint}}.dump(), "application/json");
+    check(res, "registering " + device);
+    key_ = json::parse(res->body).at("key").get<std::string>();
+    write_file_atomically(key_ + "\n", key_file.string());
   }
 
   void send_model(const std::string& scenario, const std::string& device, int round, const std::string& bytes, bool final) {
     const std::string path = "/v1/models/" + scenario + "/" + device + "/" + std::to_string(round) + (final ? "?final=1" : "");
-    check(http_->Put(path.c_str(), bytes, "application/octet-stream"), "sending the model of " + device);
+    check(http_->Put(path.c_str(), key_headers(), bytes, "application/octet-stream"), "sending the model of " + device);
   }
 
   // Blocks until the coordinator names k peers whose models for `round` are there.
@@ -82,7 +90,8 @@ class CoordinatorLink {
   }
 
   void send_result(const std::string& scenario, const std::string& device, const json& result) {
-    check(http_->Post(("/v1/results/" + scenario + "/" + device).c_str(), result.dump(), "application/json"), "sending the result");
+    check(http_->Post(("/v1/results/" + scenario + "/" + device).c_str(), key_headers(), result.dump(), "application/json"),
+          "sending the result");
   }
 
  private:
@@ -91,7 +100,10 @@ class CoordinatorLink {
     if (res->status != 200 && res->status != 202) throw Error(io_error(what + ": coordinator answered " + std::to_string(res->status) + " " + res->body));
   }
 
+  httplib::Headers key_headers() const { return {{"X-Device-Key", key_}}; }
+
   std::unique_ptr<httplib::Client> http_;
+  std::string key_;
   double wait_seconds_;
 };
 
@@ -142,8 +154,8 @@ Status run_peer_device(const PeerConfig& config, const PeerDeviceOptions& option
     const fs::path work(options.work_dir);
 
     const DeviceData data = load_device_data(config, index);
-    CoordinatorLink link(options.coordinator_url, config.wait_seconds);
-    link.register_hint(me.name, me.hint);
+    CoordinatorLink link(options.coordinator_url, options.token, config.wait_seconds);
+    link.register_hint(me.name, me.hint, work / "coordinator.key");
 
     // (i) local training until convergence (the recipe's steps), kept for a resumed run.
     const fs::path local_file = work / "local.pt";

@@ -4,6 +4,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "core/atomic_file.h"
+#include "core/secret.h"
 #include "edgefleet/peer_coordinator.h"
 #include "edgefleet/peer_tuning.h"
 
@@ -34,7 +36,20 @@ std::string last_line_of(const fs::path& file) {
 }
 
 // Starts `cli_path args...` with stdout and stderr appended to `log`.
-Expected<pid_t> spawn(const std::string& cli_path, const std::vector<std::string>& args, const fs::path& log) {
+// Starts `cli_path args` with this process's environment plus `extra` ("NAME=value": the
+// token travels there, not in argv, where ps shows it).
+Expected<pid_t> spawn(const std::string& cli_path, const std::vector<std::string>& args, const std::vector<std::string>& extra,
+                      const fs::path& log) {
+  std::vector<char*> env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const bool replaced = std::any_of(extra.begin(), extra.end(), [&](const std::string& x) {
+      return entry.compare(0, x.find('=') + 1, x, 0, x.find('=') + 1) == 0;
+    });
+    if (!replaced) env.push_back(*e);
+  }
+  for (const auto& e : extra) env.push_back(const_cast<char*>(e.c_str()));
+  env.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -44,7 +59,7 @@ Expected<pid_t> spawn(const std::string& cli_path, const std::vector<std::string
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, cli_path.c_str(), &actions, nullptr, argv.data(), environ);
+  const int rc = posix_spawn(&pid, cli_path.c_str(), &actions, nullptr, argv.data(), env.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) return io_error("cannot start " + cli_path + ": " + std::strerror(rc));
   return pid;
@@ -96,6 +111,8 @@ Expected<PeerTable> run_peer_experiment(const PeerConfig& config, const std::str
     PeerCoordinatorOptions coordinator_options;
     coordinator_options.hint_dimensions = static_cast<int>(config.devices.front().hint.size());
     coordinator_options.lsh = config.lsh;
+    coordinator_options.token = random_secret();
+    const std::vector<std::string> device_env = {std::string(kTokenVariable) + "=" + coordinator_options.token};
     auto coordinator = PeerCoordinator::start(coordinator_options);
     if (!coordinator) throw Error(coordinator.status());
     if (log) log("coordinator on " + (*coordinator)->url());
@@ -105,7 +122,7 @@ Expected<PeerTable> run_peer_experiment(const PeerConfig& config, const std::str
       const fs::path log_file = out / "devices" / (device.name + ".log");
       auto pid = spawn(cli_path, {"peers", "device", "--config", config_file.string(), "--device", device.name, "--coordinator", (*coordinator)->url(),
                                   "--work", (out / "devices" / device.name).string()},
-                       log_file);
+                       device_env, log_file);
       if (!pid) {
         for (const auto& [p, name] : running) kill(p, SIGTERM);
         throw Error(pid.status());

@@ -13,11 +13,15 @@ using nlohmann::json;
 
 using json_fields::check_keys;
 using json_fields::fail;
+using json_fields::at_least;
+using json_fields::positive;
 using json_fields::read_number;
+using json_fields::read_string;
 
-double positive_number(const json& j, const std::string& key, const std::string& origin, const std::string& where) {
-  if (!j[key].is_number() || !(j[key].get<double>() > 0)) fail(origin, where + key + " must be a positive number");
-  return j[key].get<double>();
+double positive_number(const json& j, const char* key, double max, const std::string& origin, const std::string& where) {
+  double v = 0;
+  read_number(j, key, v, origin, where, positive(max));
+  return v;
 }
 
 PortGoal goal_from_json(const json& g, std::size_t index, const std::string& origin, const std::string& fleet_dir) {
@@ -40,10 +44,10 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
     goal.hardware = profile.value().hardware;
     if (goal.hardware.memory_mb > 0) goal.max_memory_mb = goal.hardware.memory_mb;
   }
-  if (g.contains("max_macs")) goal.max_macs = static_cast<std::int64_t>(positive_number(g, "max_macs", origin, where));
-  if (g.contains("max_params")) goal.max_params = static_cast<std::int64_t>(positive_number(g, "max_params", origin, where));
+  if (g.contains("max_macs")) read_number(g, "max_macs", goal.max_macs.emplace(), origin, where, at_least(1, 1e18));
+  if (g.contains("max_params")) read_number(g, "max_params", goal.max_params.emplace(), origin, where, at_least(1, 1e18));
   if (g.contains("max_memory_mb")) {
-    const double mb = positive_number(g, "max_memory_mb", origin, where);
+    const double mb = positive_number(g, "max_memory_mb", 1e9, origin, where);
     if (goal.max_memory_mb && mb > *goal.max_memory_mb) {
       fail(origin, where + "max_memory_mb " + std::to_string(mb) + " contradicts device '" + goal.device + "', which has " +
                        std::to_string(*goal.max_memory_mb) + " MB");
@@ -51,16 +55,14 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
     goal.max_memory_mb = mb;
   }
   if (g.contains("max_latency_ms")) {
-    goal.max_latency_ms = positive_number(g, "max_latency_ms", origin, where);
+    goal.max_latency_ms = positive_number(g, "max_latency_ms", 1e9, origin, where);
     if (goal.device.empty()) fail(origin, where + "max_latency_ms needs a 'device' whose hardware prices the latency");
     if (!(goal.hardware.peak_gflops > 0) || !(goal.hardware.memory_bandwidth_gbs > 0)) {
       fail(origin, where + "device '" + goal.device + "' lacks peak_gflops or memory_bandwidth_gbs, so latency cannot be estimated");
     }
   }
   if (g.contains("min_accuracy")) {
-    const double a = g["min_accuracy"].is_number() ? g["min_accuracy"].get<double>() : -1;
-    if (!(a > 0 && a <= 1)) fail(origin, where + "min_accuracy must be a top-1 fraction in (0, 1]");
-    goal.min_accuracy = a;
+    read_number(g, "min_accuracy", goal.min_accuracy.emplace(), origin, where, positive(1));
   }
   if (!goal.max_macs && !goal.max_params && !goal.max_memory_mb && !goal.max_latency_ms) {
     fail(origin, where + "goal '" + goal.name + "' constrains nothing: give a device or max_macs, max_params, max_memory_mb, max_latency_ms");
@@ -79,50 +81,50 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     PortConfig c;
     if (!j.contains("base_model") || !j["base_model"].is_string()) fail(origin, "base_model must name a model card or a built-in model");
     c.base_model = j["base_model"].get<std::string>();
-    c.dataset = j.value("dataset", c.dataset);
+    read_string(j, "dataset", c.dataset, origin, "");
     if (c.dataset != "fashion-mnist" && !std::filesystem::is_directory(c.dataset)) {
       fail(origin, "dataset '" + c.dataset + "' is neither fashion-mnist nor an image folder (one sub-folder per class)");
     }
-    c.algorithm = j.value("algorithm", c.algorithm);
+    read_string(j, "algorithm", c.algorithm, origin, "");
     if (c.algorithm != "morphnet" && c.algorithm != "evolution" && c.algorithm != "l1") {
       fail(origin, "algorithm '" + c.algorithm + "' is not one of morphnet, evolution, l1");
     }
-    c.mode = j.value("mode", c.mode);
+    read_string(j, "mode", c.mode, origin, "");
     if (c.mode != "collective" && c.mode != "independent") fail(origin, "mode '" + c.mode + "' is not one of collective, independent");
-    const std::string latency = j.value("latency_model", "sum");
+    std::string latency = "sum";
+    read_string(j, "latency_model", latency, origin, "");
     if (latency != "sum" && latency != "roofline") fail(origin, "latency_model '" + latency + "' is not one of sum, roofline");
     c.latency_model = latency == "sum" ? LatencyModel::kSum : LatencyModel::kRoofline;
-    read_number(j, "channel_multiple", c.channel_multiple, origin, "");
+    read_number(j, "channel_multiple", c.channel_multiple, origin, "", at_least(1, 1024));
     if (j.contains("morphnet")) {
       const json& m = j["morphnet"];
       if (!m.is_object()) fail(origin, "morphnet must be an object");
       check_keys(m, {"strength", "threshold", "learning_rate", "batch", "reschedule_every", "max_steps"}, origin, "morphnet.");
-      read_number(m, "strength", c.morphnet.strength, origin, "morphnet.");
-      read_number(m, "threshold", c.morphnet.threshold, origin, "morphnet.");
-      read_number(m, "learning_rate", c.morphnet.learning_rate, origin, "morphnet.");
-      read_number(m, "batch", c.morphnet.batch, origin, "morphnet.");
-      read_number(m, "reschedule_every", c.morphnet.reschedule_every, origin, "morphnet.");
-      read_number(m, "max_steps", c.morphnet.max_steps, origin, "morphnet.");
+      read_number(m, "strength", c.morphnet.strength, origin, "morphnet.", positive(1e6));
+      read_number(m, "threshold", c.morphnet.threshold, origin, "morphnet.", positive(1e6));
+      read_number(m, "learning_rate", c.morphnet.learning_rate, origin, "morphnet.", positive(100));
+      read_number(m, "batch", c.morphnet.batch, origin, "morphnet.", at_least(1, 65536));
+      read_number(m, "reschedule_every", c.morphnet.reschedule_every, origin, "morphnet.", at_least(1, 1e7));
+      read_number(m, "max_steps", c.morphnet.max_steps, origin, "morphnet.", at_least(1, 1e7));
     }
     if (j.contains("evolution")) {
       const json& e = j["evolution"];
       if (!e.is_object()) fail(origin, "evolution must be an object");
       check_keys(e, {"population", "generations", "proxy_images", "mutation"}, origin, "evolution.");
-      read_number(e, "population", c.evolution.population, origin, "evolution.");
-      read_number(e, "generations", c.evolution.generations, origin, "evolution.");
-      read_number(e, "proxy_images", c.evolution.proxy_images, origin, "evolution.");
-      read_number(e, "mutation", c.evolution.mutation, origin, "evolution.");
-      if (c.evolution.population < 2) fail(origin, "evolution.population must be at least 2");
+      read_number(e, "population", c.evolution.population, origin, "evolution.", at_least(2, 100000));
+      read_number(e, "generations", c.evolution.generations, origin, "evolution.", at_least(1, 100000));
+      read_number(e, "proxy_images", c.evolution.proxy_images, origin, "evolution.", at_least(1, 1e7));
+      read_number(e, "mutation", c.evolution.mutation, origin, "evolution.", positive(1));
     }
     if (j.contains("finetune")) {
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
       check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment"}, origin, "finetune.");
-      read_number(f, "steps", c.finetune.steps, origin, "finetune.", /*positive=*/false);
-      read_number(f, "batch", c.finetune.batch, origin, "finetune.");
-      read_number(f, "learning_rate", c.finetune.learning_rate, origin, "finetune.");
-      read_number(f, "distill_weight", c.finetune.distill_weight, origin, "finetune.", false);
-      read_number(f, "temperature", c.finetune.temperature, origin, "finetune.");
+      read_number(f, "steps", c.finetune.steps, origin, "finetune.", at_least(0, 1e7));
+      read_number(f, "batch", c.finetune.batch, origin, "finetune.", at_least(1, 65536));
+      read_number(f, "learning_rate", c.finetune.learning_rate, origin, "finetune.", positive(100));
+      read_number(f, "distill_weight", c.finetune.distill_weight, origin, "finetune.", at_least(0, 1));
+      read_number(f, "temperature", c.finetune.temperature, origin, "finetune.", positive(1000));
       if (f.contains("augment")) {
         if (!f["augment"].is_boolean()) fail(origin, "finetune.augment must be true or false");
         c.finetune.augment = f["augment"].get<bool>();
@@ -131,12 +133,11 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
         if (!f["distill"].is_boolean()) fail(origin, "finetune.distill must be true or false");
         c.finetune.distill = f["distill"].get<bool>();
       }
-      if (c.finetune.distill_weight > 1) fail(origin, "finetune.distill_weight must be in [0, 1]");
     }
-    read_number(j, "train_images", c.train_images, origin, "", false);
-    read_number(j, "eval_images", c.eval_images, origin, "", false);
-    read_number(j, "threads", c.threads, origin, "", false);
-    read_number(j, "seed", c.seed, origin, "", false);
+    read_number(j, "train_images", c.train_images, origin, "", at_least(0, 1e8));
+    read_number(j, "eval_images", c.eval_images, origin, "", at_least(0, 1e8));
+    read_number(j, "threads", c.threads, origin, "", at_least(0, 1024));
+    read_number(j, "seed", c.seed, origin, "", at_least(0, json_fields::kMaxSeed));
     if (!j.contains("goals") || !j["goals"].is_array() || j["goals"].empty()) fail(origin, "goals must be a non-empty list");
     std::set<std::string> names;
     for (std::size_t i = 0; i < j["goals"].size(); ++i) {

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "serve/http_listener.h"
+#include "core/http_service.h"
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -17,9 +17,16 @@ using nlohmann::json;
 
 namespace {
 
-void reply_json(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
+using http::send_error;
+using http::send_json;
+
+// Goals arrive as small JSON; models leave as files.
+http::Limits port_server_limits() {
+  http::Limits limits;
+  limits.max_body_bytes = 1u << 20;
+  limits.max_connections = 32;
+  limits.write_timeout_seconds = 600;
+  return limits;
 }
 
 json goal_json(const GoalResult& g) {
@@ -48,17 +55,16 @@ json goal_only_json(const PortGoal& goal) {
 struct PortServer::Impl {
   PortConfig config;
   PortServerOptions options;
-  httplib::Server http;
-  HttpListener listener;
+  http::Service web{"the port server", port_server_limits()};
   std::mutex porting;  // one port run at a time; requests queue here
 
   void routes() {
-    http.Post("/v1/goals", [this](const httplib::Request& req, httplib::Response& res) {
-      const json body = json::parse(req.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object()) return reply_json(res, 400, {{"error", "the body is not a JSON object"}});
+    web.post("/v1/goals", [this](const httplib::Request&, const std::string& text, httplib::Response& res) {
+      const json body = json::parse(text, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) return send_error(res, 400, "the body is not a JSON object");
       std::vector<json> incoming;
       if (body.contains("goals")) {
-        if (!body["goals"].is_array() || body["goals"].empty()) return reply_json(res, 400, {{"error", "goals must be a non-empty list"}});
+        if (!body["goals"].is_array() || body["goals"].empty()) return send_error(res, 400, "goals must be a non-empty list");
         incoming.assign(body["goals"].begin(), body["goals"].end());
       } else {
         incoming.push_back(body);
@@ -68,20 +74,20 @@ struct PortServer::Impl {
       std::vector<std::string> names;
       for (const auto& g : incoming) {
         auto goal = port_goal_from_json(g, "request", options.fleet_dir);
-        if (!goal) return reply_json(res, 400, {{"error", goal.status().message()}});
+        if (!goal) return send_error(res, 400, goal.status().message());
         bool known = false;
         for (const auto& existing : next.goals) {
           if (existing.name != goal->name) continue;
           known = true;
           if (goal_only_json(existing) != goal_only_json(*goal)) {
-            return reply_json(res, 409, {{"error", "goal '" + goal->name + "' exists with other constraints"}});
+            return send_error(res, 409, "goal '" + goal->name + "' exists with other constraints");
           }
         }
         if (!known) next.goals.push_back(*goal);
         names.push_back(goal->name);
       }
       auto result = run_port(next, options.out_dir, options.on_progress);
-      if (!result) return reply_json(res, result.status().code() == StatusCode::kInvalidArgument ? 400 : 500, {{"error", result.status().message()}});
+      if (!result) return http::send_status(res, result.status());
       config = next;
       json answer = json::array();
       for (const auto& name : names) {
@@ -89,22 +95,22 @@ struct PortServer::Impl {
           if (g.goal == name) answer.push_back(goal_json(g));
         }
       }
-      reply_json(res, 200, {{"goals", answer}});
+      send_json(res, 200, {{"goals", answer}});
     });
 
-    http.Get("/v1/goals", [this](const httplib::Request&, httplib::Response& res) {
+    web.get("/v1/goals", [this](const httplib::Request&, httplib::Response& res) {
       std::ifstream in(fs::path(options.out_dir) / "port.json");
       const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       res.status = 200;
       res.set_content(text, "application/json");
     });
 
-    http.Get("/v1/models/([A-Za-z0-9_.-]+)", [this](const httplib::Request& req, httplib::Response& res) {
+    web.get("/v1/models/([A-Za-z0-9_.-]+)", [this](const httplib::Request& req, httplib::Response& res) {
       const std::string goal = req.matches[1];
       const fs::path file = fs::path(options.out_dir) / (goal + ".pt");
       bool known = false;
       for (const auto& g : config.goals) known = known || g.name == goal;
-      if (!known || !fs::exists(file)) return reply_json(res, 404, {{"error", "no model for goal '" + goal + "'"}});
+      if (!known || !fs::exists(file)) return send_error(res, 404, "no model for goal '" + goal + "'");
       std::ifstream in(file, std::ios::binary);
       const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       res.status = 200;
@@ -125,18 +131,15 @@ Expected<std::unique_ptr<PortServer>> PortServer::start(const PortConfig& config
   }
   impl->options = options;
   impl->routes();
-  impl->http.set_tcp_nodelay(true);
-  impl->http.set_read_timeout(600, 0);
-  impl->http.set_write_timeout(600, 0);
-  const Status listening = impl->listener.start(impl->http, options.host, options.port, "the port server");
+  const Status listening = impl->web.start(options.host, options.port);
   if (!listening.is_ok()) return listening;
   return std::unique_ptr<PortServer>(new PortServer(std::move(impl)));
 }
 
 PortServer::PortServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-PortServer::~PortServer() { impl_->listener.stop(); }
+PortServer::~PortServer() { impl_->web.stop(); }
 
-std::string PortServer::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->listener.port()); }
+std::string PortServer::url() const { return "http://" + impl_->options.host + ":" + std::to_string(impl_->web.port()); }
 
 }  // namespace edgefleet

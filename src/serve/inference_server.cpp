@@ -1,6 +1,7 @@
 #include "edgefleet/inference_server.h"
 
 #include <httplib.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +16,9 @@
 #include <sstream>
 #include <thread>
 
+#include "core/elapsed.h"
+#include "core/http_service.h"
+#include "core/secret.h"
 #include "edgefleet/classifier.h"
 #include "edgefleet/decode.h"
 #include "edgefleet/kserve.h"
@@ -30,8 +34,8 @@ namespace edgefleet {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+using http::send_error;
+using http::send_json;
 
 // When the current request's headers were read: the pre-routing handler runs before httplib
 // reads the body, so the handler's start minus this is the body's receive time.
@@ -43,18 +47,66 @@ struct HttpError {
   std::string message;
 };
 
-int http_status_of(const Status& s) {
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kCorrupt:
-    case StatusCode::kUnsupported:
-      return 400;
-    case StatusCode::kNotFound:
-      return 404;
-    default:
-      return 500;
+int http_status_of(const Status& s) { return http::status_of(s); }
+
+// Memory for decoded pictures, shared by every request: a decode waits until its pixels fit,
+// so that many large pictures at once cannot exhaust the machine (a 100-megapixel PNG of
+// 292 KB decodes to ~390 MB).
+class DecodeBudget {
+ public:
+  explicit DecodeBudget(std::size_t bytes) : total_(std::max<std::size_t>(bytes, 1)) {}
+
+  // Holds `bytes` of the budget until destroyed.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(DecodeBudget* budget, std::size_t bytes) : budget_(budget), bytes_(bytes) {}
+    Lease(Lease&& other) noexcept : budget_(std::exchange(other.budget_, nullptr)), bytes_(other.bytes_) {}
+    Lease& operator=(Lease&& other) noexcept {
+      release();
+      budget_ = std::exchange(other.budget_, nullptr);
+      bytes_ = other.bytes_;
+      return *this;
+    }
+    ~Lease() { release(); }
+
+   private:
+    void release() {
+      if (budget_) budget_->release(bytes_);
+      budget_ = nullptr;
+    }
+    DecodeBudget* budget_ = nullptr;
+    std::size_t bytes_ = 0;
+  };
+
+  // Waits up to `wait` for `bytes` to fit (a request over the whole budget runs alone);
+  // nullopt when they did not.
+  std::optional<Lease> acquire(std::size_t bytes, std::chrono::milliseconds wait) {
+    bytes = std::min(bytes, total_);
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!cv_.wait_for(lock, wait, [&] { return used_ + bytes <= total_; })) return std::nullopt;
+    used_ += bytes;
+    return Lease(this, bytes);
   }
-}
+
+ private:
+  void release(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      used_ -= bytes;
+    }
+    cv_.notify_all();
+  }
+
+  const std::size_t total_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::size_t used_ = 0;
+};
+
+// Decoded pictures cost about this much memory per pixel at their peak (measured: +390 MB
+// for one 10000x10000 PNG).
+constexpr std::size_t kDecodeBytesPerPixel = 4;
 
 // One loaded variant: its card, a pool of model copies (a Classifier is single-threaded) and
 // its online latency profile.
@@ -130,11 +182,12 @@ std::string shape_text(const std::vector<std::int64_t>& shape) {
 struct Batch {
   int n = 0;
   std::vector<Image> images;  // BYTES input: decoded, preprocessed per the chosen card later
+  std::vector<DecodeBudget::Lease> decode_memory;  // held while the images are
   std::vector<float> tensor;  // numeric input: already model input
   std::vector<std::int64_t> item_shape;
 };
 
-Batch batch_from(InferRequest& request) {
+Batch batch_from(InferRequest& request, const DecodeLimits& limits, DecodeBudget& budget) {
   if (request.inputs.size() != 1) {
     throw HttpError{400, "expected exactly one input (an FP32 tensor [N,C,H,W] or BYTES images), got " +
                              std::to_string(request.inputs.size())};
@@ -145,7 +198,17 @@ Batch batch_from(InferRequest& request) {
     if (t.bytes.empty()) throw HttpError{400, "input '" + t.name + "' holds no images"};
     for (std::size_t i = 0; i < t.bytes.size(); ++i) {
       std::vector<std::uint8_t> bytes(t.bytes[i].begin(), t.bytes[i].end());
-      auto image = decode_image(bytes, "input '" + t.name + "' element " + std::to_string(i));
+      const std::string origin = "input '" + t.name + "' element " + std::to_string(i);
+      // Pixels are known from the header for JPEG, PNG and WebP; other formats reserve the
+      // largest picture allowed. Over the limit, the decoder refuses from the header.
+      const auto size = probe_image_size(bytes);
+      const std::size_t pixels = size ? static_cast<std::size_t>(size->width) * static_cast<std::size_t>(size->height) : limits.max_pixels;
+      if (pixels <= limits.max_pixels) {
+        auto lease = budget.acquire(pixels * kDecodeBytesPerPixel, std::chrono::seconds(10));
+        if (!lease) throw HttpError{503, origin + ": the server's decode memory is busy with other large pictures; retry later"};
+        batch.decode_memory.push_back(std::move(*lease));
+      }
+      auto image = decode_image(bytes, origin, limits);
       if (!image) throw HttpError{400, image.status().message()};
       batch.images.push_back(std::move(image).value());
     }
@@ -155,6 +218,12 @@ Batch batch_from(InferRequest& request) {
   if (t.shape.size() == 3) t.shape.insert(t.shape.begin(), 1);
   if (t.shape.size() != 4 || t.shape[0] < 1) {
     throw HttpError{400, "input '" + t.name + "' has shape " + shape_text(t.shape) + "; expected [N,C,H,W] or [C,H,W]"};
+  }
+  // Infinity (1e300 in FP32) or NaN would give null or NaN logits with a 200.
+  for (std::size_t i = 0; i < t.floats.size(); ++i) {
+    if (!std::isfinite(t.floats[i])) {
+      throw HttpError{400, "input '" + t.name + "' element " + std::to_string(i) + " is not a finite FP32 number"};
+    }
   }
   batch.n = static_cast<int>(t.shape[0]);
   batch.item_shape.assign(t.shape.begin() + 1, t.shape.end());
@@ -174,15 +243,13 @@ struct InferenceServer::Impl {
   std::mutex load_mutex;  // one load/unload/sync at a time
 
   ServerMetrics metrics;
-  httplib::Server http;
-  std::thread listener;
-  std::atomic<bool> listener_returned{false};
+  std::unique_ptr<DecodeBudget> decode_budget;
+  std::unique_ptr<http::Service> service;
   std::thread poller;
   std::atomic<bool> stopping{false};
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
   bool stopped = false;
-  int bound_port = 0;
   std::atomic<std::uint64_t> rng_counter{0};
 
   void log(const std::string& line) const {
@@ -215,6 +282,12 @@ struct InferenceServer::Impl {
       auto card = read_card(entry.card_path);
       if (!card) throw Error(Status(card.status().code(), "variant '" + entry.variant + "': " + card.status().message()));
       v->card = std::move(card).value();
+      if (v->card.sha256.empty()) {
+        if (options.require_sha256) {
+          throw Error(invalid_argument("variant '" + entry.variant + "': its card has no sha256, and the server requires one"));
+        }
+        log("variant " + entry.variant + ": its card has no sha256; the model file is loaded unverified");
+      }
       LoadOptions load;
       load.threads = options.engine_threads;
       for (int i = 0; i < std::max(1, options.instances_per_variant); ++i) {
@@ -322,17 +395,15 @@ struct InferenceServer::Impl {
 
   // ---- HTTP ----
 
-  void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
-    res.status = status;
-    res.set_content(body.dump(), "application/json");
-  }
-  void send_error(httplib::Response& res, int status, const std::string& message) {
-    send_json(res, status, {{"error", message}});
+  // The label a request is counted under: a loaded task or variant, else "".
+  std::string metric_label(const std::string& model) const {
+    const auto r = snapshot();
+    return r->tasks.count(model) || r->variants.count(model) ? model : std::string();
   }
 
   bool authorized(const httplib::Request& req) const {
     if (options.token.empty()) return true;
-    return req.get_header_value("Authorization") == "Bearer " + options.token;
+    return same_secret(req.get_header_value("Authorization"), "Bearer " + options.token);
   }
 
   nlohmann::json model_metadata(const Registry& r, const std::string& name) {
@@ -397,17 +468,20 @@ struct InferenceServer::Impl {
     return pool;
   }
 
-  void handle_infer(const httplib::Request& req, httplib::Response& res, const std::string& model, const std::string& version) {
+  void handle_infer(const httplib::Request& req, const std::string& body, httplib::Response& res, const std::string& model,
+                    const std::string& version) {
     const auto handler_start = Clock::now();
     const double receive_ms = std::chrono::duration<double, std::milli>(handler_start - t_headers_read).count();
-    std::string used_model = model;
+    std::string used_model = metric_label(model);
     try {
-      auto header_length = parse_header_length(req.get_header_value(kInferenceHeaderContentLength), req.body.size());
+      auto header_length = parse_header_length(req.get_header_value(kInferenceHeaderContentLength), body.size());
       if (!header_length) throw HttpError{400, header_length.status().message()};
-      auto parsed = parse_infer_request(req.body, header_length.value());
+      auto parsed = parse_infer_request(body, header_length.value());
       if (!parsed) throw HttpError{http_status_of(parsed.status()), parsed.status().message()};
       InferRequest& request = parsed.value();
-      Batch batch = batch_from(request);
+      DecodeLimits limits;
+      limits.max_pixels = options.max_image_pixels;
+      Batch batch = batch_from(request, limits, *decode_budget);
 
       const auto registry = snapshot();
       const auto pool = candidates(*registry, model, version, batch);
@@ -442,7 +516,6 @@ struct InferenceServer::Impl {
         fits = profiles[0].mean_ms + profiles[0].std_ms < sla_ms - network_ms;
       }
       Variant& v = *pool[chosen];
-      used_model = v.name;
 
       // Preprocessing per the chosen card.
       std::vector<float> input;
@@ -526,7 +599,7 @@ struct InferenceServer::Impl {
       }
       res.status = 200;
       const bool missed = sla_ms > 0 && network_ms + server_ms > sla_ms;
-      metrics.request(model, v.name, 200, server_ms / 1000.0, queue_ms / 1000.0, missed);
+      metrics.request(used_model, v.name, 200, server_ms / 1000.0, queue_ms / 1000.0, missed);
     } catch (const HttpError& e) {
       send_error(res, e.status, e.message);
       metrics.request(used_model, "", e.status, ms_since(handler_start) / 1000.0, 0.0, false);
@@ -569,39 +642,27 @@ struct InferenceServer::Impl {
     return s;
   }
 
-  void routes() {
-    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+  void routes(http::Service& web) {
+    web.set_guard([this](const httplib::Request& req, httplib::Response& res) {
       t_headers_read = Clock::now();
-      if (req.path.rfind("/v2/health/", 0) == 0 || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
+      if (req.path.rfind("/v2/health/", 0) == 0 || authorized(req)) return false;
       res.set_header("WWW-Authenticate", "Bearer");
       send_error(res, 401, "missing or wrong bearer token");
       metrics.request("", "", 401, 0.0, 0.0, false);
-      return httplib::Server::HandlerResponse::Handled;
+      return true;
     });
-    http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
-      // httplib's own refusals (413 body too large, 404 no route, 400 malformed HTTP) get the
-      // same JSON error body as ours; ours already carry one.
-      if (!res.body.empty()) return;
-      std::string message = res.status == 400 ? "malformed HTTP request" : "HTTP status " + std::to_string(res.status);
-      if (res.status == 413) {
-        message = "the request body is larger than the limit of " + std::to_string(options.max_body_bytes) + " bytes";
-        metrics.request("", "", 413, 0.0, 0.0, false);
-      } else if (res.status == 404) {
-        message = "no endpoint " + req.method + " " + req.path;
-      }
-      send_error(res, res.status, message);
-    });
-    http.Get("/v2/health/live", [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
-    http.Get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
+    web.on_refusal([this](int status) { metrics.request("", "", status, 0.0, 0.0, false); });
+    web.get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
+    web.get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
       const bool ready = !snapshot()->variants.empty() && !stopping;
       send_json(res, ready ? 200 : 503, {{"ready", ready}});
     });
-    http.Get("/v2", [this](const httplib::Request&, httplib::Response& res) {
+    web.get("/v2", [](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200,
                 {{"name", "edgefleet"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification", "model_repository"}}});
     });
     static const std::string kModel = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
-    http.Get(kModel, [this](const httplib::Request& req, httplib::Response& res) {
+    web.get(kModel, [this](const httplib::Request& req, httplib::Response& res) {
       try {
         auto meta = model_metadata(*snapshot(), req.matches[1]);
         const std::string version = req.matches[2];
@@ -616,7 +677,7 @@ struct InferenceServer::Impl {
         send_error(res, e.status, e.message);
       }
     });
-    http.Get(kModel + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
+    web.get(kModel + "/ready", [this](const httplib::Request& req, httplib::Response& res) {
       const auto r = snapshot();
       const std::string name = req.matches[1], version = req.matches[2];
       bool ready = r->tasks.count(name) || r->variants.count(name);
@@ -624,12 +685,12 @@ struct InferenceServer::Impl {
       if (!ready) return send_error(res, 404, "no model '" + name + (version.empty() ? "" : "' version '" + version) + "' is loaded");
       send_json(res, 200, {{"name", name}, {"ready", true}});
     });
-    http.Post(kModel + "/infer", [this](const httplib::Request& req, httplib::Response& res) {
-      handle_infer(req, res, req.matches[1], req.matches[2]);
+    web.post(kModel + "/infer", [this](const httplib::Request& req, const std::string& body, httplib::Response& res) {
+      handle_infer(req, body, res, req.matches[1], req.matches[2]);
     });
-    http.Post("/v2/repository/index", [this](const httplib::Request&, httplib::Response& res) {
+    web.post("/v2/repository/index", [this](const httplib::Request&, const std::string&, httplib::Response& res) {
       auto entries = scan_repository(options.repository);
-      if (!entries) return send_error(res, http_status_of(entries.status()), entries.status().message());
+      if (!entries) return http::send_status(res, entries.status());
       const auto r = snapshot();
       nlohmann::json index = nlohmann::json::array();
       for (const auto& e : entries.value()) {
@@ -637,13 +698,13 @@ struct InferenceServer::Impl {
       }
       send_json(res, 200, index);
     });
-    http.Post(R"(/v2/repository/models/([^/]+)/(load|unload))", [this](const httplib::Request& req, httplib::Response& res) {
+    web.post(R"(/v2/repository/models/([^/]+)/(load|unload))", [this](const httplib::Request& req, const std::string&, httplib::Response& res) {
       const std::string name = req.matches[1];
       const Status s = req.matches[2] == "load" ? load(name) : unload(name);
-      if (!s.is_ok()) return send_error(res, http_status_of(s), s.message());
+      if (!s.is_ok()) return http::send_status(res, s);
       send_json(res, 200, nlohmann::json::object());
     });
-    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    web.get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       std::vector<VariantProfile> profiles;
       for (const auto& [name, v] : snapshot()->variants) profiles.push_back(v->profile());
       res.set_content(metrics.prometheus_text(profiles), "text/plain; version=0.0.4");
@@ -660,6 +721,9 @@ Expected<std::unique_ptr<InferenceServer>> InferenceServer::create(ServerOptions
   if (options.max_queue < 0) return invalid_argument("max_queue must be >= 0");
   if (options.http_threads < 1) return invalid_argument("http_threads must be >= 1");
   if (options.instances_per_variant < 1) return invalid_argument("instances_per_variant must be >= 1");
+  if (options.max_image_pixels < 1) return invalid_argument("max_image_pixels must be >= 1");
+  if (options.read_timeout_seconds < 1) return invalid_argument("read_timeout_seconds must be >= 1");
+  impl->decode_budget = std::make_unique<DecodeBudget>(options.decode_budget_bytes);
   auto policy = make_policy(options.policy);
   if (!policy) return policy.status();
   impl->default_policy = std::move(policy).value();
@@ -675,33 +739,14 @@ Expected<std::unique_ptr<InferenceServer>> InferenceServer::create(ServerOptions
 
 Status InferenceServer::start() {
   Impl& s = *impl_;
-  s.routes();
-  const int threads = s.options.http_threads;
-  s.http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  s.http.set_payload_max_length(s.options.max_body_bytes);
-  s.http.set_keep_alive_max_count(1000);
-  s.http.set_tcp_nodelay(true);  // small answers: without it Nagle and delayed ACKs add 40 ms
-  s.http.set_read_timeout(30, 0);
-  if (s.options.port == 0) {
-    s.bound_port = s.http.bind_to_any_port(s.options.host);
-    if (s.bound_port <= 0) return io_error("could not bind " + s.options.host + " on any port");
-  } else {
-    if (!s.http.bind_to_port(s.options.host, s.options.port)) {
-      return io_error("could not bind " + s.options.host + ":" + std::to_string(s.options.port) + " (in use, or not an address of this machine)");
-    }
-    s.bound_port = s.options.port;
-  }
-  s.listener = std::thread([&s] {
-    s.http.listen_after_bind();
-    s.listener_returned = true;
-  });
-  // httplib's stop() does nothing until the listener runs: wait for it, so that a stop()
-  // right after start() cannot leave the listener blocked in accept().
-  while (!s.http.is_running() && !s.listener_returned) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  if (!s.http.is_running()) {
-    s.listener.join();
-    return io_error("the HTTP listener on " + s.options.host + ":" + std::to_string(s.bound_port) + " stopped at once");
-  }
+  http::Limits limits;
+  limits.max_body_bytes = s.options.max_body_bytes;
+  limits.max_connections = s.options.http_threads;
+  limits.read_timeout_seconds = s.options.read_timeout_seconds;
+  s.service = std::make_unique<http::Service>("the inference server", limits);
+  s.routes(*s.service);
+  const Status listening = s.service->start(s.options.host, s.options.port);
+  if (!listening.is_ok()) return listening;
   if (s.options.poll_seconds > 0) {
     s.poller = std::thread([&s] {
       std::unique_lock<std::mutex> lock(s.stop_mutex);
@@ -712,11 +757,11 @@ Status InferenceServer::start() {
       }
     });
   }
-  s.log("serving " + s.options.repository + " on http://" + s.options.host + ":" + std::to_string(s.bound_port));
+  s.log("serving " + s.options.repository + " on http://" + s.options.host + ":" + std::to_string(port()));
   return Status::ok();
 }
 
-int InferenceServer::port() const { return impl_->bound_port; }
+int InferenceServer::port() const { return impl_->service ? impl_->service->port() : 0; }
 
 void InferenceServer::stop() {
   Impl& s = *impl_;
@@ -729,8 +774,7 @@ void InferenceServer::stop() {
   s.stop_cv.notify_all();
   // httplib's stop closes the listening socket; its thread pool then finishes the requests it
   // holds before the listener returns.
-  s.http.stop();
-  if (s.listener.joinable()) s.listener.join();
+  if (s.service) s.service->stop();
   if (s.poller.joinable()) s.poller.join();
   s.log("stopped");
 }

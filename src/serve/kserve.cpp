@@ -227,8 +227,13 @@ void fill_tensors(const nlohmann::json& array, const std::vector<std::optional<s
 }
 
 // A message body: its JSON header without the tensors' data, which stays in simdjson's DOM
-// (valid until the calling thread parses again) and is read straight into the tensors.
+// (valid while the parser lives) and is read straight into the tensors.
 struct ParsedBody {
+  // A parser holds about ten times the largest document it parsed. Small bodies use one
+  // parser per thread (no allocation per request); a larger body gets its own parser, freed
+  // with the request, so that a few large requests do not leave every HTTP thread holding
+  // hundreds of megabytes.
+  std::unique_ptr<simdjson::dom::parser> own_parser;
   nlohmann::json header;
   std::vector<std::optional<simdjson::dom::element>> tensor_data;  // per entry of "inputs" or "outputs"
   std::string_view binary;
@@ -240,13 +245,19 @@ ParsedBody split_body(std::string_view body, std::optional<std::size_t> header_l
     throw Error(invalid_argument(std::string(kInferenceHeaderContentLength) + " " + std::to_string(json_length) +
                                  " is larger than the body (" + std::to_string(body.size()) + " bytes)"));
   }
-  thread_local simdjson::dom::parser parser;
+  constexpr std::size_t kSharedParserBytes = 1u << 20;
+  thread_local simdjson::dom::parser shared_parser(kSharedParserBytes);
+  ParsedBody parsed;
+  simdjson::dom::parser* parser = &shared_parser;
+  if (json_length > kSharedParserBytes) {
+    parsed.own_parser = std::make_unique<simdjson::dom::parser>(json_length);
+    parser = parsed.own_parser.get();
+  }
   simdjson::dom::element root;
-  if (parser.parse(body.data(), json_length).get(root) != simdjson::SUCCESS) {
+  if (parser->parse(body.data(), json_length).get(root) != simdjson::SUCCESS) {
     throw Error(invalid_argument("the body is not valid JSON"));
   }
   if (root.type() != simdjson::dom::element_type::OBJECT) throw Error(invalid_argument("the body must be a JSON object"));
-  ParsedBody parsed;
   parsed.header = nlohmann::json::object();
   parsed.binary = body.substr(json_length);
   for (auto field : object_of(root)) {

@@ -2,13 +2,15 @@
 
 #include <sstream>
 
+#include "core/http_service.h"
+
 namespace edgefleet {
 namespace {
 
-// Label values escaped as the Prometheus text format asks.
+// Label values escaped as the Prometheus text format asks (valid UTF-8 with \\, \" and \n).
 std::string label(const std::string& value) {
   std::string out;
-  for (char c : value) {
+  for (char c : http::valid_utf8(value)) {
     if (c == '\\' || c == '"') out += '\\';
     if (c == '\n') {
       out += "\\n";
@@ -77,11 +79,11 @@ std::string ServerMetrics::prometheus_text(const std::vector<VariantProfile>& pr
   for (const auto& [variant, n] : shed_) out << "edgefleet_shed_total{variant=\"" << label(variant) << "\"} " << n << "\n";
   histogram("edgefleet_request_duration_seconds", "Time in the server of successful inferences.", duration_);
   histogram("edgefleet_queue_duration_seconds", "Time successful inferences waited for a model copy.", queue_);
-  out << "# HELP edgefleet_variant_latency_ms The online latency profile selection uses (execution plus queueing, per image).\n"
-         "# TYPE edgefleet_variant_latency_ms gauge\n";
+  out << "# HELP edgefleet_variant_latency_seconds The online latency profile selection uses (execution plus queueing, per image).\n"
+         "# TYPE edgefleet_variant_latency_seconds gauge\n";
   for (const auto& p : profiles) {
-    out << "edgefleet_variant_latency_ms{variant=\"" << label(p.name) << "\",stat=\"mean\"} " << p.mean_ms << "\n";
-    out << "edgefleet_variant_latency_ms{variant=\"" << label(p.name) << "\",stat=\"std\"} " << p.std_ms << "\n";
+    out << "edgefleet_variant_latency_seconds{variant=\"" << label(p.name) << "\",stat=\"mean\"} " << p.mean_ms / 1000.0 << "\n";
+    out << "edgefleet_variant_latency_seconds{variant=\"" << label(p.name) << "\",stat=\"std\"} " << p.std_ms / 1000.0 << "\n";
   }
   return out.str();
 }

@@ -15,8 +15,9 @@ namespace edgefleet {
 
 class ServerMetrics {
  public:
-  // One answered request: `model` as addressed (task or variant), `variant` that ran ("" when
-  // it failed before running), the HTTP status, its time in the server and waiting for a
+  // One answered request: `model` as addressed (a loaded task or variant, or "" for any
+  // other name: label values come from the repository, never from request text, so that a
+  // client cannot add series), `variant` that ran ("" when it failed before running), the HTTP status, its time in the server and waiting for a
   // model copy, and whether network + server time overran its SLA.
   void request(const std::string& model, const std::string& variant, int status, double seconds, double queue_seconds,
                bool sla_missed);

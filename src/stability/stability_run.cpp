@@ -285,7 +285,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
       break;
     }
   }
-  if (Status s = store.begin(fingerprint, stored_environments, inputs); !s.is_ok()) {
+  if (Status s = store.begin(fingerprint, stored_environments, inputs, card.classes); !s.is_ok()) {
     return s;
   }
   auto recorded = store.recorded();
