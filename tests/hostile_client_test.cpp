@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <limits>
 #include <thread>
 
@@ -130,6 +131,7 @@ TEST_F(HostileClient, LargeBodiesUnderTheLimitLeaveNoMemoryBehind) {
   EXPECT_EQ(refused, 18);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const long after = server->rss_kb();
+  std::cout << "server RSS: " << baseline << " kB before, " << after << " kB after 18 bodies of 24 MB\n";
   EXPECT_LE(after, baseline * 1.2) << "baseline " << baseline << " kB, after 18 bodies of 24 MB " << after << " kB";
 }
 
