@@ -29,7 +29,10 @@ probe() {
     sleep 0.25
   done
 }
-summary() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%d checks, median %.4f s, p99 %.4f s, max %.4f s", NR, v[int(NR / 2) + 1], v[int(NR * 0.99) + 1 > NR ? NR : int(NR * 0.99) + 1], v[NR] }'; }
+summary() {
+  sort -n "$1" | awk '{ v[NR] = $1 } END { p = int(NR * 0.99) + 1; if (p > NR) p = NR;
+    printf "%d checks, median %.4f s, p99 %.4f s, max %.4f s", NR, v[int(NR / 2) + 1], v[p], v[NR] }'
+}
 
 probe 5 >"$tmp/before.txt"
 slowhttptest -c "$connections" -H -i 10 -r 100 -l "$seconds" -u "$url/v2/health/live" -x 24 -p 3 >"$tmp/attack.log" 2>&1 &

@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "core/torchscript_cost.h"
+#include "model/torchscript_cost.h"
 #include "edgefleet/zoo.h"
 #include "zoo/module_builder.h"
 

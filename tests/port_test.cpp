@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "core/torchscript_cost.h"
+#include "model/torchscript_cost.h"
 #include "edgefleet/device_profile.h"
 #include "edgefleet/goal_tree.h"
 #include "edgefleet/port.h"

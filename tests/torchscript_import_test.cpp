@@ -2,7 +2,7 @@
 // from the graph, the outputs kept, the cost model and pruning applicable, and clear refusals.
 #include <gtest/gtest.h>
 
-#include "core/torchscript_cost.h"
+#include "model/torchscript_cost.h"
 #include "edgefleet/arch_cost.h"
 #include "port/channel_pruning.h"
 #include "zoo/torchscript_import.h"

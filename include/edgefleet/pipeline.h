@@ -37,7 +37,7 @@
 #include "edgefleet/color_conversion.h"
 #include "edgefleet/decode.h"
 #include "edgefleet/encode.h"
-#include "edgefleet/model_card.h"
+#include "edgefleet/input_contract.h"
 #include "edgefleet/resize.h"
 
 namespace edgefleet {

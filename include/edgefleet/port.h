@@ -12,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "edgefleet/arch_cost.h"
+#include "edgefleet/finetune.h"
 #include "edgefleet/status.h"
 
 namespace edgefleet {
@@ -41,18 +42,6 @@ struct EvolutionKnobs {
   int generations = 8;
   int proxy_images = 512;  // accuracy proxy: the pruned, batch-norm-recalibrated model on these
   double mutation = 0.15;  // relative change of a group's width per mutation
-};
-
-struct FinetuneSettings {
-  int steps = 300;
-  int batch = 64;
-  double learning_rate = 0.01;
-  bool distill = true;          // knowledge distillation from the base model
-  double distill_weight = 0.5;  // of the KL term; the rest is cross-entropy on labels
-  double temperature = 2.0;
-  // Random horizontal flips and shifts of up to 1/16 of the side: with few images (a folder
-  // of photos rather than a training set), distillation then sees more than it memorises.
-  bool augment = false;
 };
 
 struct PortConfig {

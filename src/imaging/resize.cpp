@@ -5,7 +5,10 @@
 #include <cstring>
 
 #include <Magick++.h>
+#include <c10/core/InferenceMode.h>
 #include <opencv2/imgproc.hpp>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/types.h>
 #include <vips/vips8>
 
 #include "imaging/magick_runtime.h"

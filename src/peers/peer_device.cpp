@@ -19,7 +19,7 @@
 #include "edgefleet/peer_tuning.h"
 #include "edgefleet/zoo.h"
 #include "peers/laplace_noise.h"
-#include "port/training.h"
+#include "zoo/training.h"
 #include "zoo/module_builder.h"
 
 namespace edgefleet {

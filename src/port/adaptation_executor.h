@@ -10,7 +10,7 @@
 
 #include "edgefleet/port.h"
 #include "port/channel_pruning.h"
-#include "port/training.h"
+#include "zoo/training.h"
 
 namespace edgefleet {
 

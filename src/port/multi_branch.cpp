@@ -18,7 +18,7 @@
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
 #include "port/channel_pruning.h"
-#include "port/training.h"
+#include "zoo/training.h"
 #include "zoo/module_builder.h"
 
 namespace edgefleet {

@@ -7,7 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "core/thread_count.h"
-#include "core/torchscript_cost.h"
+#include "model/torchscript_cost.h"
 #include "edgefleet/sha256.h"
 #include "edgefleet/zoo.h"
 #include "zoo/module_builder.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "edgefleet/dataset.h"
-#include "edgefleet/port.h"
+#include "edgefleet/finetune.h"
 
 namespace edgefleet {
 

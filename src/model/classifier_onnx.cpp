@@ -6,7 +6,7 @@
 #include <opencv2/dnn.hpp>
 
 
-#include "core/classifier_engines.h"
+#include "model/classifier_engines.h"
 #include "core/thread_count.h"
 
 namespace edgefleet {

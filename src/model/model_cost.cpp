@@ -3,7 +3,7 @@
 #include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
-#include "core/torchscript_cost.h"
+#include "model/torchscript_cost.h"
 
 namespace edgefleet {
 namespace {

@@ -1,5 +1,5 @@
 // The SGD loop with optional distillation, and top-1 accuracy on in-memory data.
-#include "port/training.h"
+#include "zoo/training.h"
 
 #include <algorithm>
 #include <cmath>

@@ -4,10 +4,10 @@
 #include <chrono>
 #include <optional>
 
-#include "core/classifier_engines.h"
-#include "core/graph_rewrite.h"
+#include "model/classifier_engines.h"
+#include "model/graph_rewrite.h"
 #include "core/thread_count.h"
-#include "core/torchscript_cost.h"
+#include "model/torchscript_cost.h"
 
 namespace edgefleet {
 namespace {

@@ -1,6 +1,6 @@
 #include <filesystem>
 
-#include "core/classifier_engines.h"
+#include "model/classifier_engines.h"
 #include "edgefleet/sha256.h"
 
 namespace edgefleet {

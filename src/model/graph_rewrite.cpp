@@ -1,4 +1,4 @@
-#include "core/graph_rewrite.h"
+#include "model/graph_rewrite.h"
 
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/ir/ir.h>

@@ -1,0 +1,19 @@
+// FinetuneSettings: the recipe of one SGD fine-tuning run with optional distillation, shared
+// by porting's fine-tuning, peer tuning at the edge and multi-branch models.
+#pragma once
+
+namespace edgefleet {
+
+struct FinetuneSettings {
+  int steps = 300;
+  int batch = 64;
+  double learning_rate = 0.01;
+  bool distill = true;          // knowledge distillation from the base model
+  double distill_weight = 0.5;  // of the KL term; the rest is cross-entropy on labels
+  double temperature = 2.0;
+  // Random horizontal flips and shifts of up to 1/16 of the side: with few images (a folder
+  // of photos rather than a training set), distillation then sees more than it memorises.
+  bool augment = false;
+};
+
+}  // namespace edgefleet
