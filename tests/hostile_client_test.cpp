@@ -230,6 +230,19 @@ TEST_F(HostileClient, PicturesOverTheServersPixelLimitAreRefusedFromTheirHeader)
   EXPECT_NE(body_of(answer).find("over the limit of 1000000"), std::string::npos) << answer;
 }
 
+// Finding 3, continued: a refused request's unread body must not be read as the next request.
+TEST_F(HostileClient, ARefusedRequestsBodyIsNotReadAsAnotherRequest) {
+  start({}, {"EDGEFLEET_TOKEN=s3cret"});
+  const std::string smuggled = "GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+  // Keep-alive (no "Connection: close"), and the body sent after the headers were read: it is
+  // then still on the connection when the refusal has been written.
+  const std::string answer = raw_http(server->port(), "POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                                                          std::to_string(smuggled.size()) + "\r\n\r\n",
+                                      3000, "", smuggled);
+  EXPECT_EQ(status_of(answer), 401) << answer;
+  EXPECT_EQ(answer.find("\"live\""), std::string::npos) << "the body was served as a request: " << answer;
+}
+
 // Finding 9: a POST without a body waited 30 s for one, then answered 400.
 TEST_F(HostileClient, APostWithoutABodyIsAnEmptyBody) {
   start();

@@ -251,7 +251,7 @@ std::string ServeProcess::stderr_text() const {
   return {std::istreambuf_iterator<char>(in), {}};
 }
 
-std::string raw_http(int port, const std::string& bytes, int timeout_ms, const std::string& source) {
+std::string raw_http(int port, const std::string& bytes, int timeout_ms, const std::string& source, const std::string& later) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
   if (!source.empty()) {
@@ -268,11 +268,18 @@ std::string raw_http(int port, const std::string& bytes, int timeout_ms, const s
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);  // a server that stops reading
   std::string answer;
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    std::size_t sent = 0;
-    while (sent < bytes.size()) {
-      const ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) break;  // the server may close early (413): read what it said
-      sent += static_cast<std::size_t>(n);
+    const auto send_all = [fd](const std::string& part) {
+      std::size_t sent = 0;
+      while (sent < part.size()) {
+        const ssize_t n = send(fd, part.data() + sent, part.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;  // the server may close early (413): read what it said
+        sent += static_cast<std::size_t>(n);
+      }
+    };
+    send_all(bytes);
+    if (!later.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      send_all(later);
     }
     char buffer[65536];
     pollfd p{fd, POLLIN, 0};

@@ -76,6 +76,8 @@ class ServeProcess {
 // Sends `bytes` on a fresh TCP connection to 127.0.0.1:port (from `source`, another loopback
 // address, when not empty) and returns what the server answered before closing the
 // connection or before `timeout_ms` of silence.
-std::string raw_http(int port, const std::string& bytes, int timeout_ms = 5000, const std::string& source = "");
+// `later`, when not empty, is sent 300 ms after `bytes` (so that the server reads it apart).
+std::string raw_http(int port, const std::string& bytes, int timeout_ms = 5000, const std::string& source = "",
+                     const std::string& later = "");
 
 }  // namespace edgefleet::testing

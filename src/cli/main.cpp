@@ -3,11 +3,12 @@
 #include <map>
 
 #include "cli/cli_common.h"
+#include "core/data_dir.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"edgefleet: ship one image classifier to a fleet of heterogeneous edge devices"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "edgefleet 0.1.0");
+  app.set_version_flag("--version", "edgefleet 0.1.0 (built-in models, fleet and zoos in " + edgefleet::data_dir() + ")");
   std::map<CLI::App*, edgefleet::cli::Runner> runners;
   auto add = [&](edgefleet::cli::Runner runner) { runners[app.get_subcommands({}).back()] = std::move(runner); };
   add(edgefleet::cli::add_zoo_command(app));

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -170,18 +172,25 @@ void stop_reading(const std::string& remote_addr, int remote_port, int server_po
   }
 }
 
-// An answer after which the connection cannot be reused: the body was not (fully) read. It
-// is written through a content provider because the provider's releaser runs once the answer
-// is sent, and only then may the reading side be shut (httplib writes nothing to a socket it
-// can no longer read).
-void refuse_and_close(const httplib::Request& req, httplib::Response& res, int server_port, int status, const std::string& message) {
-  res.status = status;
+// Ends the connection once the answer in `res` is written: the request's body was not (fully)
+// read. The answer goes out through a content provider because the provider's releaser runs
+// after it is sent, and only then may the reading side be shut (httplib writes nothing to a
+// socket it can no longer read).
+void close_after_answer(const httplib::Request& req, httplib::Response& res, int server_port) {
   res.set_header("Connection", "close");
-  auto body = std::make_shared<const std::string>(json_text({{"error", message}}));
+  auto body = std::make_shared<const std::string>(std::move(res.body));
+  res.body.clear();
+  std::string type = res.get_header_value("Content-Type");
+  res.headers.erase("Content-Type");
   res.set_content_provider(
-      body->size(), "application/json",
+      body->size(), type.empty() ? "application/json" : type,
       [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) { return sink.write(body->data() + offset, length); },
       [addr = req.remote_addr, port = req.remote_port, server_port](bool) { stop_reading(addr, port, server_port); });
+}
+
+void refuse_and_close(const httplib::Request& req, httplib::Response& res, int server_port, int status, const std::string& message) {
+  send_error(res, status, message);
+  close_after_answer(req, res, server_port);
 }
 
 }  // namespace
@@ -339,6 +348,9 @@ Service::Service(std::string what, Limits limits) : impl_(std::make_unique<Impl>
         }
       }
       if (s.guard) handled = s.guard(req, res);
+      // A refused request's body stays unread: the connection cannot carry another request.
+      const bool has_body = is_chunked(req) || (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0");
+      if (handled && has_body_method(req) && has_body) close_after_answer(req, res, s.bound_port);
     });
     if (!handled && res.status >= 400) handled = true;  // the guard threw
     return handled ? httplib::Server::HandlerResponse::Handled : httplib::Server::HandlerResponse::Unhandled;

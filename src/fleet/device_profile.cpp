@@ -1,5 +1,6 @@
 #include "edgefleet/device_profile.h"
 
+#include "core/data_dir.h"
 #include "edgefleet/pipeline.h"
 
 #include <algorithm>
@@ -182,7 +183,7 @@ Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir) {
 
 std::string builtin_fleet_dir() {
   if (const char* dir = std::getenv("EDGEFLEET_FLEET_DIR")) return dir;
-  return std::string(EDGEFLEET_SOURCE_DIR) + "/fleet";
+  return data_dir() + "/fleet";
 }
 
 }  // namespace edgefleet

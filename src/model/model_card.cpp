@@ -8,6 +8,8 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/data_dir.h"
+
 namespace edgefleet {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -219,7 +221,7 @@ Status write_card(const ModelCard& card, const std::string& path) {
 
 std::string builtin_zoo_dir() {
   if (const char* dir = std::getenv("EDGEFLEET_MODELS_DIR")) return dir;
-  return std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist";
+  return data_dir() + "/models/fashion-mnist";
 }
 
 Expected<ModelCard> resolve_model(const std::string& model) {

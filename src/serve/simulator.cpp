@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/data_dir.h"
+
 namespace edgefleet {
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -134,7 +136,7 @@ Expected<ZooProfile> read_zoo_profile(const std::string& name_or_path) {
   return capture([&]() -> ZooProfile {
     std::string path = name_or_path;
     if (!fs::exists(path)) {
-      const std::string builtin = std::string(EDGEFLEET_SOURCE_DIR) + "/data/zoos/" + name_or_path + ".json";
+      const std::string builtin = data_dir() + "/data/zoos/" + name_or_path + ".json";
       if (!fs::exists(builtin)) {
         throw Error(not_found("zoo '" + name_or_path + "' is neither a file nor a built-in zoo (paper-table3, paper-table3-fictional)"));
       }
