@@ -20,6 +20,7 @@
 #include <limits>
 #include <thread>
 
+#include "core/elapsed.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/device_profile.h"
 #include "edgefleet/model_repository.h"
@@ -38,8 +39,6 @@ using testing::ServeProcess;
 using testing::TempDir;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // A repository with task "digits" of one fast variant.
 std::string write_repository(const TempDir& dir) {

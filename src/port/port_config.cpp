@@ -11,18 +11,12 @@ namespace {
 
 using nlohmann::json;
 
+using json_fields::at_least;
 using json_fields::check_keys;
 using json_fields::fail;
-using json_fields::at_least;
 using json_fields::positive;
 using json_fields::read_number;
 using json_fields::read_string;
-
-double positive_number(const json& j, const char* key, double max, const std::string& origin, const std::string& where) {
-  double v = 0;
-  read_number(j, key, v, origin, where, positive(max));
-  return v;
-}
 
 PortGoal goal_from_json(const json& g, std::size_t index, const std::string& origin, const std::string& fleet_dir) {
   const std::string where = "goals[" + std::to_string(index) + "].";
@@ -47,7 +41,8 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
   if (g.contains("max_macs")) read_number(g, "max_macs", goal.max_macs.emplace(), origin, where, at_least(1, 1e18));
   if (g.contains("max_params")) read_number(g, "max_params", goal.max_params.emplace(), origin, where, at_least(1, 1e18));
   if (g.contains("max_memory_mb")) {
-    const double mb = positive_number(g, "max_memory_mb", 1e9, origin, where);
+    double mb = 0;
+    read_number(g, "max_memory_mb", mb, origin, where, positive(1e9));
     if (goal.max_memory_mb && mb > *goal.max_memory_mb) {
       fail(origin, where + "max_memory_mb " + std::to_string(mb) + " contradicts device '" + goal.device + "', which has " +
                        std::to_string(*goal.max_memory_mb) + " MB");
@@ -55,7 +50,7 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
     goal.max_memory_mb = mb;
   }
   if (g.contains("max_latency_ms")) {
-    goal.max_latency_ms = positive_number(g, "max_latency_ms", 1e9, origin, where);
+    read_number(g, "max_latency_ms", goal.max_latency_ms.emplace(), origin, where, positive(1e9));
     if (goal.device.empty()) fail(origin, where + "max_latency_ms needs a 'device' whose hardware prices the latency");
     if (!(goal.hardware.peak_gflops > 0) || !(goal.hardware.memory_bandwidth_gbs > 0)) {
       fail(origin, where + "device '" + goal.device + "' lacks peak_gflops or memory_bandwidth_gbs, so latency cannot be estimated");

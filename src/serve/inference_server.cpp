@@ -47,8 +47,6 @@ struct HttpError {
   std::string message;
 };
 
-int http_status_of(const Status& s) { return http::status_of(s); }
-
 // Memory for decoded pictures, shared by every request: a decode waits until its pixels fit,
 // so that many large pictures at once cannot exhaust the machine (a 100-megapixel PNG of
 // 292 KB decodes to ~390 MB).
@@ -395,12 +393,6 @@ struct InferenceServer::Impl {
 
   // ---- HTTP ----
 
-  // The label a request is counted under: a loaded task or variant, else "".
-  std::string metric_label(const std::string& model) const {
-    const auto r = snapshot();
-    return r->tasks.count(model) || r->variants.count(model) ? model : std::string();
-  }
-
   bool authorized(const httplib::Request& req) const {
     if (options.token.empty()) return true;
     return same_secret(req.get_header_value("Authorization"), "Bearer " + options.token);
@@ -472,18 +464,19 @@ struct InferenceServer::Impl {
                     const std::string& version) {
     const auto handler_start = Clock::now();
     const double receive_ms = std::chrono::duration<double, std::milli>(handler_start - t_headers_read).count();
-    std::string used_model = metric_label(model);
+    const auto registry = snapshot();
+    // Counted under a loaded task or variant name, else "": label values never come from requests.
+    const std::string used_model = registry->tasks.count(model) || registry->variants.count(model) ? model : std::string();
     try {
       auto header_length = parse_header_length(req.get_header_value(kInferenceHeaderContentLength), body.size());
       if (!header_length) throw HttpError{400, header_length.status().message()};
       auto parsed = parse_infer_request(body, header_length.value());
-      if (!parsed) throw HttpError{http_status_of(parsed.status()), parsed.status().message()};
+      if (!parsed) throw HttpError{http::status_of(parsed.status()), parsed.status().message()};
       InferRequest& request = parsed.value();
       DecodeLimits limits;
       limits.max_pixels = options.max_image_pixels;
       Batch batch = batch_from(request, limits, *decode_budget);
 
-      const auto registry = snapshot();
       const auto pool = candidates(*registry, model, version, batch);
 
       // Selection.
@@ -555,7 +548,7 @@ struct InferenceServer::Impl {
       {
         CopyLease lease(v, index);
         auto out = lease.model().infer(input.data(), batch.n);
-        if (!out) throw HttpError{http_status_of(out.status()), out.status().message()};
+        if (!out) throw HttpError{http::status_of(out.status()), out.status().message()};
         logits = std::move(out).value();
       }
       const double infer_ms = ms_since(infer_start);
@@ -604,8 +597,8 @@ struct InferenceServer::Impl {
       send_error(res, e.status, e.message);
       metrics.request(used_model, "", e.status, ms_since(handler_start) / 1000.0, 0.0, false);
     } catch (const Error& e) {
-      send_error(res, http_status_of(e.status()), e.status().message());
-      metrics.request(used_model, "", http_status_of(e.status()), ms_since(handler_start) / 1000.0, 0.0, false);
+      send_error(res, http::status_of(e.status()), e.status().message());
+      metrics.request(used_model, "", http::status_of(e.status()), ms_since(handler_start) / 1000.0, 0.0, false);
     } catch (const std::exception& e) {
       send_error(res, 500, first_meaningful_line(e.what()));
       metrics.request(used_model, "", 500, ms_since(handler_start) / 1000.0, 0.0, false);
