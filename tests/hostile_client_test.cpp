@@ -216,8 +216,7 @@ TEST_F(HostileClient, SlowClientsDoNotStarveHealthChecks) {
 TEST_F(HostileClient, PicturesOverTheServersPixelLimitAreRefusedFromTheirHeader) {
   start({"--max-image-megapixels", "1"});
   testing::write_png(dir.file("big.png"), 1500, 1000, 1);
-  std::ifstream in(dir.file("big.png"), std::ios::binary);
-  const std::string png{std::istreambuf_iterator<char>(in), {}};
+  const std::string png = testing::read_text(dir.file("big.png"));
   const std::string header = R"({"inputs":[{"name":"image","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":)" +
                              std::to_string(png.size() + 4) + "}}]}";
   const auto length = static_cast<std::uint32_t>(png.size());
@@ -277,8 +276,7 @@ class Coordinator : public ::testing::Test {
     http = std::make_unique<httplib::Client>(coordinator->url().substr(7));
     http->set_bearer_token_auth("t0ken");
     model = testing::write_zoo_model(dir.file("m"), "m", "cnn_tiny", 0.5);
-    std::ifstream in(model.model_path(), std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(in), {});
+    bytes = testing::read_text(model.model_path());
   }
   std::string register_device(const std::string& name, double x) {
     auto res = http->Post(("/v1/devices/" + name).c_str(), json{{"hint", {x, 0.0}}}.dump(), "application/json");
@@ -324,6 +322,20 @@ TEST_F(Coordinator, RoundsNoDeviceCanAskForAreEvicted) {
   EXPECT_EQ(http->Post("/v1/results/s/a", {{"X-Device-Key", a}}, "{}", "application/json")->status, 200);
   EXPECT_EQ(http->Post("/v1/results/s/b", {{"X-Device-Key", b}}, "{}", "application/json")->status, 200);
   EXPECT_EQ(coordinator->bytes_held(), 0u);  // every participant reported: nothing is needed
+}
+
+TEST_F(Coordinator, ADeviceThatHasNotStartedAScenarioStillGetsItsPeersModels) {
+  const std::string a = register_device("a", 0), b = register_device("b", 1), c = register_device("c", 2);
+  ASSERT_EQ(put("a", 0, a), 200);
+  ASSERT_EQ(put("b", 0, b), 200);
+  EXPECT_EQ(http->Post("/v1/results/s/a", {{"X-Device-Key", a}}, "{}", "application/json")->status, 200);
+  EXPECT_EQ(http->Post("/v1/results/s/b", {{"X-Device-Key", b}}, "{}", "application/json")->status, 200);
+  // c, slower, has not sent anything in s yet: a's and b's models must wait for it.
+  ASSERT_EQ(put("c", 0, c), 200);
+  EXPECT_EQ(http->Get("/v1/models/s/a/0")->status, 200);
+  EXPECT_EQ(http->Get("/v1/models/s/b/0")->status, 200);
+  EXPECT_EQ(http->Post("/v1/results/s/c", {{"X-Device-Key", c}}, "{}", "application/json")->status, 200);
+  EXPECT_EQ(coordinator->bytes_held(), 0u);
 }
 
 // Finding 10: a symbolic link loop aborted a run; an empty file got a confusing reason.

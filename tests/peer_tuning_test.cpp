@@ -271,7 +271,7 @@ TEST(PeerProcesses, NoRawSampleEverLeavesADeviceProcess) {
     });
   }
   for (auto& t : devices) t.join();
-  for (std::size_t i = 0; i < exit_codes.size(); ++i) EXPECT_EQ(exit_codes[i], 0) << config.devices[i].name << " failed";
+  for (std::size_t i = 0; i < exit_codes.size(); ++i) EXPECT_EQ(exit_codes[i], 0) << config.devices[i].name << " failed:\n" << testing::read_text(dir.file(config.devices[i].name + ".log"));
 
   // Every private image of every device, as stored and as a model would hold it.
   auto train = open_fashion_mnist(FashionMnistSplit::kTrain).value();

@@ -170,8 +170,7 @@ TEST(LinePlot, WritesAnSvgWhenGnuplotIsInstalled) {
   testing::TempDir dir;
   LinePlot plot{"it's a title", "x", "y", {{"a", {{1, 2}, {2, 3}}}, {"b", {{1, 1}}}}};
   ASSERT_TRUE(write_line_plot_svg(plot, dir.file("p.svg")).is_ok());
-  std::ifstream in(dir.file("p.svg"));
-  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string svg = testing::read_text(dir.file("p.svg"));
   EXPECT_NE(svg.find("<svg"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir.file("p.svg.dat")));
 }

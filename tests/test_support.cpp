@@ -50,6 +50,11 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream out(path, std::ios::binary);
@@ -246,10 +251,7 @@ int ServeProcess::terminate() {
   return status;
 }
 
-std::string ServeProcess::stderr_text() const {
-  std::ifstream in(log_ + ".err");
-  return {std::istreambuf_iterator<char>(in), {}};
-}
+std::string ServeProcess::stderr_text() const { return read_text(log_ + ".err"); }
 
 std::string raw_http(int port, const std::string& bytes, int timeout_ms, const std::string& source, const std::string& later) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

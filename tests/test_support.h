@@ -25,6 +25,8 @@ class TempDir {
 };
 
 void write_text(const std::string& path, const std::string& text);
+// The file's bytes; empty when it cannot be read.
+std::string read_text(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes);
 // Writes a PNG of the given size and channel count with a deterministic pattern.
 void write_png(const std::string& path, int width, int height, int channels, int seed = 0);

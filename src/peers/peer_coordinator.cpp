@@ -95,17 +95,15 @@ struct PeerCoordinator::Impl {
   // sent) asks for each peer's latest model up to q; a device that has sent nothing in the
   // scenario will ask at round 0. So of each device's models only its latest and, per other
   // registered device, the latest one up to that device's round are kept; a scenario every
-  // participant has reported on keeps nothing.
+  // registered device has reported on keeps nothing. (Counting only the devices that sent a
+  // model would drop everything while a slower device has yet to start the scenario.)
   void evict(const std::string& scenario) {
     std::map<std::string, int> progress;
-    std::vector<std::string> participants;
     for (const auto& [key, slot] : models) {
-      if (key.first != scenario) continue;
-      participants.push_back(key.second);
-      progress[key.second] = slot.rounds.empty() ? 0 : slot.rounds.rbegin()->first;
+      if (key.first == scenario) progress[key.second] = slot.rounds.empty() ? 0 : slot.rounds.rbegin()->first;
     }
     const auto& done = reported[scenario];
-    const bool finished = std::all_of(participants.begin(), participants.end(), [&](const auto& d) { return done.count(d) > 0; });
+    const bool finished = std::all_of(hints.begin(), hints.end(), [&](const auto& device) { return done.count(device.first) > 0; });
     for (auto& [key, slot] : models) {
       if (key.first != scenario || slot.rounds.empty()) continue;
       std::set<int> keep;
