@@ -8,6 +8,7 @@
 # Usage: bench/edge_porting.sh [OUT_DIR] [PEER_CONFIG]   (default config: the built-in one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/listening.sh
 out=${1:-$(mktemp -d)}
 peer_config=${2:-}
 edgefleet=${EDGEFLEET_BUILD_DIR:-build}/edgefleet
@@ -21,7 +22,7 @@ cat "$out/peers/table.md"
 
 echo; echo "## 2. Multi-branch cnn_plain: switching under load vs reloading"
 "$edgefleet" branches build --model cnn_plain --out "$out/branches/cnn_plain.mb.pt" --steps 300
-"$edgefleet" branches bench "$out/branches/cnn_plain.mb.pt" --seconds 20 --clients 2 --switch-every-ms 20 --json "$out/switch.json"
+"$edgefleet" branches bench --model "$out/branches/cnn_plain.mb.pt" --seconds 20 --clients 2 --switch-every-ms 20 --json "$out/switch.json"
 
 echo; echo "## 3. A budget drop: switch, re-adapt through 'edgefleet port --serve', swap"
 cat >"$out/port-serve.json" <<'JSON'
@@ -33,12 +34,8 @@ JSON
 # and the device runtime another (a co-located, CPU-hungry server swamps the measurements).
 pin_server=() pin_device=()
 if (( $(nproc) >= 2 )) && command -v taskset >/dev/null; then pin_server=(taskset -c 1) pin_device=(taskset -c 0); fi
-"${pin_server[@]}" "$edgefleet" port "$out/port-serve.json" --out "$out/port-serve" --serve >"$out/port-serve.out" 2>"$out/port-serve.log" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 1200); do grep -q listening "$out/port-serve.out" 2>/dev/null && break; sleep 0.5; done
-url=$(sed -n 's/^listening on //p' "$out/port-serve.out")
-[[ -n $url ]] || { cat "$out/port-serve.log"; echo "the port server did not start" >&2; exit 1; }
-"${pin_device[@]}" "$edgefleet" branches scenario "$out/branches/cnn_plain.mb.pt" --port-url "$url" --seconds 90 --drop-at 10 --json "$out/scenario.json"
-kill -TERM $server && wait $server || true
+trap 'kill $listening_pid 2>/dev/null || true' EXIT
+start_listening "$out/port-serve" "${pin_server[@]}" "$edgefleet" port "$out/port-serve.json" --out "$out/port-serve" --serve
+"${pin_device[@]}" "$edgefleet" branches scenario --model "$out/branches/cnn_plain.mb.pt" --port-url "$listening_url" --seconds 90 --drop-at 10 --json "$out/scenario.json"
+kill -TERM "$listening_pid" && wait "$listening_pid" || true
 trap - EXIT

@@ -18,5 +18,5 @@ fi
 bin=${EDGEFLEET_BIN:-"$here/../build/edgefleet"}
 for name in "${experiments[@]}"; do
   echo "== $name"
-  "$bin" stability run --model "$model" --data "$data" --envs "$here/$name.json" --out "$out/$name" --limit "$limit"
+  "$bin" stability run --model "$model" --data "$data" --experiment "$here/$name.json" --out "$out/$name" --limit "$limit"
 done

@@ -1,6 +1,7 @@
 #include <httplib.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -147,11 +148,20 @@ TEST_F(AdaptiveRuntimeTest, ASmallerComputeShareStretchesEveryInference) {
   options.calibration_runs = 3;
   auto runtime = AdaptiveRuntime::start(dir_->file("mb.pt"), options).value();
   std::vector<float> image(28 * 28, 0.3f);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(runtime->infer(image.data(), 1).has_value());
-  const double full = runtime->recent_median_ms();
+  // The fastest of 20 calls: a busy machine stalls some calls but never speeds one up, so the
+  // minima compare the two shares where medians of two time windows may not.
+  auto fastest_ms = [&] {
+    double fastest = 1e18;
+    for (int i = 0; i < 20; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      EXPECT_TRUE(runtime->infer(image.data(), 1).has_value());
+      fastest = std::min(fastest, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    return fastest;
+  };
+  const double full = fastest_ms();
   ASSERT_TRUE(runtime->set_compute_share(0.25).is_ok());
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(runtime->infer(image.data(), 1).has_value());
-  EXPECT_GT(runtime->recent_median_ms(), 2.5 * full);
+  EXPECT_GT(fastest_ms(), 2.5 * full);
   EXPECT_EQ(runtime->set_compute_share(0).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(runtime->set_compute_share(1.5).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(runtime->events().empty());

@@ -53,7 +53,9 @@ TEST(Cli, UnknownFlagPrintsUsageAndFails) {
 TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* command : {"zoo", "eval", "fleet", "simulate", "profile", "pipeline", "stability", "harden", "serve", "repository", "infer"}) {
+  for (const char* command : {"zoo", "eval", "fleet", "fleet show", "simulate", "profile", "pipeline", "stability", "harden", "serve",
+                              "repository", "infer", "port", "peers", "peers run", "peers device", "peers coordinator", "branches",
+                              "branches build", "branches bench", "branches scenario"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
@@ -97,6 +99,23 @@ TEST(Cli, InvalidDeviceProfileFailsValidation) {
   auto r = run_cli("fleet validate " + dir.file("bad.json"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("field 'name' is 'Bad Name'"), std::string::npos);
+}
+
+TEST(Cli, FleetShowPrintsADevicesParsedEnvironment) {
+  auto r = run_cli("fleet show iphone-xr");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("encode:heif,quality=80"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("precision=fp16"), std::string::npos) << r.output;
+  auto missing = run_cli("fleet show iphone-99");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("no device 'iphone-99'"), std::string::npos) << missing.output;
+}
+
+TEST(Cli, NamedChoicesAreCheckedByTheParser) {
+  auto r = run_cli("port no-such-config.json --out /tmp/x --algorithm pruneit");
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // a usage error, before the config is read
+  EXPECT_NE(r.output.find("pruneit"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("morphnet"), std::string::npos) << r.output;
 }
 
 TEST(Cli, FleetListShowsTheBuiltInDevices) {

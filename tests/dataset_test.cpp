@@ -143,3 +143,40 @@ TEST(Subset, KeepsLabelsOfTheChosenItems) {
 }
 
 }  // namespace edgefleet
+
+namespace edgefleet {
+namespace {
+
+TEST(DatasetSplits, EveryItemGoesToExactlyOnePartInterleaved) {
+  const auto halves = split_items(7, SplitPolicy::kAlternate);
+  ASSERT_EQ(halves.size(), 2u);
+  EXPECT_EQ(halves[0], (std::vector<std::size_t>{0, 2, 4, 6}));
+  EXPECT_EQ(halves[1], (std::vector<std::size_t>{1, 3, 5}));
+  const auto thirds = split_items(11, SplitPolicy::kTwoOneTwo);
+  ASSERT_EQ(thirds.size(), 3u);
+  EXPECT_EQ(thirds[0], (std::vector<std::size_t>{0, 1, 5, 6, 10}));
+  EXPECT_EQ(thirds[1], (std::vector<std::size_t>{2, 7}));
+  EXPECT_EQ(thirds[2], (std::vector<std::size_t>{3, 4, 8, 9}));
+  EXPECT_EQ(items_after(3, 6), (std::vector<std::size_t>{3, 4, 5}));
+  EXPECT_TRUE(items_after(6, 6).empty());
+  EXPECT_TRUE(items_after(9, 6).empty());
+}
+
+TEST(DatasetSplits, OnlyNamedDatasetsHaveOfficialSplits) {
+  EXPECT_TRUE(names_builtin_dataset("fashion-mnist"));
+  EXPECT_TRUE(names_builtin_dataset("fashion-mnist:train"));
+  EXPECT_FALSE(names_builtin_dataset("photos/fashion-mnist"));
+  testing::TempDir dir;
+  testing::write_png(dir.file("data/a/0.png"), 8, 8, 1);
+  const auto folder = open_official_splits(dir.file("data"));
+  ASSERT_TRUE(folder.has_value());
+  EXPECT_FALSE(folder->has_value());
+  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const auto official = open_official_splits("fashion-mnist:test").value();
+  ASSERT_TRUE(official.has_value());
+  EXPECT_EQ(official->train->size(), 60000u);
+  EXPECT_EQ(official->test->size(), 10000u);
+}
+
+}  // namespace
+}  // namespace edgefleet

@@ -25,8 +25,8 @@ std::string error_of(const json& j) { return device_profile_from_json(j, "pi.jso
 TEST(DeviceProfile, ValidProfileParsesWithDefaults) {
   auto p = device_profile_from_json(valid_profile(), "pi.json").value();
   EXPECT_EQ(p.hardware.peak_gflops, 6.0);
-  EXPECT_EQ(p.environment.engine, "libtorch");
-  EXPECT_EQ(p.environment.pipeline, "encode:jpeg,quality=85|decode:turbojpeg|resize:opencv,linear,model");
+  EXPECT_EQ(p.environment.inference, InferenceSetting{});
+  EXPECT_EQ(pipeline_to_string(p.environment.pipeline), "encode:jpeg,quality=85|decode:turbojpeg|resize:opencv,linear,model");
   EXPECT_EQ(p.network.rtt_ms_std, 10.0);
 }
 
@@ -45,7 +45,38 @@ TEST(DeviceProfile, MisspelledFieldIsNamed) {
 TEST(DeviceProfile, UnknownPrecisionListsTheChoices) {
   json j = valid_profile();
   j["environment"]["precision"] = "fp8";
-  EXPECT_EQ(error_of(j), "pi.json: field 'environment.precision' is 'fp8', expected one of fp32, bf16, fp16, int8");
+  EXPECT_EQ(error_of(j),
+            "pi.json: field 'environment.precision': infer: precision 'fp8' is not one of: fp32, bf16, fp16, int8-channel, "
+            "int8-tensor, int8");
+}
+
+TEST(DeviceProfile, TakesEveryPrecisionAStabilitySpecTakes) {
+  json j = valid_profile();
+  for (const std::string name : {"fp32", "bf16", "fp16", "int8", "int8-channel", "int8-tensor"}) {
+    j["environment"]["precision"] = name;
+    auto p = device_profile_from_json(j, "pi.json");
+    ASSERT_TRUE(p.has_value()) << name << ": " << p.status().message();
+    EXPECT_EQ(p->environment.inference, parse_inference_setting("precision=" + name).value()) << name;
+  }
+}
+
+TEST(DeviceProfile, AnEngineThatCannotRunThePrecisionIsRefused) {
+  json j = valid_profile();
+  j["environment"]["engine"] = "opencv-dnn";
+  j["environment"]["precision"] = "fp16";
+  EXPECT_NE(error_of(j).find("field 'environment': infer: engine opencv-dnn runs the ONNX copy as exported"), std::string::npos)
+      << error_of(j);
+}
+
+TEST(DeviceProfile, RoundTripsThroughJson) {
+  json j = valid_profile();
+  j["environment"]["precision"] = "int8";
+  j["environment"]["threads"] = 2;
+  const DeviceProfile p = device_profile_from_json(j, "pi.json").value();
+  const DeviceProfile again = device_profile_from_json(device_profile_to_json(p), "pi.json").value();
+  EXPECT_EQ(pipeline_to_string(again.environment.pipeline), pipeline_to_string(p.environment.pipeline));
+  EXPECT_EQ(again.environment.inference, p.environment.inference);
+  EXPECT_EQ(again.environment.inference.threads, 2);
 }
 
 TEST(DeviceProfile, JpegQualityOutOfRangeIsRejected) {
@@ -64,7 +95,7 @@ TEST(DeviceProfile, UnknownCodecIsRejectedWithTheChoices) {
 TEST(DeviceProfile, PipelineMayBeGivenAsJsonStages) {
   json j = valid_profile();
   j["environment"]["pipeline"] = json::parse(R"([{"stage": "decode", "decoder": "opencv"}])");
-  EXPECT_EQ(device_profile_from_json(j, "pi.json").value().environment.pipeline, "decode:opencv");
+  EXPECT_EQ(pipeline_to_string(device_profile_from_json(j, "pi.json").value().environment.pipeline), "decode:opencv");
 }
 
 TEST(DeviceProfile, HardwareNeedsItsSources) {
@@ -79,6 +110,15 @@ TEST(DeviceProfile, MissingTraceFileIsReported) {
   EXPECT_NE(error_of(j).find("no-such-trace.csv' does not exist"), std::string::npos);
 }
 
+TEST(Fleet, BuiltinNamesTheInstalledFleetAndADeviceIsFoundByName) {
+  EXPECT_EQ(read_fleet("builtin").value().size(), read_fleet(builtin_fleet_dir()).value().size());
+  EXPECT_EQ(find_device("builtin", "iphone-xr").value().name, "iphone-xr");
+  const auto missing = find_device("builtin", "iphone-99");
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_NE(missing.status().message().find("no device 'iphone-99'"), std::string::npos);
+  EXPECT_NE(missing.status().message().find("iphone-xr"), std::string::npos);  // the choices are listed
+}
+
 TEST(Fleet, BuiltInFleetIsValidAndSpansMicrocontrollerToServer) {
   auto fleet = read_fleet(std::string(EDGEFLEET_SOURCE_DIR) + "/fleet").value();
   EXPECT_GE(fleet.size(), 6u);
@@ -89,7 +129,7 @@ TEST(Fleet, BuiltInFleetIsValidAndSpansMicrocontrollerToServer) {
     classes.insert(p.device_class);
     min_peak = std::min(min_peak, p.hardware.peak_gflops);
     max_peak = std::max(max_peak, p.hardware.peak_gflops);
-    if (p.name == "iphone-xr") iphone_uses_heif = p.environment.pipeline.find("encode:heif") != std::string::npos;
+    if (p.name == "iphone-xr") iphone_uses_heif = pipeline_to_string(p.environment.pipeline).find("encode:heif") != std::string::npos;
   }
   EXPECT_TRUE(classes.count("microcontroller"));
   EXPECT_TRUE(classes.count("phone"));

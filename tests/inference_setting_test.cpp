@@ -104,7 +104,7 @@ def forward(self, x):
   ModelCard card;
   card.name = "pooling";
   card.file = "pooling.pt";
-  card.format = "torchscript";
+  card.format = ModelFormat::kTorchScript;
   card.sha256 = sha256_file(pt).value();
   card.input.color = "rgb";
   card.input.height = card.input.width = 5;

@@ -17,7 +17,7 @@ std::string error_of(const json& j) { return card_from_json(j, "card.json").stat
 
 TEST(ModelCard, MinimalCardGetsDefaults) {
   auto card = card_from_json(minimal_card(), "card.json").value();
-  EXPECT_EQ(card.format, "torchscript");
+  EXPECT_EQ(card.format, ModelFormat::kTorchScript);
   EXPECT_EQ(card.input.resize, "exact");
   EXPECT_EQ(card.input.channels(), 1);
   EXPECT_FALSE(card.accuracy.has_value());

@@ -265,7 +265,7 @@ TEST(PeerProcesses, NoRawSampleEverLeavesADeviceProcess) {
   for (std::size_t i = 0; i < config.devices.size(); ++i) {
     devices.emplace_back([&, i] {
       const std::string& name = config.devices[i].name;
-      const std::string command = std::string(EDGEFLEET_CLI_PATH) + " peers device --config " + dir.file("peers.json") + " --device " + name +
+      const std::string command = std::string(EDGEFLEET_CLI_PATH) + " peers device " + dir.file("peers.json") + " --device " + name +
                                   " --coordinator " + coordinator->url() + " --work " + dir.file(name) + " > " + dir.file(name + ".log") + " 2>&1";
       exit_codes[i] = std::system(command.c_str());
     });

@@ -215,7 +215,7 @@ TEST(PortConfig, NamesTheFieldOfEachMistake) {
   EXPECT_EQ(config_error(minimal_config()), "");
   json j = minimal_config();
   j["goals"][0]["device"] = "toaster";
-  EXPECT_NE(config_error(j).find("device 'toaster' is not a profile"), std::string::npos) << config_error(j);
+  EXPECT_NE(config_error(j).find("goals[0].device: no device 'toaster' in the fleet"), std::string::npos) << config_error(j);
   j = minimal_config();
   j["goals"][0]["max_latency_ms"] = 5;
   EXPECT_NE(config_error(j).find("max_latency_ms needs a 'device'"), std::string::npos) << config_error(j);

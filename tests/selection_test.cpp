@@ -31,6 +31,29 @@ TEST(SelectionStageOne, PicksTheMostAccurateThatFitsWithOneSigma) {
   EXPECT_EQ(base_variant(hand_zoo(), 100), 2);  // C beats D on accuracy
 }
 
+TEST(ChooseVariant, WithoutAnSlaTheMostAccurateRunsAndFits) {
+  auto policy = make_policy("static-latency").value();
+  Rng rng(1);
+  const Selection s = choose_variant(*policy, hand_zoo(), {0.0, 5.0}, rng);
+  EXPECT_EQ(s.variant, 2);  // C, not the policy's fastest
+  EXPECT_TRUE(s.fits_budget);
+}
+
+TEST(ChooseVariant, APinnedVariantRunsAndIsJudgedByTheBudget) {
+  auto policy = make_policy("mdinference").value();
+  Rng rng(1);
+  const std::vector<VariantProfile> one = {hand_zoo()[1]};  // B: 20 + 2 ms
+  EXPECT_TRUE(choose_variant(*policy, one, {30.0, 5.0}, rng).fits_budget);
+  EXPECT_FALSE(choose_variant(*policy, one, {30.0, 8.0}, rng).fits_budget);  // 22 < 22 fails
+  EXPECT_EQ(choose_variant(*policy, one, {30.0, 8.0}, rng).variant, 0);
+}
+
+TEST(ChooseVariant, WithAnSlaAndSeveralVariantsThePolicyChooses) {
+  auto policy = make_policy("static-latency").value();
+  Rng rng(1);
+  EXPECT_EQ(choose_variant(*policy, hand_zoo(), {100.0, 5.0}, rng).variant, 0);
+}
+
 TEST(SelectionStageOne, FallsBackToTheFastestWhenNothingFits) {
   EXPECT_EQ(base_variant(hand_zoo(), 5), 0);
   EXPECT_EQ(base_variant(hand_zoo(), -40), 0);  // network time above the SLA

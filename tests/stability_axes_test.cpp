@@ -54,8 +54,8 @@ TEST(StabilityAxes, AnUnknownAxisListsTheKnownOnes) {
 
 TEST(StabilityEnvironment, TheInferenceSettingIsTheLastStage) {
   const auto e = parse_environment("phone=decode:turbojpeg|infer:precision=fp16,threads=1").value();
-  EXPECT_EQ(e.pipeline.stages.size(), 1u);
-  EXPECT_EQ(e.inference.precision, Precision::kFp16);
+  EXPECT_EQ(e.environment.pipeline.stages.size(), 1u);
+  EXPECT_EQ(e.environment.inference.precision, Precision::kFp16);
   EXPECT_EQ(environment_spec(e), "decode:turbojpeg|infer:precision=fp16,threads=1");
   EXPECT_EQ(environment_spec(parse_environment("x=infer:precision=bf16").value()), "infer:precision=bf16");
   EXPECT_EQ(parse_environment("x=decode:turbojpeg|infer:precision=fp8").status().code(), StatusCode::kInvalidArgument);

@@ -118,7 +118,7 @@ ModelCard write_model(const std::string& dir, const std::string& name, const Zoo
   ModelCard card;
   card.name = name;
   card.file = name + ".pt";
-  card.format = "torchscript";
+  card.format = ModelFormat::kTorchScript;
   card.sha256 = sha256_file(pt).value();
   card.input.color = "gray";
   card.input.height = card.input.width = 28;

@@ -37,7 +37,7 @@ PUBLIC = {
     "model": ["dataset", "model_card", "classifier", "inference_setting", "evaluation", "latency", "preprocess"],
     "fleet": ["device_profile"],
     "zoo": ["architecture", "arch_cost", "zoo", "finetune"],
-    "stability": ["instability", "results_store", "stability_run", "stability_axes", "stability_summary",
+    "stability": ["instability", "results_store", "stability_run", "stability_axes", "stability_experiment", "stability_summary",
                   "stability_report"],
     "harden": ["hardening", "distortion"],
     "serve": ["selection", "simulator", "latency_tracker", "profiler", "kserve", "model_repository",

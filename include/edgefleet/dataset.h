@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,5 +63,27 @@ Expected<std::shared_ptr<const Dataset>> open_dataset(const std::string& spec,
 
 // A view of `base` restricted to `indices` (in that order); labels and classes are base's.
 std::shared_ptr<const Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<std::size_t> indices);
+
+// The named datasets (today "fashion-mnist") are known here and nowhere else: open_dataset
+// opens them by name, and these say which specs name one and give its own splits.
+bool names_builtin_dataset(const std::string& spec);  // "fashion-mnist", "fashion-mnist:test", ...
+
+struct OfficialSplits {
+  std::shared_ptr<const Dataset> train;
+  std::shared_ptr<const Dataset> test;
+};
+// The training and test splits a named dataset ships with; nullopt for an image folder,
+// which has none and is split with split_items().
+Expected<std::optional<OfficialSplits>> open_official_splits(const std::string& spec);
+
+// How one dataset's items are shared out when it has no official splits. Deterministic and
+// interleaved, so every part sees every class of a folder listed class by class.
+enum class SplitPolicy {
+  kAlternate,  // 2 parts: even items, odd items (porting: adapt and fine-tune / measure)
+  kTwoOneTwo,  // 3 parts: i % 5 in {0, 1}, {2}, {3, 4} (hardening: test / validation / train)
+};
+std::vector<std::vector<std::size_t>> split_items(std::size_t count, SplitPolicy policy);
+// Items [first, count): those a run limited to its first `first` items leaves out.
+std::vector<std::size_t> items_after(std::size_t first, std::size_t count);
 
 }  // namespace edgefleet

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "edgefleet/inference_setting.h"
+#include "edgefleet/pipeline.h"
 #include "edgefleet/status.h"
 
 namespace edgefleet {
@@ -21,15 +23,14 @@ struct Hardware {
   std::vector<std::string> sources;   // spec sheets the numbers come from
 };
 
+// What the device does between the scene and the answer: its image pipeline, from the scene
+// to the model's input (e.g. camera:opencv,demosaic=ea|encode:jpeg,quality=95|
+// decode:turbojpeg|resize:opencv,linear,model|crop:center,model; empty = the card's own
+// preprocessing of the source picture), and its inference setting (precision, engine,
+// threads). Parsed once, when the profile is read.
 struct DeviceEnvironment {
-  // The device's image pipeline in canonical spec form (edgefleet/pipeline.h), from the scene
-  // to the model's input, e.g. "camera:opencv,demosaic=ea|encode:jpeg,quality=95|
-  // decode:turbojpeg|resize:opencv,linear,model|crop:center,model". "" = the card's own
-  // preprocessing of the source picture.
-  std::string pipeline;
-  std::string precision = "fp32";  // fp32 | bf16 | fp16 | int8
-  std::string engine = "libtorch";  // libtorch | opencv-dnn
-  int threads = 0;                  // 0 = engine default
+  Pipeline pipeline;
+  InferenceSetting inference;
 };
 
 struct DeviceNetwork {
@@ -53,11 +54,13 @@ Expected<DeviceProfile> device_profile_from_json(const nlohmann::json& j, const 
 nlohmann::json device_profile_to_json(const DeviceProfile& profile);
 Expected<DeviceProfile> read_device_profile(const std::string& path);
 
-// Reads every *.json in `dir`, sorted by name. Fails on the first invalid profile, on
-// duplicated device names, or on a folder with no profiles.
+// Reads every *.json in `dir` ("builtin" = builtin_fleet_dir()), sorted by name. Fails on the
+// first invalid profile, on duplicated device names, or on a folder with no profiles.
 Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir);
+// The profile of the device called `name` in the fleet `dir` ("builtin" as above).
+Expected<DeviceProfile> find_device(const std::string& dir, const std::string& name);
 
-// The built-in fleet folder (fleet/ in the source tree, or $EDGEFLEET_FLEET_DIR).
+// The built-in fleet folder (fleet/ in the installed data, or $EDGEFLEET_FLEET_DIR).
 std::string builtin_fleet_dir();
 
 }  // namespace edgefleet

@@ -41,6 +41,8 @@ struct InferenceSetting {
 
 // Comma-separated key=value options; errors name the key and the allowed values.
 Expected<InferenceSetting> parse_inference_setting(const std::string& options);
+// Refuses combinations no engine runs (opencv-dnn with a changed precision or ceil mode).
+Status check_inference_setting(const InferenceSetting& setting);
 // Canonical form, defaults left out ("" for the default setting).
 std::string inference_setting_to_string(const InferenceSetting& setting);
 
@@ -49,6 +51,7 @@ Expected<Precision> parse_precision(const std::string& name);
 std::string precision_name(Precision precision);
 // One sentence on how the precision is simulated, for reports.
 std::string precision_method(Precision precision);
+Expected<Engine> parse_engine(const std::string& name);
 std::string engine_name(Engine engine);
 
 }  // namespace edgefleet

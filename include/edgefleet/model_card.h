@@ -22,11 +22,15 @@ struct AccuracyRecord {
   double top5 = 0.0;
 };
 
+// What runs the model file: libtorch (TorchScript) or OpenCV DNN (ONNX).
+enum class ModelFormat { kTorchScript, kOnnx };
+std::string model_format_name(ModelFormat format);  // torchscript | onnx
+
 struct ModelCard {
   std::string name;
   std::string task;
   std::string file;    // model file, relative to the card's folder
-  std::string format;  // torchscript | onnx
+  ModelFormat format = ModelFormat::kTorchScript;
   std::string sha256;  // of the model file; empty = not checked
   std::string architecture;
   nlohmann::json architecture_spec;  // the zoo's ArchSpec as JSON, when built by edgefleet

@@ -44,16 +44,32 @@ struct EvolutionKnobs {
   double mutation = 0.15;  // relative change of a group's width per mutation
 };
 
+// How each goal's model is found: MorphNet's batch-norm-scale sparsity, ChamNet-style width
+// evolution, or one-shot L1-norm filter pruning (the baseline).
+enum class PortAlgorithm { kMorphNet, kEvolution, kL1 };
+// collective: each goal adapted from its parent in the goal tree; independent: from the base.
+enum class PortMode { kCollective, kIndependent };
+
+// Names as configs and the command line write them: morphnet, evolution, l1; collective,
+// independent; sum, roofline.
+Expected<PortAlgorithm> parse_port_algorithm(const std::string& name);
+std::string port_algorithm_name(PortAlgorithm algorithm);
+std::vector<std::string> port_algorithm_names();
+Expected<PortMode> parse_port_mode(const std::string& name);
+std::string port_mode_name(PortMode mode);
+std::vector<std::string> port_mode_names();
+std::string latency_model_name(LatencyModel model);
+
 struct PortConfig {
   // Card path or built-in model name: a zoo model, or a sequential TorchScript classifier
-  // (e.g. ../shared/imagenet/models/*.json), imported from its graph first.
+  // (e.g. a pretrained ImageNet model's card), imported from its graph first.
   std::string base_model;
   // "fashion-mnist" (train split to adapt and fine-tune, test split to evaluate), or an image
   // folder (relative to the working directory): even items adapt and fine-tune, odd items
   // evaluate, preprocessed as the base card says.
   std::string dataset = "fashion-mnist";
-  std::string algorithm = "morphnet";       // morphnet | evolution | l1
-  std::string mode = "collective";          // collective | independent
+  PortAlgorithm algorithm = PortAlgorithm::kMorphNet;
+  PortMode mode = PortMode::kCollective;
   LatencyModel latency_model = LatencyModel::kSum;
   // Pruned widths are multiples of this (or the group's full width): libtorch's CPU kernels
   // run odd widths slowly, so a model pruned to half its MACs at odd widths is barely faster.
@@ -68,7 +84,7 @@ struct PortConfig {
   std::vector<PortGoal> goals;
 };
 
-// Validates and parses. `fleet_dir` resolves device names. Messages name the field.
+// Validates and parses. `fleet_dir` (a folder, or "builtin") resolves device names. Messages name the field.
 Expected<PortConfig> port_config_from_json(const nlohmann::json& j, const std::string& origin, const std::string& fleet_dir);
 Expected<PortConfig> read_port_config(const std::string& path, const std::string& fleet_dir);
 // One goal object (as in "goals"), for goals that arrive one at a time (port_server.h).

@@ -58,6 +58,14 @@ class SelectionPolicy {
 Expected<std::unique_ptr<SelectionPolicy>> make_policy(const std::string& name);
 const std::vector<std::string>& policy_names();
 
+// The serving rule around a policy, for a request that may carry no SLA or be pinned to one
+// variant: without an SLA (sla_ms <= 0) the most accurate variant, fits_budget true; with one
+// variant, that variant, fitting when mu + sigma < budget; otherwise `policy`'s choice.
+Selection choose_variant(const SelectionPolicy& policy, const std::vector<VariantProfile>& zoo, const SelectionRequest& request,
+                         Rng& rng);
+// mu + sigma < budget: the one "fits" test of every policy and the server.
+bool fits_budget(const VariantProfile& variant, double budget_ms);
+
 // The stages, exposed for tests and for the server's explanations.
 // Stage one: the most accurate variant with mu + sigma < budget, else the fastest.
 int base_variant(const std::vector<VariantProfile>& zoo, double budget_ms);

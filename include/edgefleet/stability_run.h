@@ -17,13 +17,13 @@
 
 namespace edgefleet {
 
-// One device setup: the image pipeline and how the model is run. Its spec is the pipeline's
+// One named device setup: the image pipeline and how the model is run ("model" sizes in the
+// pipeline are bound to the model's input when the run starts). Its spec is the pipeline's
 // with the setting as a last `infer:` stage, e.g.
 // "decode:turbojpeg,dct=ifast|resize:opencv,linear,model|crop:center,model|infer:precision=fp16".
 struct StabilityEnvironment {
   std::string name;
-  Pipeline pipeline;  // "model" sizes are bound to the model's input when the run starts
-  InferenceSetting inference;
+  DeviceEnvironment environment;
 };
 
 // The fleet's devices as environments: pipeline, precision, engine and threads of each.

@@ -1,5 +1,8 @@
 #include "cli/cli_common.h"
 
+#include <pthread.h>
+
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -9,6 +12,27 @@ namespace edgefleet::cli {
 int fail(const Status& status) {
   std::cerr << "edgefleet: " << status.to_string() << "\n";
   return kExitFailure;
+}
+
+namespace {
+sigset_t stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+}  // namespace
+
+void block_stop_signals() {
+  const sigset_t signals = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+void wait_for_stop_signal() {
+  const sigset_t signals = stop_signals();
+  int signal = 0;
+  sigwait(&signals, &signal);
 }
 
 std::string fixed(double value, int decimals) {

@@ -21,6 +21,12 @@ std::string format_table(const std::vector<std::string>& header, const std::vect
 // The same as a Markdown table: first and last columns left-aligned, the others right.
 std::string format_markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 
+// SIGINT and SIGTERM blocked in this thread and every thread it starts afterwards (call it
+// before a server starts its threads), for wait_for_stop_signal() to take.
+void block_stop_signals();
+// Returns when SIGINT or SIGTERM arrives; needs block_stop_signals() first.
+void wait_for_stop_signal();
+
 std::string fixed(double value, int decimals);
 std::string human_count(double value);  // 1.2M, 340k
 

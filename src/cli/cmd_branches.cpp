@@ -149,13 +149,13 @@ Runner add_branches_command(CLI::App& app) {
   build->add_option("--train-images", args->build.train_images, "Training images for fine-tuning")->capture_default_str();
   build->add_option("--eval-images", args->build.eval_images, "Test images for accuracy")->capture_default_str();
   auto* bench = branches->add_subcommand("bench", "Load run with branch switching; switch time vs loading a separate model");
-  bench->add_option("model", args->model, "Multi-branch .pt")->required();
+  bench->add_option("--model", args->model, "Multi-branch .pt")->required();
   bench->add_option("--seconds", args->load.seconds, "Length of the load run")->capture_default_str();
   bench->add_option("--clients", args->load.clients, "Inferring threads")->capture_default_str();
   bench->add_option("--switch-every-ms", args->load.switch_every_ms, "Switch interval")->capture_default_str();
   bench->add_option("--json", args->json_out, "Also write the figures as JSON here");
   auto* scenario = branches->add_subcommand("scenario", "Scripted budget drop: the monitor switches branch, re-adapts through a port server, swaps");
-  scenario->add_option("model", args->model, "Multi-branch .pt")->required();
+  scenario->add_option("--model", args->model, "Multi-branch .pt")->required();
   scenario->add_option("--port-url", args->drop.monitor.port_url, "URL of 'edgefleet port --serve' (none: switch only)");
   scenario->add_option("--target-ms", args->drop.monitor.target_ms, "Latency target (0 = 1.5x the widest branch unloaded)")->capture_default_str();
   scenario->add_option("--seconds", args->drop.seconds, "Length of the run")->capture_default_str();

@@ -1,4 +1,4 @@
-// edgefleet fleet list|validate
+// edgefleet fleet list|show|validate
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -10,17 +10,16 @@ namespace edgefleet::cli {
 namespace {
 
 struct FleetArgs {
-  std::string dir;
+  std::string dir = "builtin";
   std::vector<std::string> files;
+  std::string device;
   bool json = false;
 };
 
 // "opencv/ea" and "jpeg q95": the camera and codec stages of a pipeline, for the table.
-std::pair<std::string, std::string> camera_and_codec(const std::string& spec) {
+std::pair<std::string, std::string> camera_and_codec(const Pipeline& pipeline) {
   std::string camera = "-", codec = "-";
-  auto pipeline = parse_pipeline(spec);
-  if (!pipeline) return {camera, codec};
-  for (const auto& stage : pipeline->stages) {
+  for (const auto& stage : pipeline.stages) {
     if (const auto* c = std::get_if<CameraStage>(&stage)) {
       camera = std::string(c->options.isp == IspEngine::kLibRaw ? "libraw/" : "opencv/") + c->options.demosaic;
     } else if (const auto* e = std::get_if<EncodeStage>(&stage)) {
@@ -34,7 +33,7 @@ std::pair<std::string, std::string> camera_and_codec(const std::string& spec) {
 }
 
 int run_list(const FleetArgs& args) {
-  auto fleet = read_fleet(args.dir.empty() ? builtin_fleet_dir() : args.dir);
+  auto fleet = read_fleet(args.dir);
   if (!fleet) return fail(fleet.status());
   if (args.json) {
     nlohmann::json out = nlohmann::json::array();
@@ -49,10 +48,29 @@ int run_list(const FleetArgs& args) {
                                     : "trace " + p.network.trace;
     const auto [camera, codec] = camera_and_codec(p.environment.pipeline);
     rows.push_back({p.name, p.device_class, fixed(p.hardware.peak_gflops, 1), fixed(p.hardware.memory_bandwidth_gbs, 1),
-                    fixed(p.hardware.memory_mb, 0), camera, codec, p.environment.precision, network});
+                    fixed(p.hardware.memory_mb, 0), camera, codec, precision_name(p.environment.inference.precision), network});
   }
   std::cout << format_table(
       {"device", "class", "GFLOP/s", "GB/s", "memory MB", "camera/ISP", "codec", "precision", "network"}, rows);
+  return 0;
+}
+
+// One device: its profile as read, and its environment as a stability spec would give it.
+int run_show(const FleetArgs& args) {
+  auto device = find_device(args.dir, args.device);
+  if (!device) return fail(device.status());
+  if (args.json) {
+    std::cout << device_profile_to_json(*device).dump(1) << "\n";
+    return 0;
+  }
+  const DeviceEnvironment& e = device->environment;
+  std::cout << device->name << " (" << device->device_class << "): " << device->description << "\n"
+            << "hardware  " << device->hardware.soc << ", " << fixed(device->hardware.peak_gflops, 1) << " GFLOP/s, "
+            << fixed(device->hardware.memory_bandwidth_gbs, 1) << " GB/s, " << fixed(device->hardware.memory_mb, 0) << " MB\n"
+            << "pipeline  " << (e.pipeline.stages.empty() ? "(the model card's own preprocessing)" : pipeline_to_string(e.pipeline)) << "\n"
+            << "inference " << (inference_setting_to_string(e.inference).empty() ? "fp32, libtorch" : inference_setting_to_string(e.inference))
+            << "\n";
+  for (const auto& stage : e.pipeline.stages) std::cout << "  " << stage_to_string(stage) << "\n";
   return 0;
 }
 
@@ -77,12 +95,17 @@ Runner add_fleet_command(CLI::App& app) {
   auto* fleet = app.add_subcommand("fleet", "Device profiles: list a fleet, validate profile files");
   fleet->require_subcommand(1);
   auto* list = fleet->add_subcommand("list", "Table of the devices in a fleet folder");
-  list->add_option("--fleet", args->dir, "Fleet folder (default: the built-in fleet)");
+  list->add_option("--fleet", args->dir, "Fleet folder, or builtin")->capture_default_str();
   list->add_flag("--json", args->json, "Print the profiles as JSON");
+  auto* show = fleet->add_subcommand("show", "One device: hardware, image pipeline (canonical form) and inference setting");
+  show->add_option("device", args->device, "Device name")->required();
+  show->add_option("--fleet", args->dir, "Fleet folder, or builtin")->capture_default_str();
+  show->add_flag("--json", args->json, "Print the profile as JSON");
   auto* validate = fleet->add_subcommand("validate", "Check device profile files; one line per file");
   validate->add_option("files", args->files, "Profile files")->required()->check(CLI::ExistingFile);
-  return [args, list, validate] {
+  return [args, list, show, validate] {
     if (list->parsed()) return run_list(*args);
+    if (show->parsed()) return run_show(*args);
     if (validate->parsed()) return run_validate(*args);
     return 2;
   };

@@ -35,7 +35,7 @@ struct HardenArgs {
 // The fleet split in two: --holdout names the held-out devices; by default every other device
 // in name order, starting with the second, is held out.
 Status split_fleet(const HardenArgs& args, HardenOptions& options) {
-  auto fleet = read_fleet(args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
+  auto fleet = read_fleet(args.fleet);
   if (!fleet) return fleet.status();
   auto environments = environments_from_fleet(*fleet);
   if (!environments) return environments.status();

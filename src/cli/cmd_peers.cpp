@@ -1,7 +1,6 @@
 // edgefleet peers: privacy-aware peer tuning at the edge (Mistify §5), the Table-3 experiment.
 #include <unistd.h>
 
-#include <csignal>
 #include <iostream>
 #include <mutex>
 
@@ -71,17 +70,12 @@ int run_coordinator(const PeersArgs& args) {
   const bool generated = options.token.empty();
   if (generated) options.token = random_secret();
   options.hint_dimensions = args.hint_dimensions;
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the server's threads start
+  block_stop_signals();
   auto coordinator = PeerCoordinator::start(options);
   if (!coordinator) return fail(coordinator.status());
   std::cout << "listening on " << (*coordinator)->url() << std::endl;
   if (generated) std::cout << "token (give the devices EDGEFLEET_TOKEN=" << options.token << ")" << std::endl;
-  int signal = 0;
-  sigwait(&signals, &signal);
+  wait_for_stop_signal();
   return 0;
 }
 
@@ -95,7 +89,7 @@ Runner add_peers_command(CLI::App& app) {
   run->add_option("config", args->config, "Peer config (JSON); default: five devices, five zoo sizes, Fashion-MNIST");
   run->add_option("--out", args->out, "Output folder: table.md, results.json, devices/*; a rerun resumes")->required();
   auto* device = peers->add_subcommand("device", "One device process (started by 'peers run'): local training, then every scenario");
-  device->add_option("--config", args->config, "Peer config (JSON)");
+  device->add_option("config", args->config, "Peer config (JSON); default: the built-in one");
   device->add_option("--device", args->device, "This device's name in the config")->required();
   device->add_option("--coordinator", args->coordinator, "Coordinator URL, http://HOST:PORT (its token: $EDGEFLEET_TOKEN)")->required();
   device->add_option("--work", args->work, "This device's folder (checkpoints; a rerun resumes)")->required();

@@ -6,8 +6,6 @@
 #include "edgefleet/port.h"
 #include "edgefleet/port_server.h"
 
-#include <csignal>
-
 namespace edgefleet::cli {
 namespace {
 
@@ -30,38 +28,26 @@ void print_progress(const PortProgress& p) {
 
 // Batch port first, then goals over HTTP until SIGINT or SIGTERM.
 int serve(const PortConfig& config, const PortArgs& args) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before any thread starts
+  block_stop_signals();
   PortServerOptions options;
   options.out_dir = args.out;
-  options.fleet_dir = args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet;
+  options.fleet_dir = args.fleet;
   options.host = args.host;
   options.port = args.port;
   options.on_progress = print_progress;
   auto server = PortServer::start(config, options);
   if (!server) return fail(server.status());
   std::cout << "listening on " << (*server)->url() << std::endl;
-  int signal = 0;
-  sigwait(&signals, &signal);
+  wait_for_stop_signal();
   return 0;
 }
 
 int run(const PortArgs& args) {
-  auto config = read_port_config(args.config, args.fleet == "builtin" ? builtin_fleet_dir() : args.fleet);
+  auto config = read_port_config(args.config, args.fleet);
   if (!config) return fail(config.status());
-  if (!args.mode.empty()) {
-    if (args.mode != "collective" && args.mode != "independent") return fail(invalid_argument("--mode must be collective or independent"));
-    config->mode = args.mode;
-  }
-  if (!args.algorithm.empty()) {
-    if (args.algorithm != "morphnet" && args.algorithm != "evolution" && args.algorithm != "l1") {
-      return fail(invalid_argument("--algorithm must be morphnet, evolution or l1"));
-    }
-    config->algorithm = args.algorithm;
-  }
+  // The parser has checked both names.
+  if (!args.mode.empty()) config->mode = parse_port_mode(args.mode).value();
+  if (!args.algorithm.empty()) config->algorithm = parse_port_algorithm(args.algorithm).value();
   if (args.serve) return serve(*config, args);
   auto result = run_port(*config, args.out, print_progress);
   if (!result) return fail(result.status());
@@ -80,8 +66,10 @@ Runner add_port_command(CLI::App& app) {
   command->add_option("config", args->config, "Port config (JSON): base model, goals, algorithm, fine-tuning")->required();
   command->add_option("--out", args->out, "Output folder: one model + card per goal, summary.md, port.json; a rerun resumes")->required();
   command->add_option("--fleet", args->fleet, "Fleet folder that device goals name, or 'builtin'")->capture_default_str();
-  command->add_option("--mode", args->mode, "Override the config: collective (along the goal tree) or independent");
-  command->add_option("--algorithm", args->algorithm, "Override the config: morphnet, evolution or l1");
+  command->add_option("--mode", args->mode, "Override the config: collective (along the goal tree) or independent")
+      ->check(CLI::IsMember(port_mode_names()));
+  command->add_option("--algorithm", args->algorithm, "Override the config: morphnet, evolution or l1")
+      ->check(CLI::IsMember(port_algorithm_names()));
   command->add_flag("--serve", args->serve, "After the batch port, take new goals over HTTP (POST /v1/goals) until stopped");
   command->add_option("--host", args->host, "--serve: address to listen on")->capture_default_str();
   command->add_option("--port", args->port, "--serve: port (0 = any free one, printed)")->capture_default_str();

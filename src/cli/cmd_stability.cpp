@@ -12,6 +12,7 @@
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/stability_axes.h"
+#include "edgefleet/stability_experiment.h"
 #include "edgefleet/stability_report.h"
 #include "edgefleet/stability_run.h"
 #include "edgefleet/stability_summary.h"
@@ -24,7 +25,7 @@ struct StabilityArgs {
   std::string data;
   std::string fleet;
   std::vector<std::string> envs;
-  std::string envs_file;
+  std::string experiment_file;
   std::vector<std::string> axes;
   std::string calibration;
   std::size_t calibration_size = 100;
@@ -106,84 +107,36 @@ Status write_summary(const ResultsStore& store, const StabilityArgs& args, const
   return Status::ok();
 }
 
-// Environments from --fleet, --envs FILE, --axis and --env, in that order.
+// Environments from --experiment FILE, with --fleet in place of the file's fleet and --axis and
+// --env added to its axes and environments.
 Expected<std::vector<StabilityEnvironment>> gather_environments(const StabilityArgs& args, bool encoded_source) {
-  std::vector<StabilityEnvironment> environments;
-  auto append = [&](std::vector<StabilityEnvironment> more) {
-    for (auto& e : more) environments.push_back(std::move(e));
-  };
-  std::string fleet_dir = args.fleet;
-  nlohmann::json j;
-  if (!args.envs_file.empty()) {
-    // {"fleet": DIR|"builtin", "axes": [NAME...], "environments": [{"name": N, "spec": S}...]}
-    // (an experiment file)
-    std::ifstream in(args.envs_file);
-    if (!in) return not_found("environments file '" + args.envs_file + "' does not exist");
-    j = nlohmann::json::parse(in, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return invalid_argument(args.envs_file + ": not a JSON object");
-    if (j.contains("fleet")) {
-      if (!j["fleet"].is_string()) return invalid_argument(args.envs_file + ": fleet: not a folder name or 'builtin'");
-      if (fleet_dir.empty()) fleet_dir = j["fleet"].get<std::string>();
-    }
+  StabilityExperiment experiment;
+  if (!args.experiment_file.empty()) {
+    auto from_file = read_experiment(args.experiment_file);
+    if (!from_file) return from_file.status();
+    experiment = std::move(*from_file);
   }
-  if (!fleet_dir.empty()) {
-    auto fleet = read_fleet(fleet_dir == "builtin" ? builtin_fleet_dir() : fleet_dir);
-    if (!fleet) return fleet.status();
-    auto from_fleet = environments_from_fleet(*fleet);
-    if (!from_fleet) return from_fleet.status();
-    append(std::move(*from_fleet));
-  }
-  std::vector<std::string> axes = args.axes;
-  if (!args.envs_file.empty()) {
-    if (j.contains("axes")) {
-      if (!j["axes"].is_array()) return invalid_argument(args.envs_file + ": axes: not a list of axis names");
-      for (const auto& axis : j["axes"]) {
-        if (!axis.is_string()) return invalid_argument(args.envs_file + ": axes: not a list of axis names");
-        axes.push_back(axis.get<std::string>());
-      }
-    }
-    if (j.contains("environments")) {
-      if (!j["environments"].is_array()) return invalid_argument(args.envs_file + ": environments: not a list");
-      for (const auto& e : j["environments"]) {
-        if (!e.is_object() || !e.value("name", nlohmann::json()).is_string() || !e.value("spec", nlohmann::json()).is_string()) {
-          return invalid_argument(args.envs_file + ": environments: each needs a string name and spec");
-        }
-        auto environment = parse_environment(e["name"].get<std::string>(), e["spec"].get<std::string>());
-        if (!environment) return Status(environment.status().code(), args.envs_file + ": " + environment.status().message());
-        environments.push_back(std::move(*environment));
-      }
-    }
-  }
-  for (const auto& axis : axes) {
-    auto from_axis = axis_environments(axis, encoded_source);
-    if (!from_axis) return from_axis.status();
-    append(std::move(*from_axis));
-  }
+  if (!args.fleet.empty()) experiment.fleet = args.fleet;
+  experiment.axes.insert(experiment.axes.end(), args.axes.begin(), args.axes.end());
   for (const auto& item : args.envs) {
     auto environment = parse_environment(item);
     if (!environment) return environment.status();
-    environments.push_back(std::move(*environment));
+    experiment.environments.push_back(std::move(*environment));
   }
-  std::set<std::string> names;
-  for (const auto& e : environments) {
-    if (!names.insert(e.name).second) return invalid_argument("environment '" + e.name + "' is given twice");
+  if (experiment.fleet.empty() && experiment.axes.empty() && experiment.environments.size() < 2) {
+    return invalid_argument("give --fleet DIR, --axis NAME, --experiment FILE or at least two --env NAME=PIPELINE");
   }
-  if (environments.size() < 2) {
-    return invalid_argument("give --fleet DIR, --axis NAME, --envs FILE or at least two --env NAME=PIPELINE");
-  }
-  return environments;
+  return experiment_environments(experiment, encoded_source);
 }
 
-// INT8's held-out calibration set: --calibration, else Fashion-MNIST's train split for its
-// test split, else the dataset's items after --limit.
+// INT8's held-out calibration set: --calibration, else the official train split for a run on
+// a named dataset's test split, else the dataset's items after --limit.
 Expected<std::shared_ptr<const Dataset>> calibration_set(const StabilityArgs& args, const std::shared_ptr<const Dataset>& data) {
   if (!args.calibration.empty()) return open_dataset(args.calibration);
-  if (args.data == "fashion-mnist" || args.data == "fashion-mnist:test") return open_dataset("fashion-mnist:train");
-  if (args.limit > 0 && args.limit < data->size()) {
-    std::vector<std::size_t> rest;
-    for (std::size_t i = args.limit; i < data->size(); ++i) rest.push_back(i);
-    return subset(data, std::move(rest));
-  }
+  auto official = open_official_splits(args.data);
+  if (!official) return official.status();
+  if (*official && (*official)->test->name() == data->name()) return (*official)->train;
+  if (args.limit > 0 && args.limit < data->size()) return subset(data, items_after(args.limit, data->size()));
   return invalid_argument("INT8 environments calibrate on a held-out set: give --calibration DATA, or --limit N to "
                           "hold out the items after the first N");
 }
@@ -201,7 +154,7 @@ int run_run(const StabilityArgs& args) {
   if (!environments) return fail(environments.status());
   StabilityRunOptions options;
   if (std::any_of(environments->begin(), environments->end(), [](const StabilityEnvironment& e) {
-        return is_int8(e.inference.precision);
+        return is_int8(e.environment.inference.precision);
       })) {
     auto held_out = calibration_set(args, *data);
     if (!held_out) return fail(held_out.status());
@@ -291,7 +244,7 @@ Runner add_stability_command(CLI::App& app) {
   run->add_option("--data", args->data, "Dataset: fashion-mnist[:train|:test] or an image folder")->required();
   run->add_option("--fleet", args->fleet, "Use every device of this fleet folder ('builtin' = the built-in fleet)");
   run->add_option("--env", args->envs, "An environment NAME=SPEC: a pipeline, optionally ending in |infer:SETTING (repeatable)");
-  run->add_option("--envs", args->envs_file, "An experiment file: {\"fleet\", \"axes\": [...], \"environments\": [{name, spec}...]}");
+  run->add_option("--experiment,--envs", args->experiment_file, "An experiment file: {\"fleet\", \"axes\": [...], \"environments\": [{name, spec}...]}");
   run->add_option("--axis", args->axes, "Vary one source at a time (repeatable): " + [] {
     std::string names;
     for (const auto& n : stability_axis_names()) names += (names.empty() ? "" : ", ") + n;

@@ -28,7 +28,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2, whatever CLI11's own code.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
   for (auto& [command, runner] : runners) {
     if (command->parsed()) {

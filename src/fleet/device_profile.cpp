@@ -106,13 +106,22 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
     if (e.contains("pipeline")) {
       auto pipeline = pipeline_from_json(e["pipeline"]);
       if (!pipeline) r.fail("field 'environment.pipeline': " + pipeline.status().message());
-      p.environment.pipeline = pipeline_to_string(*pipeline);
+      p.environment.pipeline = std::move(*pipeline);
     }
-    p.environment.precision = r.string(e, "precision", "environment.", false, "fp32");
-    r.one_of(p.environment.precision, "environment.precision", {"fp32", "bf16", "fp16", "int8"});
-    p.environment.engine = r.string(e, "engine", "environment.", false, "libtorch");
-    r.one_of(p.environment.engine, "environment.engine", {"libtorch", "opencv-dnn"});
-    if (e.contains("threads")) p.environment.threads = static_cast<int>(r.positive(e, "threads", "environment.", 1024, true, true));
+    InferenceSetting& inference = p.environment.inference;
+    if (e.contains("precision")) {
+      auto precision = parse_precision(r.string(e, "precision", "environment.", true));
+      if (!precision) r.fail("field 'environment.precision': " + precision.status().message());
+      inference.precision = *precision;
+    }
+    if (e.contains("engine")) {
+      auto engine = parse_engine(r.string(e, "engine", "environment.", true));
+      if (!engine) r.fail("field 'environment.engine': " + engine.status().message());
+      inference.engine = *engine;
+    }
+    if (e.contains("threads")) inference.threads = static_cast<int>(r.positive(e, "threads", "environment.", 1024, true, true));
+    const Status runnable = check_inference_setting(inference);
+    if (!runnable.is_ok()) r.fail("field 'environment': " + runnable.message());
 
     if (!j.contains("network")) r.fail("missing field 'network'");
     const json& n = j["network"];
@@ -143,10 +152,10 @@ json device_profile_to_json(const DeviceProfile& p) {
             {"memory_mb", p.hardware.memory_mb},
             {"sources", p.hardware.sources}}},
           {"environment",
-           {{"pipeline", p.environment.pipeline},
-            {"precision", p.environment.precision},
-            {"engine", p.environment.engine},
-            {"threads", p.environment.threads}}},
+           {{"pipeline", pipeline_to_string(p.environment.pipeline)},
+            {"precision", precision_name(p.environment.inference.precision)},
+            {"engine", engine_name(p.environment.inference.engine)},
+            {"threads", p.environment.inference.threads}}},
           {"network", network}};
 }
 
@@ -158,7 +167,8 @@ Expected<DeviceProfile> read_device_profile(const std::string& path) {
   return device_profile_from_json(j, path);
 }
 
-Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir) {
+Expected<std::vector<DeviceProfile>> read_fleet(const std::string& name) {
+  const std::string dir = name == "builtin" ? builtin_fleet_dir() : name;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return not_found("fleet folder '" + dir + "' does not exist");
   std::vector<std::string> files;
@@ -179,6 +189,17 @@ Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir) {
     fleet.push_back(std::move(*profile));
   }
   return fleet;
+}
+
+Expected<DeviceProfile> find_device(const std::string& dir, const std::string& name) {
+  auto fleet = read_fleet(dir);
+  if (!fleet) return fleet.status();
+  std::string names;
+  for (auto& device : *fleet) {
+    if (device.name == name) return std::move(device);
+    names += (names.empty() ? "" : ", ") + device.name;
+  }
+  return not_found("no device '" + name + "' in the fleet " + (dir == "builtin" ? builtin_fleet_dir() : dir) + " (devices: " + names + ")");
 }
 
 std::string builtin_fleet_dir() {

@@ -121,8 +121,7 @@ Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::si
   }
   fs::create_directories(cache_dir);
   std::vector<torch::Tensor> to_save{split.devices, torch::tensor(static_cast<int64_t>(split.device_failures))};
-  torch::save(to_save, cache + ".tmp");
-  fs::rename(cache + ".tmp", cache);
+  replace_atomically(cache, [&](const std::string& tmp) { torch::save(to_save, tmp); });
   return split;
 }
 
@@ -392,7 +391,7 @@ Expected<ModelEvaluation> evaluate(const ModelCard& card, const TestSet& test,
   table.predictions.assign(n, {});
   for (std::size_t e = 0; e < heldout.size(); ++e) {
     table.environments.push_back(heldout[e].name);
-    auto logits = classify(*classifiers->at(heldout[e].inference), test.split.devices[static_cast<int64_t>(e)]);
+    auto logits = classify(*classifiers->at(heldout[e].environment.inference), test.split.devices[static_cast<int64_t>(e)]);
     if (!logits) return logits.status();
     auto probabilities = torch::softmax(*logits, 1);
     for (int64_t j = 0; j < n; ++j) table.predictions[j].push_back(prediction_of(probabilities[j], 3));
@@ -426,7 +425,7 @@ ModelCard derived_card(const ModelCard& base, const std::string& pt_path, const 
   ModelCard card = base;
   card.name = name;
   card.file = fs::path(pt_path).filename().string();
-  card.format = "torchscript";
+  card.format = ModelFormat::kTorchScript;
   card.sha256 = sha256_file(pt_path).value();
   card.card_path = fs::absolute(fs::path(pt_path).replace_extension(".json")).string();
   if (added_head) {
@@ -444,22 +443,20 @@ void write_json_atomically(const json& j, const std::string& path) { write_file_
 }  // namespace
 
 Expected<HardenData> hardening_splits(const std::string& data_spec) {
-  if (data_spec == "fashion-mnist" || data_spec == "fashion-mnist:train" || data_spec == "fashion-mnist:test") {
-    auto train = open_dataset("fashion-mnist:train");
-    if (!train) return train.status();
-    auto test = open_dataset("fashion-mnist:test");
-    if (!test) return test.status();
-    const std::size_t n = (*train)->size();
-    if (n < 2000) return invalid_argument("fashion-mnist:train has only " + std::to_string(n) + " images");
-    std::vector<std::size_t> fit(n - 1000), held(1000);
+  auto official = open_official_splits(data_spec);
+  if (!official) return official.status();
+  if (*official) {
+    // Validation: the last 1000 training images.
+    const auto& train = (*official)->train;
+    const std::size_t n = train->size();
+    if (n < 2000) return invalid_argument(train->name() + " has only " + std::to_string(n) + " images");
+    std::vector<std::size_t> fit(n - 1000);
     std::iota(fit.begin(), fit.end(), 0);
-    std::iota(held.begin(), held.end(), n - 1000);
-    return HardenData{subset(*train, std::move(fit)), subset(*train, std::move(held)), *test};
+    return HardenData{subset(train, std::move(fit)), subset(train, items_after(n - 1000, n)), (*official)->test};
   }
   auto all = open_dataset(data_spec);
   if (!all) return all.status();
-  std::vector<std::size_t> parts[3];
-  for (std::size_t i = 0; i < (*all)->size(); ++i) parts[i % 5 < 2 ? 0 : i % 5 == 2 ? 1 : 2].push_back(i);
+  auto parts = split_items((*all)->size(), SplitPolicy::kTwoOneTwo);
   if (parts[1].empty() || parts[2].empty()) {
     return invalid_argument("'" + data_spec + "' has " + std::to_string((*all)->size()) + " items: too few to split");
   }
@@ -497,7 +494,9 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
     if (options.validation_images < 1 || options.test_images < 1) {
       throw Error(invalid_argument("hardening needs validation and test images"));
     }
-    if (base.format != "torchscript") throw Error(unsupported("hardening fine-tunes TorchScript models; '" + base.name + "' is " + base.format));
+    if (base.format != ModelFormat::kTorchScript) {
+      throw Error(unsupported("hardening fine-tunes TorchScript models; '" + base.name + "' is " + model_format_name(base.format)));
+    }
     torch::set_num_threads(resolve_thread_count(options.threads));
     fs::create_directories(fs::path(options.work_dir) / "candidates");
     const std::string cache_dir = (fs::path(options.work_dir) / "cache").string();
@@ -509,8 +508,8 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
     std::vector<StabilityEnvironment> heldout = options.heldout_environments;
     for (auto& e : heldout) {
       result.heldout_environments.push_back(e.name);
-      if (e.inference.engine == Engine::kOpencvDnn) {
-        e.inference.engine = Engine::kLibtorch;
+      if (e.environment.inference.engine == Engine::kOpencvDnn) {
+        e.environment.inference.engine = Engine::kLibtorch;
         result.notes.push_back(e.name + ": engine opencv-dnn run as libtorch for every model (a fine-tuned model has no ONNX copy)");
       }
     }
@@ -571,8 +570,7 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
         candidate.train_seconds = trained.seconds;
         std::tie(candidate.validation_top1, candidate.validation_instability) = validate(model.module, validation);
         const std::string pt = fs::absolute(fs::path(options.work_dir) / "candidates" / (file_stem(s, c) + ".pt")).string();
-        model.module.save(pt + ".tmp");
-        fs::rename(pt + ".tmp", pt);
+        replace_atomically(pt, [&](const std::string& tmp) { model.module.save(tmp); });
         derived_card(base, pt, base.name + "-" + file_stem(s, c), model.added_head);
         candidate.model_file = pt;
         state["candidates"][key] = {{"validation_top1", candidate.validation_top1},

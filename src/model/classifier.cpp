@@ -16,7 +16,7 @@ Expected<std::unique_ptr<Classifier>> load_classifier(const ModelCard& card, con
                      "... (file changed or corrupted since the card was written)");
     }
   }
-  if (card.format == "onnx") return load_onnx_classifier(card, options);
+  if (card.format == ModelFormat::kOnnx) return load_onnx_classifier(card, options);
   return load_torchscript_classifier(card, options);
 }
 

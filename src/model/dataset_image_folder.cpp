@@ -115,15 +115,6 @@ Expected<std::shared_ptr<const Dataset>> open_image_folder(const std::string& ro
   });
 }
 
-Expected<std::shared_ptr<const Dataset>> open_dataset(const std::string& spec, const ImageFolderOptions& options) {
-  if (spec == "fashion-mnist" || spec == "fashion-mnist:test") return open_fashion_mnist(FashionMnistSplit::kTest);
-  if (spec == "fashion-mnist:train") return open_fashion_mnist(FashionMnistSplit::kTrain);
-  if (spec.rfind("fashion-mnist:", 0) == 0) {
-    return invalid_argument("dataset '" + spec + "': expected fashion-mnist, fashion-mnist:train or fashion-mnist:test");
-  }
-  return open_image_folder(spec, options);
-}
-
 std::shared_ptr<const Dataset> subset(std::shared_ptr<const Dataset> base, std::vector<std::size_t> indices) {
   return std::make_shared<Subset>(std::move(base), std::move(indices));
 }

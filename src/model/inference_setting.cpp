@@ -1,5 +1,7 @@
 #include "edgefleet/inference_setting.h"
 
+#include "core/named_values.h"
+
 #include <sstream>
 #include <tuple>
 #include <utility>
@@ -8,39 +10,20 @@
 namespace edgefleet {
 namespace {
 
-const std::vector<std::pair<const char*, Precision>> kPrecisions = {
+const NamedValues<Precision> kPrecisions = {
     {"fp32", Precision::kFp32},
     {"bf16", Precision::kBf16},
     {"fp16", Precision::kFp16},
     {"int8-channel", Precision::kInt8PerChannel},
     {"int8-tensor", Precision::kInt8PerTensor},
 };
-const std::vector<std::pair<const char*, CeilMode>> kCeilModes = {
+const NamedValues<CeilMode> kCeilModes = {
     {"model", CeilMode::kAsSaved}, {"on", CeilMode::kOn}, {"off", CeilMode::kOff}, {"flip", CeilMode::kFlip}};
-const std::vector<std::pair<const char*, Engine>> kEngines = {{"libtorch", Engine::kLibtorch},
-                                                              {"opencv-dnn", Engine::kOpencvDnn}};
+const NamedValues<Engine> kEngines = {{"libtorch", Engine::kLibtorch}, {"opencv-dnn", Engine::kOpencvDnn}};
 
 template <typename T>
-std::string names_of(const std::vector<std::pair<const char*, T>>& table) {
-  std::string out;
-  for (const auto& [name, value] : table) out += (out.empty() ? "" : ", ") + std::string(name);
-  return out;
-}
-
-template <typename T>
-Expected<T> lookup(const std::vector<std::pair<const char*, T>>& table, const std::string& key, const std::string& value) {
-  for (const auto& [name, v] : table) {
-    if (value == name) return v;
-  }
-  return invalid_argument("infer: " + key + " '" + value + "' is not one of: " + names_of(table));
-}
-
-template <typename T>
-std::string name_in(const std::vector<std::pair<const char*, T>>& table, T value) {
-  for (const auto& [name, v] : table) {
-    if (v == value) return name;
-  }
-  return "?";
+Expected<T> lookup(const NamedValues<T>& table, const std::string& key, const std::string& value) {
+  return parse_named(table, "infer: " + key, value);
 }
 
 std::string trim(const std::string& s) {
@@ -62,8 +45,10 @@ Expected<Precision> parse_precision(const std::string& name) {
   return precision;
 }
 
-std::string precision_name(Precision precision) { return name_in(kPrecisions, precision); }
-std::string engine_name(Engine engine) { return name_in(kEngines, engine); }
+Expected<Engine> parse_engine(const std::string& name) { return lookup(kEngines, "engine", name); }
+
+std::string precision_name(Precision precision) { return name_of(kPrecisions, precision); }
+std::string engine_name(Engine engine) { return name_of(kEngines, engine); }
 
 std::string precision_method(Precision precision) {
   switch (precision) {
@@ -106,7 +91,7 @@ Expected<InferenceSetting> parse_inference_setting(const std::string& options) {
       if (!mode) return mode.status();
       setting.ceil_mode = *mode;
     } else if (key == "engine") {
-      auto engine = lookup(kEngines, key, value);
+      auto engine = parse_engine(value);
       if (!engine) return engine.status();
       setting.engine = *engine;
     } else if (key == "threads") {
@@ -124,16 +109,22 @@ Expected<InferenceSetting> parse_inference_setting(const std::string& options) {
       return invalid_argument("infer: unknown option '" + key + "' (keys: precision, ceil, threads, engine)");
     }
   }
+  const Status valid = check_inference_setting(setting);
+  if (!valid.is_ok()) return valid;
+  return setting;
+}
+
+Status check_inference_setting(const InferenceSetting& setting) {
   if (setting.engine == Engine::kOpencvDnn && (setting.precision != Precision::kFp32 || setting.ceil_mode != CeilMode::kAsSaved)) {
     return invalid_argument("infer: engine opencv-dnn runs the ONNX copy as exported: precision and ceil cannot be changed");
   }
-  return setting;
+  return Status::ok();
 }
 
 std::string inference_setting_to_string(const InferenceSetting& setting) {
   std::vector<std::string> parts;
   if (setting.precision != Precision::kFp32) parts.push_back("precision=" + precision_name(setting.precision));
-  if (setting.ceil_mode != CeilMode::kAsSaved) parts.push_back("ceil=" + name_in(kCeilModes, setting.ceil_mode));
+  if (setting.ceil_mode != CeilMode::kAsSaved) parts.push_back("ceil=" + name_of(kCeilModes, setting.ceil_mode));
   if (setting.threads != 0) parts.push_back("threads=" + std::to_string(setting.threads));
   if (setting.engine != Engine::kLibtorch) parts.push_back("engine=" + engine_name(setting.engine));
   std::string out;

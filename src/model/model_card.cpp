@@ -8,13 +8,17 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/atomic_file.h"
 #include "core/data_dir.h"
+#include "core/named_values.h"
 
 namespace edgefleet {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+const NamedValues<ModelFormat> kModelFormats = {{"torchscript", ModelFormat::kTorchScript}, {"onnx", ModelFormat::kOnnx}};
 
 [[noreturn]] void fail(const std::string& origin, const std::string& what) {
   throw Error(invalid_argument(origin + ": " + what));
@@ -114,6 +118,8 @@ json input_to_json(const InputContract& in) {
 
 }  // namespace
 
+std::string model_format_name(ModelFormat format) { return name_of(kModelFormats, format); }
+
 std::string ModelCard::model_path() const {
   if (fs::path(file).is_absolute() || card_path.empty()) return file;
   return (fs::path(card_path).parent_path() / file).lexically_normal().string();
@@ -129,10 +135,9 @@ Expected<ModelCard> card_from_json(const json& j, const std::string& origin) {
     card.file = field<std::string>(j, "file", "", origin);
     if (card.file.empty()) fail(origin, "missing field 'file' (the model file, relative to the card)");
     const std::string ext = lower(fs::path(card.file).extension().string());
-    card.format = field<std::string>(j, "format", ext == ".onnx" ? "onnx" : "torchscript", origin);
-    if (card.format != "torchscript" && card.format != "onnx") {
-      fail(origin, "format '" + card.format + "' is not one of torchscript, onnx");
-    }
+    auto format = parse_named(kModelFormats, "format", field<std::string>(j, "format", ext == ".onnx" ? "onnx" : "torchscript", origin));
+    if (!format) fail(origin, format.status().message());
+    card.format = *format;
     card.task = field<std::string>(j, "task", "", origin);
     card.sha256 = field<std::string>(j, "sha256", "", origin);
     if (j.contains("architecture") && j["architecture"].is_string()) card.architecture = j["architecture"];
@@ -174,7 +179,7 @@ json card_to_json(const ModelCard& card) {
   j["name"] = card.name;
   if (!card.task.empty()) j["task"] = card.task;
   j["file"] = card.file;
-  j["format"] = card.format;
+  j["format"] = model_format_name(card.format);
   if (!card.sha256.empty()) j["sha256"] = card.sha256;
   if (!card.architecture.empty()) j["architecture"] = card.architecture;
   if (!card.architecture_spec.is_null()) j["architecture_spec"] = card.architecture_spec;
@@ -206,17 +211,11 @@ Expected<ModelCard> read_card(const std::string& path) {
 }
 
 Status write_card(const ModelCard& card, const std::string& path) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp);
-    if (!out) return io_error("cannot write '" + temp + "'");
-    out << card_to_json(card).dump(1) << "\n";
-    if (!out) return io_error("write to '" + temp + "' failed");
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) return io_error("cannot move '" + temp + "' to '" + path + "': " + ec.message());
-  return Status::ok();
+  const auto written = capture([&] {
+    write_file_atomically(card_to_json(card).dump(1) + "\n", path);
+    return true;
+  });
+  return written ? Status::ok() : written.status();
 }
 
 std::string builtin_zoo_dir() {
@@ -243,7 +242,7 @@ Expected<ModelCard> resolve_model(const std::string& model) {
       // The card describes this file under another name (e.g. the ONNX copy of a .pt):
       // the file and its format win, the recorded hash no longer applies.
       card->file = path.filename().string();
-      card->format = ext == ".onnx" ? "onnx" : "torchscript";
+      card->format = ext == ".onnx" ? ModelFormat::kOnnx : ModelFormat::kTorchScript;
       card->sha256.clear();
     }
     return card;

@@ -120,7 +120,7 @@ Expected<PeerTable> run_peer_experiment(const PeerConfig& config, const std::str
     std::map<pid_t, std::string> running;
     for (const auto& device : config.devices) {
       const fs::path log_file = out / "devices" / (device.name + ".log");
-      auto pid = spawn(cli_path, {"peers", "device", "--config", config_file.string(), "--device", device.name, "--coordinator", (*coordinator)->url(),
+      auto pid = spawn(cli_path, {"peers", "device", config_file.string(), "--device", device.name, "--coordinator", (*coordinator)->url(),
                                   "--work", (out / "devices" / device.name).string()},
                        device_env, log_file);
       if (!pid) {

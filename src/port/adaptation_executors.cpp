@@ -321,8 +321,8 @@ bool meets(const Measurement& m, const PortGoal& goal) {
 }
 
 std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy) {
-  if (config.algorithm == "morphnet") return std::make_unique<MorphNetExecutor>(config, train);
-  if (config.algorithm == "evolution") return std::make_unique<EvolutionExecutor>(config, train, proxy);
+  if (config.algorithm == PortAlgorithm::kMorphNet) return std::make_unique<MorphNetExecutor>(config, train);
+  if (config.algorithm == PortAlgorithm::kEvolution) return std::make_unique<EvolutionExecutor>(config, train, proxy);
   return std::make_unique<L1Executor>(config.channel_multiple);
 }
 

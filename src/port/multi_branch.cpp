@@ -2,6 +2,8 @@
 // assembly into one TorchScript module, and the runtime that switches branches.
 #include "edgefleet/multi_branch.h"
 
+#include "core/atomic_file.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -181,8 +183,7 @@ Expected<MultiBranchBuild> build_multi_branch(const MultiBranchOptions& options,
     }
     multi.register_attribute("branches_json", c10::StringType::get(), infos.dump());
     multi.define(code.str());
-    multi.save(out_file + ".tmp");
-    fs::rename(out_file + ".tmp", out_file);
+    replace_atomically(out_file, [&](const std::string& tmp) { multi.save(tmp); });
     return build;
   });
 }

@@ -4,6 +4,8 @@
 #include <set>
 
 #include "core/json_fields.h"
+#include "core/named_values.h"
+#include "edgefleet/dataset.h"
 #include "edgefleet/port.h"
 
 namespace edgefleet {
@@ -18,6 +20,22 @@ using json_fields::positive;
 using json_fields::read_number;
 using json_fields::read_string;
 
+const NamedValues<PortAlgorithm> kAlgorithms = {
+    {"morphnet", PortAlgorithm::kMorphNet}, {"evolution", PortAlgorithm::kEvolution}, {"l1", PortAlgorithm::kL1}};
+const NamedValues<PortMode> kModes = {{"collective", PortMode::kCollective}, {"independent", PortMode::kIndependent}};
+const NamedValues<LatencyModel> kLatencyModels = {{"sum", LatencyModel::kSum}, {"roofline", LatencyModel::kRoofline}};
+
+// An optional string field holding one of `table`'s names.
+template <typename T>
+void read_named(const json& j, const char* key, const NamedValues<T>& table, T& out, const std::string& origin) {
+  if (!j.contains(key)) return;
+  std::string name;
+  read_string(j, key, name, origin, "");
+  auto value = parse_named(table, key, name);
+  if (!value) fail(origin, value.status().message());
+  out = *value;
+}
+
 PortGoal goal_from_json(const json& g, std::size_t index, const std::string& origin, const std::string& fleet_dir) {
   const std::string where = "goals[" + std::to_string(index) + "].";
   if (!g.is_object()) fail(origin, where.substr(0, where.size() - 1) + " must be an object");
@@ -31,10 +49,8 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
   if (g.contains("device")) {
     if (!g["device"].is_string()) fail(origin, where + "device must be a string");
     goal.device = g["device"].get<std::string>();
-    const std::string path = (std::filesystem::path(fleet_dir) / (goal.device + ".json")).string();
-    if (!std::filesystem::exists(path)) fail(origin, where + "device '" + goal.device + "' is not a profile in " + fleet_dir);
-    auto profile = read_device_profile(path);
-    if (!profile.has_value()) throw Error(profile.status());
+    auto profile = find_device(fleet_dir, goal.device);
+    if (!profile) fail(origin, where + "device: " + profile.status().message());
     goal.hardware = profile.value().hardware;
     if (goal.hardware.memory_mb > 0) goal.max_memory_mb = goal.hardware.memory_mb;
   }
@@ -67,6 +83,14 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
 
 }  // namespace
 
+Expected<PortAlgorithm> parse_port_algorithm(const std::string& name) { return parse_named(kAlgorithms, "algorithm", name); }
+std::string port_algorithm_name(PortAlgorithm algorithm) { return name_of(kAlgorithms, algorithm); }
+std::vector<std::string> port_algorithm_names() { return names_of(kAlgorithms); }
+Expected<PortMode> parse_port_mode(const std::string& name) { return parse_named(kModes, "mode", name); }
+std::string port_mode_name(PortMode mode) { return name_of(kModes, mode); }
+std::vector<std::string> port_mode_names() { return names_of(kModes); }
+std::string latency_model_name(LatencyModel model) { return name_of(kLatencyModels, model); }
+
 Expected<PortConfig> port_config_from_json(const json& j, const std::string& origin, const std::string& fleet_dir) {
   return capture([&] {
     if (!j.is_object()) fail(origin, "expected a JSON object");
@@ -77,19 +101,12 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     if (!j.contains("base_model") || !j["base_model"].is_string()) fail(origin, "base_model must name a model card or a built-in model");
     c.base_model = j["base_model"].get<std::string>();
     read_string(j, "dataset", c.dataset, origin, "");
-    if (c.dataset != "fashion-mnist" && !std::filesystem::is_directory(c.dataset)) {
+    if (!names_builtin_dataset(c.dataset) && !std::filesystem::is_directory(c.dataset)) {
       fail(origin, "dataset '" + c.dataset + "' is neither fashion-mnist nor an image folder (one sub-folder per class)");
     }
-    read_string(j, "algorithm", c.algorithm, origin, "");
-    if (c.algorithm != "morphnet" && c.algorithm != "evolution" && c.algorithm != "l1") {
-      fail(origin, "algorithm '" + c.algorithm + "' is not one of morphnet, evolution, l1");
-    }
-    read_string(j, "mode", c.mode, origin, "");
-    if (c.mode != "collective" && c.mode != "independent") fail(origin, "mode '" + c.mode + "' is not one of collective, independent");
-    std::string latency = "sum";
-    read_string(j, "latency_model", latency, origin, "");
-    if (latency != "sum" && latency != "roofline") fail(origin, "latency_model '" + latency + "' is not one of sum, roofline");
-    c.latency_model = latency == "sum" ? LatencyModel::kSum : LatencyModel::kRoofline;
+    read_named(j, "algorithm", kAlgorithms, c.algorithm, origin);
+    read_named(j, "mode", kModes, c.mode, origin);
+    read_named(j, "latency_model", kLatencyModels, c.latency_model, origin);
     read_number(j, "channel_multiple", c.channel_multiple, origin, "", at_least(1, 1024));
     if (j.contains("morphnet")) {
       const json& m = j["morphnet"];
@@ -169,9 +186,9 @@ json port_config_to_json(const PortConfig& c) {
   }
   return {{"base_model", c.base_model},
           {"dataset", c.dataset},
-          {"algorithm", c.algorithm},
-          {"mode", c.mode},
-          {"latency_model", c.latency_model == LatencyModel::kSum ? "sum" : "roofline"},
+          {"algorithm", port_algorithm_name(c.algorithm)},
+          {"mode", port_mode_name(c.mode)},
+          {"latency_model", latency_model_name(c.latency_model)},
           {"channel_multiple", c.channel_multiple},
           {"morphnet",
            {{"strength", c.morphnet.strength},

@@ -58,17 +58,16 @@ TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::
 }
 
 PortData load_port_data(const PortConfig& config, const ModelCard& card, const ArchSpec& spec) {
-  if (config.dataset == "fashion-mnist") {
-    auto train_set = open_fashion_mnist(FashionMnistSplit::kTrain).value();
-    auto test_set = open_fashion_mnist(FashionMnistSplit::kTest).value();
-    PortData data{load_images(*train_set, config.train_images, spec.in_channels, spec.input_size),
-                  load_images(*test_set, config.eval_images, spec.in_channels, spec.input_size), ""};
-    data.eval_name = test_set->name() + "[:" + std::to_string(data.eval.images.size(0)) + "]";
+  if (auto official = open_official_splits(config.dataset).value()) {
+    PortData data{load_images(*official->train, config.train_images, spec.in_channels, spec.input_size),
+                  load_images(*official->test, config.eval_images, spec.in_channels, spec.input_size), ""};
+    data.eval_name = official->test->name() + "[:" + std::to_string(data.eval.images.size(0)) + "]";
     return data;
   }
   auto folder = open_dataset(config.dataset).value();
-  std::vector<std::size_t> train_items, eval_items;
-  for (std::size_t i = 0; i < folder->size(); ++i) (i % 2 == 0 ? train_items : eval_items).push_back(i);
+  auto halves = split_items(folder->size(), SplitPolicy::kAlternate);
+  std::vector<std::size_t>& train_items = halves[0];
+  std::vector<std::size_t>& eval_items = halves[1];
   if (config.train_images > 0 && train_items.size() > config.train_images) train_items.resize(config.train_images);
   if (config.eval_images > 0 && eval_items.size() > config.eval_images) eval_items.resize(config.eval_images);
   if (train_items.empty() || eval_items.empty()) throw Error(invalid_argument(config.dataset + ": too few images to split into adaptation and evaluation halves"));
@@ -180,7 +179,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     torch::set_num_threads(resolve_thread_count(config.threads));
     torch::manual_seed(config.seed);
     const ModelCard base_card = resolve_model(config.base_model).value();
-    if (base_card.format != "torchscript") throw Error(unsupported(base_card.name + ": porting needs a TorchScript model"));
+    if (base_card.format != ModelFormat::kTorchScript) throw Error(unsupported(base_card.name + ": porting needs a TorchScript model"));
     const fs::path out(out_dir);
     fs::create_directories(out);
     const json config_json = port_config_to_json(config);
@@ -254,10 +253,10 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     auto executor = make_executor(config, train, proxy);
     for (const int index : tree.order) {
       const PortGoal& goal = config.goals[static_cast<std::size_t>(index)];
-      const int parent = config.mode == "collective" ? tree.parent[static_cast<std::size_t>(index)] : -1;
+      const int parent = config.mode == PortMode::kCollective ? tree.parent[static_cast<std::size_t>(index)] : -1;
       const fs::path adapted_file = out / (goal.name + ".adapted.pt");
       const fs::path result_file = out / (goal.name + ".result.json");
-      const bool has_children = config.mode == "collective" && !tree.children[static_cast<std::size_t>(index)].empty();
+      const bool has_children = config.mode == PortMode::kCollective && !tree.children[static_cast<std::size_t>(index)].empty();
       if (fs::exists(result_file) && fs::exists(adapted_file)) {
         std::ifstream in(result_file);
         const json j = json::parse(in);
@@ -282,8 +281,8 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       int steps = 0;
       // Bounds a goal the executor cannot reach (reported unmet): MorphNet's knob; the width
       // steps of L1 reach the narrowest widths long before; evolution's extra generations.
-      const int max_steps = config.algorithm == "morphnet"    ? config.morphnet.max_steps
-                            : config.algorithm == "evolution" ? config.evolution.generations + 20
+      const int max_steps = config.algorithm == PortAlgorithm::kMorphNet    ? config.morphnet.max_steps
+                            : config.algorithm == PortAlgorithm::kEvolution ? config.evolution.generations + 20
                                                               : 10000;
       while (!executor->finished(meets(measure(executor->current_spec(), goal, config.latency_model), goal)) && steps < max_steps) {
         executor->adjust();
@@ -294,8 +293,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       r.adapt_seconds = seconds_since(adapt_started);
       model.module.eval();
       // Kept for every goal: a goal added later may hang under any of them.
-      model.module.save(adapted_file.string() + ".tmp");
-      fs::rename(adapted_file.string() + ".tmp", adapted_file);
+      replace_atomically(adapted_file.string(), [&](const std::string& tmp) { model.module.save(tmp); });
       if (on_progress) on_progress({goal.name, "adapted", r.adapt_seconds});
       if (has_children) adapted[static_cast<std::size_t>(index)] = clone_model(model);
 
@@ -316,19 +314,18 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       r.model_file = goal.name + ".pt";
       r.card_file = goal.name + ".json";
       const fs::path pt = out / r.model_file;
-      model.module.save(pt.string() + ".tmp");
-      fs::rename(pt.string() + ".tmp", pt);
+      replace_atomically(pt.string(), [&](const std::string& tmp) { model.module.save(tmp); });
       ModelCard card = base_card;
       card.name = base_card.name + "-" + goal.name;
       card.file = r.model_file;
       card.sha256 = sha256_file(pt.string()).value();
-      card.architecture = base_card.architecture + ", ported to goal " + goal.name + " (" + config.algorithm + ")";
+      card.architecture = base_card.architecture + ", ported to goal " + goal.name + " (" + port_algorithm_name(config.algorithm) + ")";
       card.architecture_spec = json(produced);
       card.params = r.cost.params;
       card.macs = r.cost.macs;
       card.accuracy = AccuracyRecord{data.eval_name, static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
-      card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", config.algorithm},
-                       {"mode", config.mode}, {"finetune_steps", config.finetune.steps}};
+      card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", port_algorithm_name(config.algorithm)},
+                       {"mode", port_mode_name(config.mode)}, {"finetune_steps", config.finetune.steps}};
       card.provenance = {{"ported_by", "edgefleet port"}, {"libtorch", TORCH_VERSION}};
       // The source card's measurements and notes describe the source model, not this one.
       card.latency_ms = nullptr;
@@ -368,7 +365,7 @@ std::string port_summary_markdown(const PortConfig& config, const PortResult& re
   out.precision(2);
   out << "Base " << result.base_model << ": " << result.base_cost.macs << " MACs, " << result.base_cost.params << " params, top-1 "
       << 100 * result.base_accuracy << "%, " << result.base_measured_latency_ms << " ms measured (batch 1, this machine). "
-      << config.algorithm << ", " << config.mode << "; goal tree built in " << result.tree_ms << " ms.\n\n";
+      << port_algorithm_name(config.algorithm) << ", " << port_mode_name(config.mode) << "; goal tree built in " << result.tree_ms << " ms.\n\n";
   if (!result.imported.empty()) out << "The base model was " << result.imported << ".\n\n";
   out << "| goal | constraints | adapted from | MACs | params | memory MB | est. latency ms | measured ms | speed-up | top-1 % | met | adapt s | fine-tune s |\n";
   out << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";

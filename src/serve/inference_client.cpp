@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -44,14 +45,13 @@ struct RaceState {
 Expected<std::unique_ptr<NetworkModel>> network_from(const std::string& spec) {
   if (spec.rfind("device:", 0) != 0) return parse_network_model(spec);
   const std::string name = spec.substr(7);
-  auto fleet = read_fleet(builtin_fleet_dir());
-  if (!fleet) return fleet.status();
-  for (const auto& device : fleet.value()) {
-    if (device.name != name) continue;
-    if (!device.network.trace.empty()) return parse_network_model("trace:" + device.network.trace);
-    return parse_network_model("normal:" + std::to_string(device.network.rtt_ms_mean) + ":" + std::to_string(device.network.rtt_ms_std));
+  auto device = find_device("builtin", name);
+  if (!device) return Status(device.status().code(), "--network " + spec + ": " + device.status().message());
+  if (!device->network.trace.empty()) {
+    // The trace file is named relative to the profile.
+    return parse_network_model("trace:" + (std::filesystem::path(device->path).parent_path() / device->network.trace).string());
   }
-  return not_found("--network device:" + name + ": no such device in the fleet '" + builtin_fleet_dir() + "'");
+  return parse_network_model("normal:" + std::to_string(device->network.rtt_ms_mean) + ":" + std::to_string(device->network.rtt_ms_std));
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "edgefleet/preprocess.h"
 #include "edgefleet/selection.h"
 #include "serve/server_metrics.h"
+#include "serve/variant_registry.h"
 
 namespace fs = std::filesystem;
 
@@ -106,61 +107,6 @@ class DecodeBudget {
 // for one 10000x10000 PNG).
 constexpr std::size_t kDecodeBytesPerPixel = 4;
 
-// One loaded variant: its card, a pool of model copies (a Classifier is single-threaded) and
-// its online latency profile.
-struct Variant {
-  std::string task;
-  std::string name;
-  std::string card_path;
-  fs::file_time_type card_mtime;
-  ModelCard card;
-  std::vector<std::unique_ptr<Classifier>> copies;
-
-  std::mutex pool_mutex;
-  std::condition_variable pool_cv;
-  std::vector<int> free_copies;
-  int waiting = 0;
-
-  mutable std::mutex profile_mutex;
-  LatencyTracker tracker{LatencyTrackerOptions{/*warmup=*/2, /*alpha=*/0.5, /*cold_sigmas=*/1e300, 5}};
-  std::atomic<std::int64_t> requests{0};
-
-  double accuracy() const { return card.accuracy ? card.accuracy->top1 : 0.0; }
-  VariantProfile profile() const {
-    std::lock_guard<std::mutex> lock(profile_mutex);
-    return {name, accuracy(), tracker.mean_ms(), tracker.std_ms()};
-  }
-  void record(double ms) {
-    std::lock_guard<std::mutex> lock(profile_mutex);
-    tracker.add(ms);
-  }
-  // The input tensor shape one image takes: [C, H, W].
-  std::vector<std::int64_t> item_shape() const { return {card.input.channels(), card.input.height, card.input.width}; }
-};
-
-struct Registry {
-  std::map<std::string, std::shared_ptr<Variant>> variants;
-  std::map<std::string, std::vector<std::shared_ptr<Variant>>> tasks;  // sorted by variant name
-};
-
-// A model copy held for one inference; returned to the pool on destruction.
-class CopyLease {
- public:
-  CopyLease(Variant& v, int index) : v_(v), index_(index) {}
-  ~CopyLease() {
-    {
-      std::lock_guard<std::mutex> lock(v_.pool_mutex);
-      v_.free_copies.push_back(index_);
-    }
-    v_.pool_cv.notify_one();
-  }
-  Classifier& model() { return *v_.copies[index_]; }
-
- private:
-  Variant& v_;
-  int index_;
-};
-
 double number_parameter(const nlohmann::json& parameters, const char* key, double fallback) {
   if (!parameters.contains(key)) return fallback;
   const auto& v = parameters[key];
@@ -236,9 +182,7 @@ struct InferenceServer::Impl {
   std::unique_ptr<SelectionPolicy> default_policy;
   std::map<std::string, std::unique_ptr<SelectionPolicy>> policies;  // every policy, by name
 
-  mutable std::mutex registry_mutex;
-  std::shared_ptr<const Registry> registry = std::make_shared<Registry>();
-  std::mutex load_mutex;  // one load/unload/sync at a time
+  std::unique_ptr<VariantRegistry> registry;
 
   ServerMetrics metrics;
   std::unique_ptr<DecodeBudget> decode_budget;
@@ -254,142 +198,10 @@ struct InferenceServer::Impl {
     if (options.log) options.log(line);
   }
 
-  std::shared_ptr<const Registry> snapshot() const {
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    return registry;
-  }
-
-  // Replaces the registry with `edit` applied to a copy of it.
-  template <typename Fn>
-  void edit_registry(Fn&& edit) {
-    std::lock_guard<std::mutex> lock(registry_mutex);
-    auto next = std::make_shared<Registry>(*registry);
-    edit(*next);
-    next->tasks.clear();
-    for (const auto& [name, v] : next->variants) next->tasks[v->task].push_back(v);
-    registry = std::move(next);
-  }
-
-  Expected<std::shared_ptr<Variant>> load_variant(const RepositoryEntry& entry) {
-    return capture([&] {
-      auto v = std::make_shared<Variant>();
-      v->task = entry.task;
-      v->name = entry.variant;
-      v->card_path = entry.card_path;
-      v->card_mtime = fs::last_write_time(entry.card_path);
-      auto card = read_card(entry.card_path);
-      if (!card) throw Error(Status(card.status().code(), "variant '" + entry.variant + "': " + card.status().message()));
-      v->card = std::move(card).value();
-      if (v->card.sha256.empty()) {
-        if (options.require_sha256) {
-          throw Error(invalid_argument("variant '" + entry.variant + "': its card has no sha256, and the server requires one"));
-        }
-        log("variant " + entry.variant + ": its card has no sha256; the model file is loaded unverified");
-      }
-      LoadOptions load;
-      load.threads = options.engine_threads;
-      for (int i = 0; i < std::max(1, options.instances_per_variant); ++i) {
-        auto model = load_classifier(v->card, load);
-        if (!model) throw Error(Status(model.status().code(), "variant '" + entry.variant + "': " + model.status().message()));
-        v->copies.push_back(std::move(model).value());
-        v->free_copies.push_back(i);
-      }
-      // Warm-up: the first runs are slow (allocation, lazy init) and seed the profile.
-      const auto& c = v->card.input;
-      std::vector<float> zeros(static_cast<std::size_t>(c.channels()) * c.height * c.width, 0.0f);
-      for (int r = 0; r < options.warmup_runs; ++r) {
-        const auto t0 = Clock::now();
-        auto out = v->copies[r % v->copies.size()]->infer(zeros.data(), 1);
-        if (!out) throw Error(Status(out.status().code(), "variant '" + entry.variant + "': warm-up: " + out.status().message()));
-        v->record(ms_since(t0));
-      }
-      if (!v->card.accuracy) log("variant " + v->name + ": its card records no accuracy; selection treats it as 0");
-      return v;
-    });
-  }
-
-  Status load_entries(const std::vector<RepositoryEntry>& entries) {
-    std::vector<std::shared_ptr<Variant>> loaded;
-    for (const auto& e : entries) {
-      auto v = load_variant(e);
-      if (!v) return v.status();
-      loaded.push_back(std::move(v).value());
-    }
-    edit_registry([&](Registry& r) {
-      for (auto& v : loaded) r.variants[v->name] = v;
-    });
-    for (const auto& v : loaded) {
-      const auto p = v->profile();
-      log("loaded " + v->task + "/" + v->name + " (accuracy " + std::to_string(p.accuracy) + ", " + std::to_string(p.mean_ms) + " ms)");
-    }
-    return Status::ok();
-  }
-
-  Status load(const std::string& name) {
-    std::lock_guard<std::mutex> lock(load_mutex);
-    auto entries = scan_repository(options.repository);
-    if (!entries) return entries.status();
-    std::vector<RepositoryEntry> chosen;
-    for (const auto& e : entries.value()) {
-      if (e.variant == name || e.task == name) chosen.push_back(e);
-    }
-    if (chosen.empty()) return not_found("no task or variant '" + name + "' in the repository '" + options.repository + "'");
-    return load_entries(chosen);
-  }
-
-  Status unload(const std::string& name) {
-    std::lock_guard<std::mutex> lock(load_mutex);
-    std::vector<std::string> removed;
-    edit_registry([&](Registry& r) {
-      for (auto it = r.variants.begin(); it != r.variants.end();) {
-        if (it->first == name || it->second->task == name) {
-          removed.push_back(it->first);
-          it = r.variants.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    });
-    if (removed.empty()) return not_found("no loaded task or variant '" + name + "'");
-    for (const auto& r : removed) log("unloaded " + r);
-    return Status::ok();
-  }
-
-  Status sync() {
-    std::lock_guard<std::mutex> lock(load_mutex);
-    auto entries = scan_repository(options.repository);
-    if (!entries) return entries.status();
-    const auto current = snapshot();
-    std::vector<RepositoryEntry> changed;
-    std::set<std::string> present;
-    for (const auto& e : entries.value()) {
-      present.insert(e.variant);
-      auto it = current->variants.find(e.variant);
-      std::error_code ec;
-      const auto mtime = fs::last_write_time(e.card_path, ec);
-      if (it == current->variants.end() || it->second->card_path != e.card_path || it->second->card_mtime != mtime) changed.push_back(e);
-    }
-    std::vector<std::string> gone;
-    for (const auto& [name, v] : current->variants) {
-      if (!present.count(name)) gone.push_back(name);
-    }
-    if (!gone.empty()) {
-      edit_registry([&](Registry& r) {
-        for (const auto& g : gone) r.variants.erase(g);
-      });
-      for (const auto& g : gone) log("unloaded " + g + " (gone from the repository)");
-    }
-    // A variant that fails to load is reported and skipped; the others still load.
-    Status first_failure;
-    for (const auto& e : changed) {
-      const Status s = load_entries({e});
-      if (!s.is_ok()) {
-        log("could not load " + e.task + "/" + e.variant + ": " + s.to_string());
-        if (first_failure.is_ok()) first_failure = s;
-      }
-    }
-    return first_failure;
-  }
+  std::shared_ptr<const Registry> snapshot() const { return registry->snapshot(); }
+  Status load(const std::string& name) { return registry->load(name); }
+  Status unload(const std::string& name) { return registry->unload(name); }
+  Status sync() { return registry->sync(); }
 
   // ---- HTTP ----
 
@@ -415,7 +227,7 @@ struct InferenceServer::Impl {
     const auto& card = variants.front()->card;
     return {{"name", name},
             {"versions", versions},
-            {"platform", "edgefleet_" + card.format},
+            {"platform", "edgefleet_" + model_format_name(card.format)},
             {"inputs", inputs},
             {"outputs", {{{"name", "logits"}, {"datatype", "FP32"}, {"shape", {-1, card.classes}}}}}};
   }
@@ -492,22 +304,10 @@ struct InferenceServer::Impl {
       }
       std::vector<VariantProfile> profiles;
       for (const auto& v : pool) profiles.push_back(v->profile());
-      int chosen = 0;
-      bool fits = true;
-      if (pool.size() > 1) {
-        if (sla_ms > 0) {
-          Rng rng(options.seed * 0x9E3779B97F4A7C15ull + rng_counter.fetch_add(1));
-          const Selection s = policy->select(profiles, {sla_ms, network_ms}, rng);
-          chosen = s.variant;
-          fits = s.fits_budget;
-        } else {
-          chosen = static_cast<int>(std::max_element(profiles.begin(), profiles.end(), [](const auto& a, const auto& b) {
-                                      return a.accuracy < b.accuracy;
-                                    }) - profiles.begin());
-        }
-      } else if (sla_ms > 0) {
-        fits = profiles[0].mean_ms + profiles[0].std_ms < sla_ms - network_ms;
-      }
+      Rng rng(options.seed * 0x9E3779B97F4A7C15ull + rng_counter.fetch_add(1));
+      const Selection selection = choose_variant(*policy, profiles, {sla_ms, network_ms}, rng);
+      const int chosen = selection.variant;
+      const bool fits = selection.fits_budget;
       Variant& v = *pool[chosen];
 
       // Preprocessing per the chosen card.
@@ -529,28 +329,20 @@ struct InferenceServer::Impl {
 
       // A model copy: waiting for one is the queue.
       const auto queue_start = Clock::now();
-      int index;
-      {
-        std::unique_lock<std::mutex> lock(v.pool_mutex);
-        if (v.free_copies.empty() && v.waiting >= options.max_queue) {
-          metrics.shed(v.name);
-          throw HttpError{503, "variant '" + v.name + "' has " + std::to_string(v.waiting) + " requests queued (the limit); retry later"};
-        }
-        ++v.waiting;
-        v.pool_cv.wait(lock, [&] { return !v.free_copies.empty(); });
-        --v.waiting;
-        index = v.free_copies.back();
-        v.free_copies.pop_back();
+      auto lease = v.acquire(options.max_queue);
+      if (!lease) {
+        metrics.shed(v.name);
+        throw HttpError{503, "variant '" + v.name + "' has " + std::to_string(v.queued()) + " requests queued (the limit); retry later"};
       }
       const double queue_ms = ms_since(queue_start);
       std::vector<float> logits;
       const auto infer_start = Clock::now();
       {
-        CopyLease lease(v, index);
-        auto out = lease.model().infer(input.data(), batch.n);
+        auto out = lease->model().infer(input.data(), batch.n);
         if (!out) throw HttpError{http::status_of(out.status()), out.status().message()};
         logits = std::move(out).value();
       }
+      lease.reset();
       const double infer_ms = ms_since(infer_start);
       v.record((queue_ms + infer_ms) / batch.n);
       ++v.requests;
@@ -722,10 +514,13 @@ Expected<std::unique_ptr<InferenceServer>> InferenceServer::create(ServerOptions
   impl->default_policy = std::move(policy).value();
   for (const auto& name : policy_names()) impl->policies[name] = make_policy(name).value();
   impl->options = std::move(options);
+  impl->registry = std::make_unique<VariantRegistry>(RegistryOptions{impl->options.repository, impl->options.require_sha256,
+                                                                     impl->options.instances_per_variant, impl->options.engine_threads,
+                                                                     impl->options.warmup_runs, impl->options.log});
   auto entries = scan_repository(impl->options.repository);
   if (!entries) return entries.status();
   if (entries->empty()) return invalid_argument("model repository '" + impl->options.repository + "' holds no variants (expected TASK/VARIANT/card.json)");
-  const Status loaded = impl->load_entries(entries.value());
+  const Status loaded = impl->registry->load_entries(entries.value());
   if (!loaded.is_ok()) return loaded;
   return std::unique_ptr<InferenceServer>(new InferenceServer(std::move(impl)));
 }

@@ -46,7 +46,7 @@ class FunctionPolicy final : public SelectionPolicy {
   std::string name() const override { return name_; }
   Selection select(const std::vector<VariantProfile>& zoo, const SelectionRequest& request, Rng& rng) const override {
     Selection s = fn_(zoo, request, rng);
-    s.fits_budget = zoo[s.variant].mean_ms + zoo[s.variant].std_ms < request.budget_ms();
+    s.fits_budget = fits_budget(zoo[s.variant], request.budget_ms());
     return s;
   }
 
@@ -77,10 +77,26 @@ Selection mdinference(const std::vector<VariantProfile>& zoo, const SelectionReq
 
 }  // namespace
 
+bool fits_budget(const VariantProfile& variant, double budget_ms) { return variant.mean_ms + variant.std_ms < budget_ms; }
+
+Selection choose_variant(const SelectionPolicy& policy, const std::vector<VariantProfile>& zoo, const SelectionRequest& request,
+                         Rng& rng) {
+  if (zoo.size() > 1 && request.sla_ms > 0) return policy.select(zoo, request, rng);
+  Selection s;
+  if (request.sla_ms <= 0) {
+    s.variant = most_accurate(zoo, all_indices(zoo));
+    s.fits_budget = true;
+  } else {
+    s.variant = 0;
+    s.fits_budget = fits_budget(zoo[0], request.budget_ms());
+  }
+  return s;
+}
+
 int base_variant(const std::vector<VariantProfile>& zoo, double budget_ms) {
   std::vector<int> fitting;
   for (int i = 0; i < static_cast<int>(zoo.size()); ++i) {
-    if (zoo[i].mean_ms + zoo[i].std_ms < budget_ms) fitting.push_back(i);
+    if (fits_budget(zoo[i], budget_ms)) fitting.push_back(i);
   }
   return fitting.empty() ? fastest(zoo) : most_accurate(zoo, fitting);
 }

@@ -103,13 +103,7 @@ Prediction top_k_of(const float* logits, int classes, int k) {
 Expected<std::vector<StabilityEnvironment>> environments_from_fleet(const std::vector<DeviceProfile>& fleet) {
   std::vector<StabilityEnvironment> out;
   for (const auto& device : fleet) {
-    auto pipeline = parse_pipeline(device.environment.pipeline);
-    if (!pipeline) return Status(pipeline.status().code(), device.name + ": " + pipeline.status().message());
-    auto inference = parse_inference_setting("precision=" + device.environment.precision +
-                                             ",engine=" + device.environment.engine +
-                                             ",threads=" + std::to_string(device.environment.threads));
-    if (!inference) return Status(inference.status().code(), device.name + ": " + inference.status().message());
-    out.push_back({device.name, std::move(*pipeline), *inference});
+    out.push_back({device.name, device.environment});
   }
   if (out.size() < 2) return invalid_argument("a stability run needs at least two environments");
   return out;
@@ -131,7 +125,7 @@ Expected<StabilityEnvironment> parse_environment(const std::string& name, const 
   }
   auto pipeline = parse_pipeline(pipeline_spec);
   if (!pipeline) return Status(pipeline.status().code(), name + ": " + pipeline.status().message());
-  return StabilityEnvironment{name, std::move(*pipeline), inference};
+  return StabilityEnvironment{name, {std::move(*pipeline), inference}};
 }
 
 Expected<StabilityEnvironment> parse_environment(const std::string& item) {
@@ -142,9 +136,9 @@ Expected<StabilityEnvironment> parse_environment(const std::string& item) {
   return parse_environment(item.substr(0, eq), item.substr(eq + 1));
 }
 
-std::string environment_spec(const StabilityEnvironment& environment) {
-  std::string spec = pipeline_to_string(environment.pipeline);
-  const std::string setting = inference_setting_to_string(environment.inference);
+std::string environment_spec(const StabilityEnvironment& e) {
+  std::string spec = pipeline_to_string(e.environment.pipeline);
+  const std::string setting = inference_setting_to_string(e.environment.inference);
   if (!setting.empty()) spec += (spec.empty() ? "infer:" : "|infer:") + setting;
   return spec;
 }
@@ -170,9 +164,9 @@ Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
                                                       const std::vector<float>& calibration, int threads) {
   SettingClassifiers out;
   for (const auto& e : environments) {
-    if (out.count(e.inference)) continue;
+    if (out.count(e.environment.inference)) continue;
     ModelCard use = card;
-    if (e.inference.engine == Engine::kOpencvDnn) {
+    if (e.environment.inference.engine == Engine::kOpencvDnn) {
       const std::string onnx = std::filesystem::path(card.model_path()).replace_extension(".onnx").string();
       auto onnx_card = resolve_model(onnx);
       if (!onnx_card) {
@@ -182,16 +176,16 @@ Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
       use = *onnx_card;
     }
     LoadOptions load;
-    load.threads = e.inference.threads ? e.inference.threads : threads;
-    load.precision = e.inference.precision;
-    load.ceil_mode = e.inference.ceil_mode;
+    load.threads = e.environment.inference.threads ? e.environment.inference.threads : threads;
+    load.precision = e.environment.inference.precision;
+    load.ceil_mode = e.environment.inference.ceil_mode;
     if (is_int8(load.precision)) {
       if (calibration.empty()) return invalid_argument(e.name + ": INT8 needs calibration inputs (a held-out set)");
       load.calibration = calibration;
     }
     auto classifier = load_classifier(use, load);
     if (!classifier) return Status(classifier.status().code(), e.name + ": " + classifier.status().message());
-    out.emplace(e.inference, std::move(*classifier));
+    out.emplace(e.environment.inference, std::move(*classifier));
   }
   return out;
 }
@@ -206,7 +200,7 @@ struct BoundPipelines {
 BoundPipelines bind_pipelines(const std::vector<StabilityEnvironment>& environments, const InputContract& contract) {
   BoundPipelines out;
   for (const auto& e : environments) {
-    out.pipelines.push_back(bind_to_input(e.pipeline, contract));
+    out.pipelines.push_back(bind_to_input(e.environment.pipeline, contract));
     std::vector<std::string> stages;
     for (const auto& stage : out.pipelines.back().stages) stages.push_back(stage_to_string(stage));
     out.prefixes.push_back(std::move(stages));
@@ -271,14 +265,14 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   std::vector<StoredEnvironment> stored_environments;
   for (std::size_t e = 0; e < environments.size(); ++e) {
     stored_environments.push_back(
-        {environments[e].name, environment_spec({environments[e].name, pipelines[e], environments[e].inference})});
+        {environments[e].name, environment_spec({environments[e].name, {pipelines[e], environments[e].environment.inference}})});
   }
   const std::size_t total = options.limit ? std::min(options.limit, data.size()) : data.size();
   std::vector<StoredInput> inputs;
   for (std::size_t i = 0; i < total; ++i) inputs.push_back({data.item_name(i), data.label(i)});
   std::string fingerprint = stability_fingerprint(card, data, environments);
   for (const auto& e : environments) {
-    if (is_int8(e.inference.precision)) {
+    if (is_int8(e.environment.inference.precision)) {
       // INT8 answers depend on the calibration set as well.
       fingerprint += "; int8 calibration " + std::to_string(std::hash<std::string>{}(std::string(
                          reinterpret_cast<const char*>(options.calibration.data()), options.calibration.size() * sizeof(float))));
@@ -337,8 +331,8 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
         members.push_back(j);
       }
       if (members.empty()) continue;
-      Classifier& classifier = *classifiers->at(environments[e].inference);
-      classifier.set_threads(environments[e].inference.threads ? environments[e].inference.threads : options.threads);
+      Classifier& classifier = *classifiers->at(environments[e].environment.inference);
+      classifier.set_threads(environments[e].environment.inference.threads ? environments[e].environment.inference.threads : options.threads);
       auto logits = classifier.infer(batch.data(), static_cast<int>(members.size()));
       if (!logits) return logits.status();
       const int classes = static_cast<int>(logits->size() / members.size());

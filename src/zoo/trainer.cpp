@@ -164,10 +164,8 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
       TrainProgress progress{entry.name, epoch + 1, epochs, loss_sum / steps_per_epoch, top1, seconds};
       history.push_back({{"epoch", epoch + 1}, {"train_loss", progress.train_loss}, {"test_top1", top1}, {"seconds", seconds}});
       fs::create_directories(checkpoint);
-      module.save(model_file + ".tmp");
-      fs::rename(model_file + ".tmp", model_file);
-      torch::save(optimizer, optimizer_file + ".tmp");
-      fs::rename(optimizer_file + ".tmp", optimizer_file);
+      replace_atomically(model_file, [&](const std::string& tmp) { module.save(tmp); });
+      replace_atomically(optimizer_file, [&](const std::string& tmp) { torch::save(optimizer, tmp); });
       write_json_atomically(
           {{"epoch", epoch + 1}, {"epochs", epochs}, {"arch", entry.arch}, {"seed", recipe.seed}, {"history", history}},
           state_file);
@@ -176,14 +174,13 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
 
     module.eval();
     const std::string pt_path = (fs::path(options.out_dir) / (entry.name + ".pt")).string();
-    module.save(pt_path + ".tmp");
-    fs::rename(pt_path + ".tmp", pt_path);
+    replace_atomically(pt_path, [&](const std::string& tmp) { module.save(tmp); });
 
     ModelCard card;
     card.name = entry.name;
     card.task = "fashion-mnist";
     card.file = entry.name + ".pt";
-    card.format = "torchscript";
+    card.format = ModelFormat::kTorchScript;
     card.sha256 = sha256_file(pt_path).value();
     card.architecture = entry.description;
     card.architecture_spec = json(entry.arch);

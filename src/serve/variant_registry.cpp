@@ -1,0 +1,192 @@
+#include "serve/variant_registry.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "core/elapsed.h"
+
+namespace fs = std::filesystem;
+
+namespace edgefleet {
+
+CopyLease::~CopyLease() {
+  if (!variant_) return;
+  {
+    std::lock_guard<std::mutex> lock(variant_->pool_mutex_);
+    variant_->free_copies_.push_back(index_);
+  }
+  variant_->pool_cv_.notify_one();
+}
+
+Classifier& CopyLease::model() { return *variant_->copies_[static_cast<std::size_t>(index_)]; }
+
+std::optional<CopyLease> Variant::acquire(int max_queue) {
+  std::unique_lock<std::mutex> lock(pool_mutex_);
+  if (free_copies_.empty() && waiting_ >= max_queue) return std::nullopt;
+  ++waiting_;
+  pool_cv_.wait(lock, [&] { return !free_copies_.empty(); });
+  --waiting_;
+  const int index = free_copies_.back();
+  free_copies_.pop_back();
+  return std::optional<CopyLease>(std::in_place, *this, index);
+}
+
+int Variant::queued() const {
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  return waiting_;
+}
+
+VariantProfile Variant::profile() const {
+  std::lock_guard<std::mutex> lock(profile_mutex_);
+  return {name, accuracy(), tracker_.mean_ms(), tracker_.std_ms()};
+}
+
+void Variant::record(double ms) {
+  std::lock_guard<std::mutex> lock(profile_mutex_);
+  tracker_.add(ms);
+}
+
+VariantRegistry::VariantRegistry(RegistryOptions options) : options_(std::move(options)) {}
+
+void VariantRegistry::log(const std::string& line) const {
+  if (options_.log) options_.log(line);
+}
+
+std::shared_ptr<const Registry> VariantRegistry::snapshot() const {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  return registry_;
+}
+
+// Replaces the registry with `fn` applied to a copy of it.
+template <typename Fn>
+void VariantRegistry::edit(Fn&& fn) {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  auto next = std::make_shared<Registry>(*registry_);
+  fn(*next);
+  next->tasks.clear();
+  for (const auto& [name, v] : next->variants) next->tasks[v->task].push_back(v);
+  registry_ = std::move(next);
+}
+
+Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const RepositoryEntry& entry) {
+  return capture([&] {
+    auto v = std::make_shared<Variant>();
+    v->task = entry.task;
+    v->name = entry.variant;
+    v->card_path = entry.card_path;
+    v->card_mtime = fs::last_write_time(entry.card_path);
+    auto card = read_card(entry.card_path);
+    if (!card) throw Error(Status(card.status().code(), "variant '" + entry.variant + "': " + card.status().message()));
+    v->card = std::move(card).value();
+    if (v->card.sha256.empty()) {
+      if (options_.require_sha256) {
+        throw Error(invalid_argument("variant '" + entry.variant + "': its card has no sha256, and the server requires one"));
+      }
+      log("variant " + entry.variant + ": its card has no sha256; the model file is loaded unverified");
+    }
+    LoadOptions load;
+    load.threads = options_.engine_threads;
+    for (int i = 0; i < std::max(1, options_.instances_per_variant); ++i) {
+      auto model = load_classifier(v->card, load);
+      if (!model) throw Error(Status(model.status().code(), "variant '" + entry.variant + "': " + model.status().message()));
+      v->copies_.push_back(std::move(model).value());
+      v->free_copies_.push_back(i);
+    }
+    // Warm-up: the first runs are slow (allocation, lazy init) and seed the profile.
+    const auto& c = v->card.input;
+    std::vector<float> zeros(static_cast<std::size_t>(c.channels()) * c.height * c.width, 0.0f);
+    for (int r = 0; r < options_.warmup_runs; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto out = v->copies_[static_cast<std::size_t>(r) % v->copies_.size()]->infer(zeros.data(), 1);
+      if (!out) throw Error(Status(out.status().code(), "variant '" + entry.variant + "': warm-up: " + out.status().message()));
+      v->record(ms_since(t0));
+    }
+    if (!v->card.accuracy) log("variant " + v->name + ": its card records no accuracy; selection treats it as 0");
+    return v;
+  });
+}
+
+Status VariantRegistry::load_entries(const std::vector<RepositoryEntry>& entries) {
+  std::vector<std::shared_ptr<Variant>> loaded;
+  for (const auto& e : entries) {
+    auto v = load_variant(e);
+    if (!v) return v.status();
+    loaded.push_back(std::move(v).value());
+  }
+  edit([&](Registry& r) {
+    for (auto& v : loaded) r.variants[v->name] = v;
+  });
+  for (const auto& v : loaded) {
+    const auto p = v->profile();
+    log("loaded " + v->task + "/" + v->name + " (accuracy " + std::to_string(p.accuracy) + ", " + std::to_string(p.mean_ms) + " ms)");
+  }
+  return Status::ok();
+}
+
+Status VariantRegistry::load(const std::string& name) {
+  std::lock_guard<std::mutex> lock(load_mutex_);
+  auto entries = scan_repository(options_.repository);
+  if (!entries) return entries.status();
+  std::vector<RepositoryEntry> chosen;
+  for (const auto& e : entries.value()) {
+    if (e.variant == name || e.task == name) chosen.push_back(e);
+  }
+  if (chosen.empty()) return not_found("no task or variant '" + name + "' in the repository '" + options_.repository + "'");
+  return load_entries(chosen);
+}
+
+Status VariantRegistry::unload(const std::string& name) {
+  std::lock_guard<std::mutex> lock(load_mutex_);
+  std::vector<std::string> removed;
+  edit([&](Registry& r) {
+    for (auto it = r.variants.begin(); it != r.variants.end();) {
+      if (it->first == name || it->second->task == name) {
+        removed.push_back(it->first);
+        it = r.variants.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  });
+  if (removed.empty()) return not_found("no loaded task or variant '" + name + "'");
+  for (const auto& r : removed) log("unloaded " + r);
+  return Status::ok();
+}
+
+Status VariantRegistry::sync() {
+  std::lock_guard<std::mutex> lock(load_mutex_);
+  auto entries = scan_repository(options_.repository);
+  if (!entries) return entries.status();
+  const auto current = snapshot();
+  std::vector<RepositoryEntry> changed;
+  std::set<std::string> present;
+  for (const auto& e : entries.value()) {
+    present.insert(e.variant);
+    auto it = current->variants.find(e.variant);
+    std::error_code ec;
+    const auto mtime = fs::last_write_time(e.card_path, ec);
+    if (it == current->variants.end() || it->second->card_path != e.card_path || it->second->card_mtime != mtime) changed.push_back(e);
+  }
+  std::vector<std::string> gone;
+  for (const auto& [name, v] : current->variants) {
+    if (!present.count(name)) gone.push_back(name);
+  }
+  if (!gone.empty()) {
+    edit([&](Registry& r) {
+      for (const auto& g : gone) r.variants.erase(g);
+    });
+    for (const auto& g : gone) log("unloaded " + g + " (gone from the repository)");
+  }
+  Status first_failure;
+  for (const auto& e : changed) {
+    const Status s = load_entries({e});
+    if (!s.is_ok()) {
+      log("could not load " + e.task + "/" + e.variant + ": " + s.to_string());
+      if (first_failure.is_ok()) first_failure = s;
+    }
+  }
+  return first_failure;
+}
+
+}  // namespace edgefleet
