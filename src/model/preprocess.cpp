@@ -1,8 +1,9 @@
 #include "edgefleet/preprocess.h"
 
-#include <cmath>
+#include <algorithm>
 #include <opencv2/imgproc.hpp>
 
+#include "edgefleet/resize.h"
 #include "imaging/opencv_image.h"
 
 namespace edgefleet {
@@ -26,68 +27,58 @@ cv::Mat to_colour(const cv::Mat& in, const std::string& color) {
   return out;
 }
 
-// Antialiased bilinear (PIL's convention), through libtorch's interpolate; rounds to 8 bits
-// as PIL does.
-cv::Mat resize_antialiased(const cv::Mat& in, int width, int height) {
-  torch::InferenceMode guard;
-  const int channels = in.channels();
-  auto source = torch::from_blob(in.data, {1, in.rows, in.cols, channels}, torch::kUInt8)
-                    .permute({0, 3, 1, 2})
-                    .to(torch::kFloat32);
-  auto resized = torch::nn::functional::interpolate(
-      source, torch::nn::functional::InterpolateFuncOptions()
-                  .size(std::vector<int64_t>{height, width})
-                  .mode(torch::kBilinear)
-                  .align_corners(false)
-                  .antialias(true));
-  auto bytes = resized.round().clamp(0, 255).to(torch::kUInt8).permute({0, 2, 3, 1}).contiguous();
-  cv::Mat out(height, width, CV_MAKETYPE(CV_8U, channels));
-  std::memcpy(out.data, bytes.data_ptr<std::uint8_t>(), out.total() * out.elemSize());
-  return out;
+// The card's interpolation as a resize stage: "bilinear-antialias" is PIL's convention,
+// through libtorch's interpolate; the others are OpenCV's filters.
+ResizeOptions resize_stage(const std::string& interpolation, int width, int height) {
+  ResizeOptions o;
+  if (interpolation == "bilinear-antialias") {
+    o.library = ResizeLibrary::kTorch;
+    o.method = "bilinear";
+    o.antialias = true;
+  } else {
+    o.library = ResizeLibrary::kOpenCv;
+    o.method = interpolation == "bilinear" ? "linear" : interpolation == "bicubic" ? "cubic" : interpolation;
+  }
+  o.size.width = width;
+  o.size.height = height;
+  return o;
 }
 
-cv::Mat resize(const cv::Mat& in, int width, int height, const std::string& interpolation) {
-  if (in.cols == width && in.rows == height) return in;
-  if (interpolation == "bilinear-antialias") return resize_antialiased(in, width, height);
-  int flag = cv::INTER_LINEAR;
-  if (interpolation == "area") flag = cv::INTER_AREA;
-  if (interpolation == "nearest") flag = cv::INTER_NEAREST;
-  if (interpolation == "bicubic") flag = cv::INTER_CUBIC;
-  cv::Mat out;
-  cv::resize(in, out, cv::Size(width, height), 0, 0, flag);
-  return out;
+Image resized(const Image& in, int width, int height, const std::string& interpolation) {
+  if (in.width == width && in.height == height) return in;
+  return resize_image(in, resize_stage(interpolation, width, height)).value();
 }
 
-cv::Mat centre_crop(const cv::Mat& in, int width, int height) {
-  // torchvision's rounding: top = round((H - h) / 2).
-  const int top = static_cast<int>(std::lround((in.rows - height) / 2.0));
-  const int left = static_cast<int>(std::lround((in.cols - width) / 2.0));
-  return in(cv::Rect(left, top, width, height));
+Image cropped(const Image& in, int width, int height) {
+  CropOptions crop;
+  crop.width = width;
+  crop.height = height;
+  return center_crop(in, crop).value();
 }
 
 }  // namespace
 
+// One implementation of each geometry: the card's resize and crop are imaging's stages.
 Expected<Image> preprocess_geometry(const Image& image, const InputContract& contract) {
   if (image.empty() || image.width <= 0 || image.height <= 0) return invalid_argument("preprocess: empty image");
   if (image.channels != 1 && image.channels != 3 && image.channels != 4) {
     return invalid_argument("preprocess: " + std::to_string(image.channels) + " channels, expected 1, 3 or 4");
   }
   return capture([&]() -> Image {
-    cv::Mat mat = to_colour(mat_view(image), contract.color);
+    const Image coloured = image_from_mat(to_colour(mat_view(image), contract.color));
     const int h = contract.height;
     const int w = contract.width;
-    if (contract.resize == "exact") {
-      mat = resize(mat, w, h, contract.interpolation);
-    } else if (contract.resize == "squash") {
-      mat = centre_crop(resize(mat, contract.resize_size, contract.resize_size, contract.interpolation), w, h);
-    } else {
-      // shorter-side: the shorter side becomes resize_size, the longer keeps the aspect ratio.
-      const double scale = static_cast<double>(contract.resize_size) / std::min(mat.cols, mat.rows);
-      const int rw = std::max(w, mat.cols <= mat.rows ? contract.resize_size : static_cast<int>(mat.cols * scale));
-      const int rh = std::max(h, mat.rows < mat.cols ? contract.resize_size : static_cast<int>(mat.rows * scale));
-      mat = centre_crop(resize(mat, rw, rh, contract.interpolation), w, h);
+    if (contract.resize == "exact") return resized(coloured, w, h, contract.interpolation);
+    if (contract.resize == "squash") {
+      return cropped(resized(coloured, contract.resize_size, contract.resize_size, contract.interpolation), w, h);
     }
-    return image_from_mat(mat);
+    // shorter-side: the shorter side becomes resize_size, the longer keeps the aspect ratio
+    // (torchvision's Resize(int)), never smaller than the crop.
+    TargetSize shorter;
+    shorter.shorter_side = contract.resize_size;
+    int rw = 0, rh = 0;
+    resolve_target_size(shorter, coloured.width, coloured.height, &rw, &rh);
+    return cropped(resized(coloured, std::max(w, rw), std::max(h, rh), contract.interpolation), w, h);
   });
 }
 
