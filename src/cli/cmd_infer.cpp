@@ -15,6 +15,7 @@
 #include "edgefleet/encode.h"
 #include "edgefleet/image.h"
 #include "edgefleet/inference_client.h"
+#include "edgefleet/selection.h"
 
 namespace edgefleet::cli {
 namespace {
@@ -139,7 +140,7 @@ Runner add_infer_command(CLI::App& app) {
   command->add_option("--local", args->client.local_model, "On-device model raced against the server (card, file or zoo name)");
   command->add_option("--network", args->client.network,
                       "Emulated network round trip: normal:MEAN:STD, cv:MEAN:CV, trace:FILE or device:NAME");
-  command->add_option("--policy", args->client.policy, "Ask the server for this selection policy");
+  command->add_option("--policy", args->client.policy, "Ask the server for this selection policy")->check(CLI::IsMember(policy_names()));
   command->add_option("--token", args->client.token, "Bearer token");
   command->add_option("--seed", args->client.seed, "Seed of the emulated network")->capture_default_str();
   command->add_option("--data", args->data, "Replay a labelled dataset (fashion-mnist or an image folder) instead of files");

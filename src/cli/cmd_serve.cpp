@@ -13,6 +13,7 @@
 #include "cli/cli_common.h"
 #include "core/secret.h"
 #include "edgefleet/inference_server.h"
+#include "edgefleet/selection.h"
 
 namespace edgefleet::cli {
 namespace {
@@ -96,7 +97,7 @@ Runner add_serve_command(CLI::App& app) {
   command->add_option("--port", options->port, "Port (0 = any free one, printed at start)")->capture_default_str();
   command->add_option("--token", options->token,
                       "Require 'Authorization: Bearer TOKEN'; prefer $EDGEFLEET_TOKEN, which other users cannot read in ps");
-  command->add_option("--policy", options->policy, "Default selection policy")->capture_default_str();
+  command->add_option("--policy", options->policy, "Default selection policy")->capture_default_str()->check(CLI::IsMember(policy_names()));
   command->add_option("--default-sla", options->default_sla_ms, "SLA (ms) of requests without sla_ms; 0 = most accurate")
       ->capture_default_str();
   command->add_option("--threads", options->http_threads, "HTTP connections served at once (a thread each, started on demand)")

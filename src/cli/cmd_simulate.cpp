@@ -6,6 +6,7 @@
 
 #include "cli/cli_common.h"
 #include "edgefleet/plot.h"
+#include "edgefleet/selection.h"
 #include "edgefleet/simulator.h"
 
 namespace edgefleet::cli {
@@ -142,7 +143,7 @@ Runner add_simulate_command(CLI::App& app) {
   sim->add_option("--zoo", args->zoo, "Zoo profile file, or built-in: paper-table3, paper-table3-fictional")->capture_default_str();
   sim->add_option("--network", args->network, "normal:MEAN_MS:STD_MS, cv:MEAN_MS:CV or trace:FILE")->capture_default_str();
   sim->add_option("--sla", args->sla, "SLA in ms: N, N,M,... or FROM:TO:STEP")->capture_default_str();
-  sim->add_option("--policy", args->policies, "Policies to run (default: all seven)");
+  sim->add_option("--policy", args->policies, "Policies to run (default: all seven)")->check(CLI::IsMember(policy_names()));
   sim->add_option("--requests", args->requests, "Requests per (policy, SLA) point")->check(CLI::PositiveNumber)->capture_default_str();
   sim->add_option("--seed", args->seed, "Random seed")->capture_default_str();
   sim->add_flag("--no-duplicate", args->no_duplicate, "Do not race the on-device model");
