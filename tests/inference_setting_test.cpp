@@ -106,9 +106,9 @@ def forward(self, x):
   card.file = "pooling.pt";
   card.format = ModelFormat::kTorchScript;
   card.sha256 = sha256_file(pt).value();
-  card.input.color = "rgb";
+  card.input.color = InputColor::kRgb;
   card.input.height = card.input.width = 5;
-  card.input.resize = "exact";
+  card.input.resize = ResizeRule::kExact;
   card.classes = 3;
   EXPECT_TRUE(write_card(card, dir + "/pooling.json").is_ok());
   return read_card(dir + "/pooling.json").value();

@@ -18,7 +18,7 @@ std::string error_of(const json& j) { return card_from_json(j, "card.json").stat
 TEST(ModelCard, MinimalCardGetsDefaults) {
   auto card = card_from_json(minimal_card(), "card.json").value();
   EXPECT_EQ(card.format, ModelFormat::kTorchScript);
-  EXPECT_EQ(card.input.resize, "exact");
+  EXPECT_EQ(card.input.resize, ResizeRule::kExact);
   EXPECT_EQ(card.input.channels(), 1);
   EXPECT_FALSE(card.accuracy.has_value());
 }
@@ -27,10 +27,10 @@ TEST(ModelCard, ImageNetSizedInputDefaultsToShorterSideAndCrop) {
   json j = minimal_card();
   j["input"] = {{"color", "RGB"}, {"height", 224}, {"width", 224}, {"range", {0, 1}}};
   auto card = card_from_json(j, "card.json").value();
-  EXPECT_EQ(card.input.color, "rgb");
-  EXPECT_EQ(card.input.resize, "shorter-side");
+  EXPECT_EQ(card.input.color, InputColor::kRgb);
+  EXPECT_EQ(card.input.resize, ResizeRule::kShorterSide);
   EXPECT_EQ(card.input.resize_size, 256);
-  EXPECT_EQ(card.input.interpolation, "bilinear-antialias");
+  EXPECT_EQ(card.input.interpolation, Interpolation::kBilinearAntialias);
 }
 
 TEST(ModelCard, ClassesFromOutputBlock) {
@@ -49,7 +49,7 @@ TEST(ModelCard, MissingNameIsReported) {
 TEST(ModelCard, UnknownColourNamesAllowedValues) {
   json j = minimal_card();
   j["input"]["color"] = "cmyk";
-  EXPECT_EQ(error_of(j), "card.json: input.color 'cmyk' is not one of gray, rgb, bgr");
+  EXPECT_EQ(error_of(j), "card.json: input.color 'cmyk' is not one of: gray, rgb, bgr");
 }
 
 TEST(ModelCard, WrongFieldTypeIsReported) {

@@ -10,7 +10,7 @@ Image solid(int w, int h, int channels, std::uint8_t value) {
 }
 InputContract contract(const std::string& color, int size) {
   InputContract c;
-  c.color = color;
+  c.color = parse_input_color(color).value();
   c.height = c.width = size;
   return c;
 }
@@ -57,9 +57,9 @@ TEST(Preprocess, ShorterSideResizeThenCentreCropKeepsAspect) {
     for (int x = 20; x < 40; ++x) pixels[y * 40 + x] = 255;
   }
   InputContract c = contract("gray", 16);
-  c.resize = "shorter-side";
+  c.resize = ResizeRule::kShorterSide;
   c.resize_size = 16;
-  c.interpolation = "nearest";
+  c.interpolation = Interpolation::kNearest;
   auto geometry = preprocess_geometry(make_image(40, 20, 1, pixels).value(), c).value();
   EXPECT_EQ(geometry.width, 16);
   EXPECT_EQ(geometry.height, 16);
@@ -76,7 +76,7 @@ TEST(Preprocess, AntialiasedDownscaleAveragesStripes) {
   InputContract c = contract("gray", 8);
   auto smooth = preprocess_geometry(make_image(64, 64, 1, pixels).value(), c).value();
   EXPECT_NEAR(smooth.at(4, 4, 0), 128, 2);
-  c.interpolation = "nearest";
+  c.interpolation = Interpolation::kNearest;
   auto sharp = preprocess_geometry(make_image(64, 64, 1, pixels).value(), c).value();
   EXPECT_TRUE(sharp.at(4, 4, 0) == 0 || sharp.at(4, 4, 0) == 255);
 }

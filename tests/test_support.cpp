@@ -120,10 +120,10 @@ ModelCard write_model(const std::string& dir, const std::string& name, const Zoo
   card.file = name + ".pt";
   card.format = ModelFormat::kTorchScript;
   card.sha256 = sha256_file(pt).value();
-  card.input.color = "gray";
+  card.input.color = InputColor::kGray;
   card.input.height = card.input.width = 28;
-  card.input.resize = "exact";
-  card.input.interpolation = "area";
+  card.input.resize = ResizeRule::kExact;
+  card.input.interpolation = Interpolation::kArea;
   card.classes = 10;
   card.architecture_spec = nlohmann::json(entry.arch);
   if (top1) card.accuracy = AccuracyRecord{"fashion-mnist:test", 10000, *top1, 0.0};

@@ -92,7 +92,7 @@ Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::si
     return split;
   }
   // The pipelines are the slow part (cameras on full photos): cached per split and environments.
-  std::string key = data.name() + ";" + std::to_string(data.size()) + ";" + contract.color + ";" +
+  std::string key = data.name() + ";" + std::to_string(data.size()) + ";" + input_color_name(contract.color) + ";" +
                     std::to_string(contract.height) + "x" + std::to_string(contract.width);
   for (std::size_t i : split.indices) key += "," + std::to_string(i);
   for (const auto& e : environments) key += ";" + environment_spec(e);

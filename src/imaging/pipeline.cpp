@@ -481,9 +481,9 @@ Pipeline bind_to_input(const Pipeline& pipeline, const InputContract& contract) 
     if (auto* resize = std::get_if<ResizeStage>(&stage); resize && resize->options.size.from_model) {
       TargetSize& size = resize->options.size;
       size = TargetSize{};
-      if (contract.resize == "shorter-side") {
+      if (contract.resize == ResizeRule::kShorterSide) {
         size.shorter_side = contract.resize_size;
-      } else if (contract.resize == "squash") {
+      } else if (contract.resize == ResizeRule::kSquash) {
         size.width = size.height = contract.resize_size;
       } else {
         size.width = contract.width;

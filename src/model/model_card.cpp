@@ -46,15 +46,19 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A parsed name, or a failure naming the card.
+template <typename T>
+T named(Expected<T> value, const std::string& origin) {
+  if (!value) fail(origin, value.status().message());
+  return *value;
+}
+
 InputContract parse_input(const json& j, const std::string& origin) {
   if (!j.is_object()) fail(origin, "'input' must be an object");
   InputContract in;
   in.layout = field<std::string>(j, "layout", "NCHW", origin, "input.");
   if (in.layout != "NCHW") fail(origin, "input.layout '" + in.layout + "' is not supported (expected NCHW)");
-  in.color = lower(field<std::string>(j, "color", "rgb", origin, "input."));
-  if (in.color != "gray" && in.color != "rgb" && in.color != "bgr") {
-    fail(origin, "input.color '" + in.color + "' is not one of gray, rgb, bgr");
-  }
+  in.color = named(parse_input_color(lower(field<std::string>(j, "color", "rgb", origin, "input."))), origin);
   if (j.contains("range")) {
     const auto range = field<std::vector<float>>(j, "range", {}, origin, "input.");
     if (range.size() != 2 || !(range[0] < range[1])) fail(origin, "input.range must be [min, max] with min < max");
@@ -83,31 +87,29 @@ InputContract parse_input(const json& j, const std::string& origin) {
   // Default preprocessing: ImageNet-sized inputs follow the usual convention (shorter side
   // to size/0.875, centre crop, antialiased bilinear); small inputs are resized exactly.
   const bool imagenet_like = in.height >= 64;
-  in.resize = field<std::string>(j, "resize", imagenet_like ? "shorter-side" : "exact", origin, "input.");
-  if (in.resize != "exact" && in.resize != "shorter-side" && in.resize != "squash") {
-    fail(origin, "input.resize '" + in.resize + "' is not one of exact, shorter-side, squash");
-  }
+  in.resize = named(parse_resize_rule(field<std::string>(j, "resize", imagenet_like ? "shorter-side" : "exact", origin, "input.")), origin);
   in.resize_size = field<int>(j, "resize_size", static_cast<int>(std::lround(std::min(in.height, in.width) / 0.875)),
                               origin, "input.");
   if (in.resize_size > 2 * kMaxInputSide) {
     fail(origin, "input.resize_size " + std::to_string(in.resize_size) + " is over " + std::to_string(2 * kMaxInputSide));
   }
-  if (in.resize != "exact" && in.resize_size < std::min(in.height, in.width)) {
+  if (in.resize != ResizeRule::kExact && in.resize_size < std::min(in.height, in.width)) {
     fail(origin, "input.resize_size " + std::to_string(in.resize_size) + " is smaller than the crop");
   }
-  in.interpolation = field<std::string>(j, "interpolation", "bilinear-antialias", origin, "input.");
-  static const char* kInterpolations[] = {"bilinear-antialias", "bilinear", "area", "nearest", "bicubic"};
-  if (std::find(std::begin(kInterpolations), std::end(kInterpolations), in.interpolation) == std::end(kInterpolations)) {
-    fail(origin, "input.interpolation '" + in.interpolation +
-                     "' is not one of bilinear-antialias, bilinear, area, nearest, bicubic");
-  }
+  in.interpolation = named(parse_interpolation(field<std::string>(j, "interpolation", "bilinear-antialias", origin, "input.")), origin);
   return in;
 }
 
 json input_to_json(const InputContract& in) {
-  json j = {{"layout", in.layout},       {"dtype", "float32"},       {"color", in.color},
-            {"range", {in.range_min, in.range_max}}, {"height", in.height}, {"width", in.width},
-            {"resize", in.resize},       {"resize_size", in.resize_size}, {"interpolation", in.interpolation}};
+  json j = {{"layout", in.layout},
+            {"dtype", "float32"},
+            {"color", input_color_name(in.color)},
+            {"range", {in.range_min, in.range_max}},
+            {"height", in.height},
+            {"width", in.width},
+            {"resize", resize_rule_name(in.resize)},
+            {"resize_size", in.resize_size},
+            {"interpolation", interpolation_name(in.interpolation)}};
   if (!in.mean.empty()) {
     j["mean"] = in.mean;
     j["std"] = in.std;

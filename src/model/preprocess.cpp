@@ -9,9 +9,9 @@
 namespace edgefleet {
 namespace {
 
-cv::Mat to_colour(const cv::Mat& in, const std::string& color) {
+cv::Mat to_colour(const cv::Mat& in, InputColor color) {
   cv::Mat out;
-  if (color == "gray") {
+  if (color == InputColor::kGray) {
     if (in.channels() == 1) return in;
     cv::cvtColor(in, out, in.channels() == 4 ? cv::COLOR_RGBA2GRAY : cv::COLOR_RGB2GRAY);
     return out;
@@ -23,28 +23,32 @@ cv::Mat to_colour(const cv::Mat& in, const std::string& color) {
   } else {
     out = in;
   }
-  if (color == "bgr") cv::cvtColor(out, out, cv::COLOR_RGB2BGR);
+  if (color == InputColor::kBgr) cv::cvtColor(out, out, cv::COLOR_RGB2BGR);
   return out;
 }
 
 // The card's interpolation as a resize stage: "bilinear-antialias" is PIL's convention,
 // through libtorch's interpolate; the others are OpenCV's filters.
-ResizeOptions resize_stage(const std::string& interpolation, int width, int height) {
+ResizeOptions resize_stage(Interpolation interpolation, int width, int height) {
   ResizeOptions o;
-  if (interpolation == "bilinear-antialias") {
-    o.library = ResizeLibrary::kTorch;
-    o.method = "bilinear";
-    o.antialias = true;
-  } else {
-    o.library = ResizeLibrary::kOpenCv;
-    o.method = interpolation == "bilinear" ? "linear" : interpolation == "bicubic" ? "cubic" : interpolation;
+  o.library = ResizeLibrary::kOpenCv;
+  switch (interpolation) {
+    case Interpolation::kBilinearAntialias:
+      o.library = ResizeLibrary::kTorch;
+      o.method = "bilinear";
+      o.antialias = true;
+      break;
+    case Interpolation::kBilinear: o.method = "linear"; break;
+    case Interpolation::kArea: o.method = "area"; break;
+    case Interpolation::kNearest: o.method = "nearest"; break;
+    case Interpolation::kBicubic: o.method = "cubic"; break;
   }
   o.size.width = width;
   o.size.height = height;
   return o;
 }
 
-Image resized(const Image& in, int width, int height, const std::string& interpolation) {
+Image resized(const Image& in, int width, int height, Interpolation interpolation) {
   if (in.width == width && in.height == height) return in;
   return resize_image(in, resize_stage(interpolation, width, height)).value();
 }
@@ -68,8 +72,8 @@ Expected<Image> preprocess_geometry(const Image& image, const InputContract& con
     const Image coloured = image_from_mat(to_colour(mat_view(image), contract.color));
     const int h = contract.height;
     const int w = contract.width;
-    if (contract.resize == "exact") return resized(coloured, w, h, contract.interpolation);
-    if (contract.resize == "squash") {
+    if (contract.resize == ResizeRule::kExact) return resized(coloured, w, h, contract.interpolation);
+    if (contract.resize == ResizeRule::kSquash) {
       return cropped(resized(coloured, contract.resize_size, contract.resize_size, contract.interpolation), w, h);
     }
     // shorter-side: the shorter side becomes resize_size, the longer keeps the aspect ratio

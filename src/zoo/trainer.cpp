@@ -184,11 +184,11 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
     card.sha256 = sha256_file(pt_path).value();
     card.architecture = entry.description;
     card.architecture_spec = json(entry.arch);
-    card.input.color = "gray";
+    card.input.color = InputColor::kGray;
     card.input.height = card.input.width = entry.arch.input_size;
-    card.input.resize = "exact";
+    card.input.resize = ResizeRule::kExact;
     card.input.resize_size = entry.arch.input_size;
-    card.input.interpolation = "area";
+    card.input.interpolation = Interpolation::kArea;
     card.input.normalization_inside_model =
         "(x - " + std::to_string(entry.arch.mean) + ") / " + std::to_string(entry.arch.std) + " on gray x in [0,1]";
     card.classes = entry.arch.classes;
