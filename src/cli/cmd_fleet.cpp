@@ -64,11 +64,12 @@ int run_show(const FleetArgs& args) {
     return 0;
   }
   const DeviceEnvironment& e = device->environment;
+  const std::string setting = inference_setting_to_string(e.inference);
   std::cout << device->name << " (" << device->device_class << "): " << device->description << "\n"
             << "hardware  " << device->hardware.soc << ", " << fixed(device->hardware.peak_gflops, 1) << " GFLOP/s, "
             << fixed(device->hardware.memory_bandwidth_gbs, 1) << " GB/s, " << fixed(device->hardware.memory_mb, 0) << " MB\n"
             << "pipeline  " << (e.pipeline.stages.empty() ? "(the model card's own preprocessing)" : pipeline_to_string(e.pipeline)) << "\n"
-            << "inference " << (inference_setting_to_string(e.inference).empty() ? "fp32, libtorch" : inference_setting_to_string(e.inference))
+            << "inference " << (setting.empty() ? "fp32, libtorch" : setting)
             << "\n";
   for (const auto& stage : e.pipeline.stages) std::cout << "  " << stage_to_string(stage) << "\n";
   return 0;

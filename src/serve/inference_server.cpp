@@ -22,7 +22,6 @@
 #include "edgefleet/classifier.h"
 #include "edgefleet/decode.h"
 #include "edgefleet/kserve.h"
-#include "edgefleet/latency_tracker.h"
 #include "edgefleet/model_repository.h"
 #include "edgefleet/preprocess.h"
 #include "edgefleet/selection.h"
