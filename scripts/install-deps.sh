@@ -23,6 +23,8 @@ PACKAGES=(
   # the demo reads the server's metrics; the serving benchmark's load generator; the metrics
   # lint (promtool) and the slow-client attack of the hostile-client tests and benchmarks
   curl wrk jq prometheus slowhttptest
+  # the deployment manifests test parses YAML
+  python3-yaml
   # comparison baselines in bench/ only (never used by the product)
   python3 python3-torch python3-opencv python3-pil
 )

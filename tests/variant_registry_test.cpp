@@ -47,19 +47,18 @@ TEST_F(VariantRegistryTest, LoadsUnloadsAndFollowsTheRepositoryFolder) {
   EXPECT_EQ(registry.load("nothing").code(), StatusCode::kNotFound);
 }
 
-TEST_F(VariantRegistryTest, AFullQueueIsRefusedInsteadOfWaitedFor) {
+TEST_F(VariantRegistryTest, AVariantRunsThroughItsBatcherSeededByTheWarmUp) {
+  options_.batching.max_batch = 4;
   VariantRegistry registry(options_);
   ASSERT_TRUE(registry.sync().is_ok());
   auto variant = registry.snapshot()->variants.at("a");
-  {
-    auto held = variant->acquire(0);  // the only copy
-    ASSERT_TRUE(held.has_value());
-    EXPECT_FALSE(variant->acquire(0).has_value());  // no copy free, no room to wait
-  }
-  auto again = variant->acquire(0);  // the copy came back when the lease ended
-  ASSERT_TRUE(again.has_value());
-  std::vector<float> input(static_cast<std::size_t>(variant->card.input.channels() * variant->card.input.height * variant->card.input.width), 0.f);
-  EXPECT_TRUE(again->model().infer(input.data(), 1).has_value());
+  EXPECT_GT(variant->scheduler().batch_ms(1), 0.0);  // warm-up seeded batch 1 and the largest batch
+  EXPECT_GT(variant->scheduler().batch_ms(4), 0.0);
+  const std::int64_t item = variant->card.input.channels() * variant->card.input.height * variant->card.input.width;
+  auto run = variant->run(std::vector<float>(static_cast<std::size_t>(2 * item), 0.f), 2, SteadyTime::max(), false);
+  ASSERT_TRUE(run.has_value()) << run.status().to_string();
+  EXPECT_EQ(run->logits.size(), 20u);
+  EXPECT_EQ(run->batch_items, 2);
 }
 
 }  // namespace

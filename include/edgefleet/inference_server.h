@@ -6,8 +6,10 @@
 // deadline) and `transfer_ms` (the client's estimate of its network round trip; when absent,
 // twice the time the request body took to arrive). Inferring on a variant name, or on
 // /v2/models/TASK/versions/VARIANT, pins that variant. Latency profiles start from warm-up
-// runs at load and then follow real executions, queueing included, so selection adapts
-// under load. Variants can be loaded and unloaded while serving; requests in flight finish
+// runs at load and then follow real executions; a variant's predicted latency adds the wait
+// its current queue predicts, so selection adapts under load. With max_batch > 1, requests of
+// one variant are batched, earliest deadline first (deadline = arrival + sla_ms - network
+// time); a request still queued at its deadline is answered 504 without running. Variants can be loaded and unloaded while serving; requests in flight finish
 // on the variant they started on.
 //
 //   ServerOptions options;
@@ -40,6 +42,8 @@ struct ServerOptions {
   int instances_per_variant = 2;   // model copies per variant = inferences of it that run at once
   int engine_threads = 1;          // intra-op threads of each copy
   int max_queue = 64;              // requests waiting for a variant's copy beyond this get 503
+  int max_batch = 1;               // dynamic batching: items per model run (1 = off)
+  double max_queue_delay_ms = 0.0; // how long a request may wait for its batch to fill
   std::size_t max_body_bytes = 32u << 20;  // larger bodies get 413, chunked ones as soon as they pass it
   std::size_t max_image_pixels = 50'000'000;  // larger pictures are refused from their header (400)
   std::size_t decode_budget_bytes = 1u << 30;  // memory for pictures being decoded at once; more wait
@@ -54,7 +58,7 @@ struct VariantStatus {
   std::string task;
   std::string variant;
   double accuracy = 0.0;
-  double mean_ms = 0.0;  // the online profile: execution + queueing
+  double mean_ms = 0.0;  // the online profile: execution, plus the current queue's predicted wait
   double std_ms = 0.0;
   std::int64_t requests = 0;
 };

@@ -19,6 +19,8 @@ enum class StatusCode {
   kUnsupported,      // valid but not handled (format, layer, precision)
   kIoError,          // the operating system refused a read or write
   kInternal,         // a bug: an invariant did not hold
+  kUnavailable,      // busy or overloaded now; the same call may succeed later
+  kDeadlineExceeded, // the answer would come too late to be of use; not attempted
 };
 
 const char* status_code_name(StatusCode code);
@@ -46,6 +48,8 @@ Status corrupt(std::string message);
 Status unsupported(std::string message);
 Status io_error(std::string message);
 Status internal_error(std::string message);
+Status unavailable(std::string message);
+Status deadline_exceeded(std::string message);
 
 // The exception used *inside* the library; public functions catch it and return a Status.
 class Error : public std::runtime_error {

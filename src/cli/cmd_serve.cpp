@@ -92,9 +92,12 @@ Runner add_serve_command(CLI::App& app) {
   auto options = std::make_shared<ServerOptions>();
   auto limits = std::make_shared<ServeLimits>();
   auto* command = app.add_subcommand("serve", "Serve a model repository over KServe v2 (HTTP), choosing a variant per request");
-  command->add_option("--repository", options->repository, "Model repository: TASK/VARIANT/card.json + model")->required();
-  command->add_option("--host", options->host, "Address to bind (0.0.0.0 for every interface)")->capture_default_str();
-  command->add_option("--port", options->port, "Port (0 = any free one, printed at start)")->capture_default_str();
+  command->add_option("--repository", options->repository, "Model repository: TASK/VARIANT/card.json + model")
+      ->required()->envname("EDGEFLEET_REPOSITORY");
+  command->add_option("--host", options->host, "Address to bind (0.0.0.0 for every interface)")
+      ->capture_default_str()->envname("EDGEFLEET_HOST");
+  command->add_option("--port", options->port, "Port (0 = any free one, printed at start)")
+      ->capture_default_str()->envname("EDGEFLEET_PORT");
   command->add_option("--token", options->token,
                       "Require 'Authorization: Bearer TOKEN'; prefer $EDGEFLEET_TOKEN, which other users cannot read in ps");
   command->add_option("--policy", options->policy, "Default selection policy")->capture_default_str()->check(CLI::IsMember(policy_names()));
@@ -110,6 +113,10 @@ Runner add_serve_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 256));
   command->add_option("--max-queue", options->max_queue, "Requests waiting per variant before 503")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
+  command->add_option("--max-batch", options->max_batch, "Dynamic batching: items per model run (1 = off)")
+      ->capture_default_str()->check(CLI::Range(1, 4096))->envname("EDGEFLEET_MAX_BATCH");
+  command->add_option("--max-queue-delay", options->max_queue_delay_ms, "Dynamic batching: ms a request may wait for its batch to fill")
+      ->capture_default_str()->check(CLI::Range(0.0, 60000.0))->envname("EDGEFLEET_MAX_QUEUE_DELAY");
   command->add_option("--max-body-mb", limits->max_body_mb, "Largest request body (MiB) before 413")->capture_default_str();
   command->add_option("--max-image-megapixels", limits->max_image_megapixels, "Largest picture accepted, in megapixels")
       ->capture_default_str();

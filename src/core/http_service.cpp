@@ -239,6 +239,10 @@ int status_of(const Status& s) {
       return 400;
     case StatusCode::kNotFound:
       return 404;
+    case StatusCode::kUnavailable:
+      return 503;
+    case StatusCode::kDeadlineExceeded:
+      return 504;
     default:
       return 500;
   }

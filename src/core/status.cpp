@@ -11,6 +11,8 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kUnsupported: return "unsupported";
     case StatusCode::kIoError: return "io_error";
     case StatusCode::kInternal: return "internal";
+    case StatusCode::kUnavailable: return "unavailable";
+    case StatusCode::kDeadlineExceeded: return "deadline_exceeded";
   }
   return "unknown";
 }
@@ -38,6 +40,8 @@ Status not_found(std::string message) { return {StatusCode::kNotFound, std::move
 Status corrupt(std::string message) { return {StatusCode::kCorrupt, std::move(message)}; }
 Status unsupported(std::string message) { return {StatusCode::kUnsupported, std::move(message)}; }
 Status io_error(std::string message) { return {StatusCode::kIoError, std::move(message)}; }
+Status unavailable(std::string message) { return {StatusCode::kUnavailable, std::move(message)}; }
+Status deadline_exceeded(std::string message) { return {StatusCode::kDeadlineExceeded, std::move(message)}; }
 Status internal_error(std::string message) { return {StatusCode::kInternal, std::move(message)}; }
 
 }  // namespace edgefleet

@@ -15,6 +15,7 @@
 #include "edgefleet/instability.h"
 #include "edgefleet/preprocess.h"
 #include "edgefleet/sha256.h"
+#include "zoo/training.h"
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -203,7 +204,6 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
     parameters.push_back(p);
   }
   m.train();
-  torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(budget.learning_rate).momentum(0.9).nesterov(true));
   const bool embedding = s.loss == StabilityLoss::kEmbedding;
   const int64_t n = train.clean.size(0);
   const int64_t devices = train.devices.size(0);
@@ -229,15 +229,12 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
   }
 
   const int64_t steps_per_epoch = (n + budget.batch_size - 1) / budget.batch_size;
-  const int64_t total_steps = steps_per_epoch * budget.epochs;
+  CosineSgd optimizer(parameters, budget.learning_rate, 0.0, steps_per_epoch * budget.epochs);
   TrainOutcome outcome;
   for (int epoch = 0; epoch < budget.epochs; ++epoch) {
     auto order = at::randperm(n, generator);
     double loss_sum = 0;
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
-      const int64_t global = epoch * steps_per_epoch + step;
-      const double lr = 0.5 * budget.learning_rate * (1 + std::cos(M_PI * global / total_steps));
-      for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
       auto index = order.slice(0, step * budget.batch_size, std::min(n, (step + 1) * budget.batch_size));
       const int64_t b = index.size(0);
       auto x = train.clean.index_select(0, index);
@@ -283,27 +280,27 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
           break;
         }
       }
-      optimizer.zero_grad();
-      auto [logits, features] = logits_and_embedding(m, x, embedding);
-      auto loss = torch::nn::functional::cross_entropy(logits, y);
-      if (noisy.defined()) {
-        // Batch-norm running statistics follow the clean inputs only: the noisy pass must not
-        // move them (Gaussian noise would shift what every later clean inference sees).
-        auto [noisy_logits, noisy_features] =
-            with_scratch_buffers(m, [&] { return logits_and_embedding(m, noisy, embedding); });
-        // The clean side is the target (no gradient through it): the noisy answer is pulled to
-        // the clean one, not both towards each other, which keeps clean accuracy.
-        torch::Tensor stability;
-        if (embedding) {
-          stability = (features.detach() - noisy_features).pow(2).sum(1).mean();
-        } else {
-          auto log_p = torch::log_softmax(logits, 1).detach();
-          stability = (log_p.exp() * (log_p - torch::log_softmax(noisy_logits, 1))).sum(1).mean();
+      const auto loss = optimizer.step(epoch * steps_per_epoch + step, [&] {
+        auto [logits, features] = logits_and_embedding(m, x, embedding);
+        auto loss = torch::nn::functional::cross_entropy(logits, y);
+        if (noisy.defined()) {
+          // Batch-norm running statistics follow the clean inputs only: the noisy pass must not
+          // move them (Gaussian noise would shift what every later clean inference sees).
+          auto [noisy_logits, noisy_features] =
+              with_scratch_buffers(m, [&] { return logits_and_embedding(m, noisy, embedding); });
+          // The clean side is the target (no gradient through it): the noisy answer is pulled to
+          // the clean one, not both towards each other, which keeps clean accuracy.
+          torch::Tensor stability;
+          if (embedding) {
+            stability = (features.detach() - noisy_features).pow(2).sum(1).mean();
+          } else {
+            auto log_p = torch::log_softmax(logits, 1).detach();
+            stability = (log_p.exp() * (log_p - torch::log_softmax(noisy_logits, 1))).sum(1).mean();
+          }
+          loss = loss + s.alpha * stability;
         }
-        loss = loss + s.alpha * stability;
-      }
-      loss.backward();
-      optimizer.step();
+        return loss;
+      });
       loss_sum += loss.item<double>();
     }
     outcome.final_loss = loss_sum / steps_per_epoch;
@@ -353,8 +350,7 @@ struct TestSet {
 };
 
 double top_k_accuracy(const torch::Tensor& logits, const torch::Tensor& labels, int k) {
-  auto best = std::get<1>(logits.topk(std::min<int64_t>(k, logits.size(1)), 1));
-  return best.eq(labels.unsqueeze(1)).any(1).to(torch::kFloat64).mean().item<double>();
+  return in_top_k(logits, labels, k).to(torch::kFloat64).mean().item<double>();
 }
 
 Expected<torch::Tensor> classify(Classifier& classifier, const torch::Tensor& inputs) {

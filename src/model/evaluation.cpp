@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/top_k.h"
 #include "edgefleet/preprocess.h"
 
 namespace edgefleet {
@@ -81,11 +82,9 @@ Expected<EvalReport> evaluate(Classifier& classifier, const Dataset& dataset, co
         if (next.valid()) next.wait();
         return logits.status();
       }
-      std::vector<int> order(classes);
       for (int i = 0; i < n; ++i) {
         const float* row = logits->data() + static_cast<std::size_t>(i) * classes;
-        for (int c = 0; c < classes; ++c) order[c] = c;
-        std::partial_sort(order.begin(), order.begin() + k, order.end(), [row](int a, int b) { return row[a] > row[b]; });
+        const std::vector<int> order = top_k_indices(row, classes, k);
         const int truth = batch.labels[i];
         class_images[truth]++;
         if (order[0] == truth) {
@@ -94,7 +93,7 @@ Expected<EvalReport> evaluate(Classifier& classifier, const Dataset& dataset, co
         } else {
           confusion_counts[{truth, order[0]}]++;
         }
-        if (std::find(order.begin(), order.begin() + k, truth) != order.begin() + k) ++top5;
+        if (std::find(order.begin(), order.end(), truth) != order.end()) ++top5;
       }
       report.images += static_cast<std::size_t>(n);
     }

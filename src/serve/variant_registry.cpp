@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <set>
 
 #include "core/elapsed.h"
@@ -10,36 +11,16 @@ namespace fs = std::filesystem;
 
 namespace edgefleet {
 
-CopyLease::~CopyLease() {
-  if (!variant_) return;
-  {
-    std::lock_guard<std::mutex> lock(variant_->pool_mutex_);
-    variant_->free_copies_.push_back(index_);
-  }
-  variant_->pool_cv_.notify_one();
+Expected<BatchRun> Variant::run(std::vector<float> input, int n, SteadyTime deadline, bool droppable) {
+  return scheduler_->run(std::move(input), n, deadline, droppable);
 }
 
-Classifier& CopyLease::model() { return *variant_->copies_[static_cast<std::size_t>(index_)]; }
-
-std::optional<CopyLease> Variant::acquire(int max_queue) {
-  std::unique_lock<std::mutex> lock(pool_mutex_);
-  if (free_copies_.empty() && waiting_ >= max_queue) return std::nullopt;
-  ++waiting_;
-  pool_cv_.wait(lock, [&] { return !free_copies_.empty(); });
-  --waiting_;
-  const int index = free_copies_.back();
-  free_copies_.pop_back();
-  return std::optional<CopyLease>(std::in_place, *this, index);
-}
-
-int Variant::queued() const {
-  std::lock_guard<std::mutex> lock(pool_mutex_);
-  return waiting_;
-}
+int Variant::queued() const { return scheduler_ ? scheduler_->queued() : 0; }
 
 VariantProfile Variant::profile() const {
+  const double waiting = scheduler_ ? scheduler_->expected_wait_ms() : 0.0;
   std::lock_guard<std::mutex> lock(profile_mutex_);
-  return {name, accuracy(), tracker_.mean_ms(), tracker_.std_ms()};
+  return {name, accuracy(), tracker_.mean_ms() + waiting, tracker_.std_ms()};
 }
 
 void Variant::record(double ms) {
@@ -91,16 +72,30 @@ Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const Repositor
       auto model = load_classifier(v->card, load);
       if (!model) throw Error(Status(model.status().code(), "variant '" + entry.variant + "': " + model.status().message()));
       v->copies_.push_back(std::move(model).value());
-      v->free_copies_.push_back(i);
     }
-    // Warm-up: the first runs are slow (allocation, lazy init) and seed the profile.
-    const auto& c = v->card.input;
-    std::vector<float> zeros(static_cast<std::size_t>(c.channels()) * c.height * c.width, 0.0f);
-    for (int r = 0; r < options_.warmup_runs; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
-      auto out = v->copies_[static_cast<std::size_t>(r) % v->copies_.size()]->infer(zeros.data(), 1);
-      if (!out) throw Error(Status(out.status().code(), "variant '" + entry.variant + "': warm-up: " + out.status().message()));
-      v->record(ms_since(t0));
+    // Warm-up: the first runs are slow (allocation, lazy init) and seed the profiles, the
+    // request profile at batch 1 and the batcher's at 1 and at the largest batch.
+    const std::int64_t item_floats = static_cast<std::int64_t>(v->card.input.channels()) * v->card.input.height * v->card.input.width;
+    const int max_batch = std::max(1, options_.batching.max_batch);
+    std::vector<float> zeros(static_cast<std::size_t>(item_floats * max_batch), 0.0f);
+    std::map<int, std::vector<double>> seen;  // items -> run times after the first two
+    const auto warm = [&](int runs, int items) {
+      for (int r = 0; r < runs; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto out = v->copies_[static_cast<std::size_t>(r) % v->copies_.size()]->infer(zeros.data(), items);
+        if (!out) throw Error(Status(out.status().code(), "variant '" + entry.variant + "': warm-up: " + out.status().message()));
+        const double ms = ms_since(t0);
+        if (items == 1) v->record(ms);
+        if (r >= 2) seen[items].push_back(ms);
+      }
+    };
+    warm(options_.warmup_runs, 1);
+    if (max_batch > 1) warm(std::max(3, options_.warmup_runs / 3), max_batch);
+    std::vector<Classifier*> copies;
+    for (auto& c : v->copies_) copies.push_back(c.get());
+    v->scheduler_ = std::make_unique<BatchScheduler>(copies, item_floats, v->card.classes, options_.batching);
+    for (const auto& [items, times] : seen) {
+      for (double ms : times) v->scheduler_->record_batch(items, ms);
     }
     if (!v->card.accuracy) log("variant " + v->name + ": its card records no accuracy; selection treats it as 0");
     return v;

@@ -1,6 +1,6 @@
 // Internal: the inference server's loaded variants (Triton's "model repository manager"):
-// loading, unloading and re-syncing them from a repository folder, each with its pool of
-// model copies and its online latency profile. Readers take an immutable snapshot, so a
+// loading, unloading and re-syncing them from a repository folder, each with its model copies
+// behind a queue and batcher (serve/batch_scheduler.h) and its online latency profile. Readers take an immutable snapshot, so a
 // request keeps the variants it chose while others are loaded or unloaded.
 #pragma once
 
@@ -20,29 +20,12 @@
 #include "edgefleet/model_card.h"
 #include "edgefleet/model_repository.h"
 #include "edgefleet/selection.h"
+#include "serve/batch_scheduler.h"
 
 namespace edgefleet {
 
-class Variant;
-
-// A model copy held for one inference; back in its variant's pool when destroyed.
-class CopyLease {
- public:
-  CopyLease(Variant& variant, int index) : variant_(&variant), index_(index) {}
-  CopyLease(CopyLease&& other) noexcept : variant_(other.variant_), index_(other.index_) { other.variant_ = nullptr; }
-  CopyLease(const CopyLease&) = delete;
-  CopyLease& operator=(const CopyLease&) = delete;
-  CopyLease& operator=(CopyLease&&) = delete;
-  ~CopyLease();
-  Classifier& model();
-
- private:
-  Variant* variant_;
-  int index_;
-};
-
-// One loaded variant: its card, a pool of model copies (a Classifier is single-threaded) and
-// its online latency profile.
+// One loaded variant: its card, its model copies (a Classifier is single-threaded) behind
+// their queue and batcher, and its online latency profile.
 class Variant {
  public:
   std::string task;
@@ -51,29 +34,28 @@ class Variant {
   std::filesystem::file_time_type card_mtime;
   ModelCard card;
 
-  // A free copy, waiting for one while fewer than `max_queue` requests wait already;
-  // nullopt when the queue is full (the server answers 503).
-  std::optional<CopyLease> acquire(int max_queue);
+  // Runs `n` items on a copy, batched with other requests when batching is on
+  // (serve/batch_scheduler.h: errors unavailable when the queue is full, deadline_exceeded).
+  Expected<BatchRun> run(std::vector<float> input, int n, SteadyTime deadline, bool droppable);
   int queued() const;
 
   double accuracy() const { return card.accuracy ? card.accuracy->top1 : 0.0; }
+  // What a request sent now is predicted to take: the learnt run time plus the current queue.
   VariantProfile profile() const;
+  // A request's run took `ms` (the run of the batch it was in).
   void record(double ms);
   // The input tensor shape one image takes: [C, H, W].
   std::vector<std::int64_t> item_shape() const { return {card.input.channels(), card.input.height, card.input.width}; }
+  const BatchScheduler& scheduler() const { return *scheduler_; }
 
   std::atomic<std::int64_t> requests{0};
 
  private:
-  friend class CopyLease;
   friend class VariantRegistry;
   std::vector<std::unique_ptr<Classifier>> copies_;
-  mutable std::mutex pool_mutex_;
-  std::condition_variable pool_cv_;
-  std::vector<int> free_copies_;
-  int waiting_ = 0;
   mutable std::mutex profile_mutex_;
   LatencyTracker tracker_{LatencyTrackerOptions{/*warmup=*/2, /*alpha=*/0.5, /*cold_sigmas=*/1e300, 5}};
+  std::unique_ptr<BatchScheduler> scheduler_;  // last: its workers stop before the copies go
 };
 
 struct Registry {
@@ -86,8 +68,9 @@ struct RegistryOptions {
   bool require_sha256 = false;
   int instances_per_variant = 2;
   int engine_threads = 1;
-  int warmup_runs = 12;
+  int warmup_runs = 12;  // at batch 1; with batching, a third as many at max_batch as well
   std::function<void(const std::string&)> log;
+  BatchingOptions batching;
 };
 
 class VariantRegistry {

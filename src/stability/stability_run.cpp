@@ -5,10 +5,10 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <numeric>
 #include <thread>
 
 #include "core/thread_count.h"
+#include "core/top_k.h"
 #include "edgefleet/preprocess.h"
 
 namespace edgefleet {
@@ -83,18 +83,11 @@ InputOutcome run_environments(const Dataset& data, std::size_t index, const std:
 
 Prediction top_k_of(const float* logits, int classes, int k) {
   const float top = *std::max_element(logits, logits + classes);
-  std::vector<double> p(classes);
   double sum = 0;
-  for (int c = 0; c < classes; ++c) sum += p[c] = std::exp(static_cast<double>(logits[c]) - top);
-  std::vector<int> order(classes);
-  std::iota(order.begin(), order.end(), 0);
-  const int n = std::min(k, classes);
-  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int a, int b) { return p[a] > p[b]; });
+  for (int c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(logits[c]) - top);
   Prediction prediction;
-  for (int i = 0; i < n; ++i) {
-    prediction.classes.push_back(order[i]);
-    prediction.probabilities.push_back(static_cast<float>(p[order[i]] / sum));
-  }
+  prediction.classes = top_k_indices(logits, classes, k);
+  for (int c : prediction.classes) prediction.probabilities.push_back(static_cast<float>(std::exp(static_cast<double>(logits[c]) - top) / sum));
   return prediction;
 }
 

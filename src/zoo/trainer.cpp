@@ -11,6 +11,7 @@
 #include "edgefleet/sha256.h"
 #include "edgefleet/zoo.h"
 #include "zoo/module_builder.h"
+#include "zoo/training.h"
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -48,9 +49,8 @@ std::pair<double, double> accuracy(torch::jit::Module& module, const TensorData&
     auto x = data.images.slice(0, start, end).to(torch::kFloat32).div_(255.0);
     auto y = data.labels.slice(0, start, end);
     auto logits = module.forward({x}).toTensor();
-    auto best5 = std::get<1>(logits.topk(5, 1));
-    top1 += best5.select(1, 0).eq(y).sum().item<int64_t>();
-    top5 += best5.eq(y.unsqueeze(1)).any(1).sum().item<int64_t>();
+    top1 += in_top_k(logits, y, 1).sum().item<int64_t>();
+    top5 += in_top_k(logits, y, 5).sum().item<int64_t>();
   }
   module.train();
   return {static_cast<double>(top1) / n, static_cast<double>(top5) / n};
@@ -131,15 +131,11 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
     module.train();
     std::vector<torch::Tensor> parameters;
     for (const auto& p : module.parameters()) parameters.push_back(p);
-    torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(recipe.learning_rate)
-                                                .momentum(0.9)
-                                                .nesterov(true)
-                                                .weight_decay(recipe.weight_decay));
-    if (start_epoch > 0 && fs::exists(optimizer_file)) torch::load(optimizer, optimizer_file);
-
     const int64_t n = train.images.size(0);
     const int64_t steps_per_epoch = (n + recipe.batch_size - 1) / recipe.batch_size;
-    const int64_t total_steps = steps_per_epoch * epochs;
+    CosineSgd optimizer(parameters, recipe.learning_rate, recipe.weight_decay, steps_per_epoch * epochs);
+    if (start_epoch > 0 && fs::exists(optimizer_file)) torch::load(optimizer.optimizer(), optimizer_file);
+
     for (int epoch = start_epoch; epoch < epochs; ++epoch) {
       const auto started = std::chrono::steady_clock::now();
       // One generator per epoch: a resumed run draws exactly what an uninterrupted one would.
@@ -147,16 +143,11 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
       auto order = at::randperm(n, generator);
       double loss_sum = 0.0;
       for (int64_t step = 0; step < steps_per_epoch; ++step) {
-        const int64_t global_step = epoch * steps_per_epoch + step;
-        const double lr = 0.5 * recipe.learning_rate * (1 + std::cos(M_PI * global_step / total_steps));
-        for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
         auto index = order.slice(0, step * recipe.batch_size, std::min(n, (step + 1) * recipe.batch_size));
         auto x = augment(train.images.index_select(0, index).to(torch::kFloat32).div_(255.0), recipe, generator);
         auto y = train.labels.index_select(0, index);
-        optimizer.zero_grad();
-        auto loss = torch::nn::functional::cross_entropy(module.forward({x}).toTensor(), y);
-        loss.backward();
-        optimizer.step();
+        const auto loss = optimizer.step(epoch * steps_per_epoch + step,
+                                         [&] { return torch::nn::functional::cross_entropy(module.forward({x}).toTensor(), y); });
         loss_sum += loss.item<double>();
       }
       const auto [top1, top5] = accuracy(module, test);
@@ -165,7 +156,7 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
       history.push_back({{"epoch", epoch + 1}, {"train_loss", progress.train_loss}, {"test_top1", top1}, {"seconds", seconds}});
       fs::create_directories(checkpoint);
       replace_atomically(model_file, [&](const std::string& tmp) { module.save(tmp); });
-      replace_atomically(optimizer_file, [&](const std::string& tmp) { torch::save(optimizer, tmp); });
+      replace_atomically(optimizer_file, [&](const std::string& tmp) { torch::save(optimizer.optimizer(), tmp); });
       write_json_atomically(
           {{"epoch", epoch + 1}, {"epochs", epochs}, {"arch", entry.arch}, {"seed", recipe.seed}, {"history", history}},
           state_file);

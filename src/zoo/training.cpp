@@ -1,10 +1,26 @@
-// The SGD loop with optional distillation, and top-1 accuracy on in-memory data.
+// The shared optimiser, the SGD loop with optional distillation, and top-k accuracy on
+// in-memory data.
 #include "zoo/training.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace edgefleet {
+
+CosineSgd::CosineSgd(std::vector<torch::Tensor> parameters, double learning_rate, double weight_decay, std::int64_t total_steps)
+    : learning_rate_(learning_rate),
+      total_steps_(std::max<std::int64_t>(total_steps, 1)),
+      optimizer_(std::move(parameters), torch::optim::SGDOptions(learning_rate).momentum(0.9).nesterov(true).weight_decay(weight_decay)) {}
+
+torch::Tensor CosineSgd::step(std::int64_t step, const std::function<torch::Tensor()>& loss) {
+  const double lr = 0.5 * learning_rate_ * (1 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps_)));
+  for (auto& group : optimizer_.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  optimizer_.zero_grad();
+  torch::Tensor value = loss();
+  value.backward();
+  optimizer_.step();
+  return value;
+}
 
 void train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
                  const TeacherProbabilities& teacher, const std::set<std::string>& frozen) {
@@ -18,13 +34,11 @@ void train_steps(torch::jit::Module& module, const TrainingData& data, const Fin
       parameters.push_back(p.value.set_requires_grad(true));
     }
   }
-  torch::optim::SGD optimizer(parameters, torch::optim::SGDOptions(s.learning_rate).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  CosineSgd optimizer(parameters, s.learning_rate, 1e-4, s.steps);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto n = data.images.size(0);
   const bool distill = teacher && s.distill && s.distill_weight > 0;
   for (int step = 0; step < s.steps; ++step) {
-    const double lr = 0.5 * s.learning_rate * (1 + std::cos(M_PI * step / s.steps));
-    for (auto& group : optimizer.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
     const auto index = at::randint(n, {std::min<std::int64_t>(s.batch, n)}, generator, torch::kInt64);
     auto x = data.images.index_select(0, index);
     const auto y = data.labels.index_select(0, index);
@@ -36,20 +50,20 @@ void train_steps(torch::jit::Module& module, const TrainingData& data, const Fin
       const auto dx = at::randint(-reach, reach + 1, {1}, generator, torch::kInt64).item<std::int64_t>();
       x = x.roll({dy, dx}, {2, 3});
     }
-    optimizer.zero_grad();
-    const auto logits = module.forward({x}).toTensor();
-    auto loss = torch::nn::functional::cross_entropy(logits, y);
-    if (distill) {
-      torch::Tensor target;
-      {
-        torch::NoGradGuard no_grad;
-        target = teacher(x);
+    optimizer.step(step, [&] {
+      const auto logits = module.forward({x}).toTensor();
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      if (distill) {
+        torch::Tensor target;
+        {
+          torch::NoGradGuard no_grad;
+          target = teacher(x);
+        }
+        const auto kl = torch::kl_div(torch::log_softmax(logits / s.temperature, 1), target, at::Reduction::Sum) / static_cast<double>(x.size(0));
+        loss = (1 - s.distill_weight) * loss + s.distill_weight * s.temperature * s.temperature * kl;
       }
-      const auto kl = torch::kl_div(torch::log_softmax(logits / s.temperature, 1), target, at::Reduction::Sum) / static_cast<double>(x.size(0));
-      loss = (1 - s.distill_weight) * loss + s.distill_weight * s.temperature * s.temperature * kl;
-    }
-    loss.backward();
-    optimizer.step();
+      return loss;
+    });
   }
   module.eval();
 }
@@ -81,6 +95,11 @@ torch::jit::Module trainable_copy(const torch::jit::Module& module) {
   return module.clone();
 }
 
+torch::Tensor in_top_k(const torch::Tensor& logits, const torch::Tensor& labels, int k) {
+  const auto best = std::get<1>(logits.topk(std::min<std::int64_t>(k, logits.size(1)), 1));
+  return best.eq(labels.unsqueeze(1)).any(1);
+}
+
 double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
   const bool was_training = module.is_training();
   module.eval();
@@ -90,7 +109,7 @@ double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
   for (std::int64_t start = 0; start < n; start += 500) {
     const auto end = std::min(n, start + 500);
     auto logits = module.forward({data.images.slice(0, start, end)}).toTensor();
-    correct += logits.argmax(1).eq(data.labels.slice(0, start, end)).sum().item<std::int64_t>();
+    correct += in_top_k(logits, data.labels.slice(0, start, end), 1).sum().item<std::int64_t>();
   }
   if (was_training) module.train();
   return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;

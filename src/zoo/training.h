@@ -1,7 +1,9 @@
-// Internal: in-memory training data and the SGD loop with optional knowledge distillation
-// that porting's fine-tuning and peer tuning at the edge share.
+// Internal: the training layer every trainer shares — the optimiser and its schedule, in-memory
+// training data, the SGD loop with optional knowledge distillation of porting's fine-tuning
+// and peer tuning at the edge, and top-k accuracy.
 #pragma once
 
+#include <torch/optim/sgd.h>
 #include <torch/script.h>
 
 #include <cstdint>
@@ -14,6 +16,24 @@
 #include "edgefleet/finetune.h"
 
 namespace edgefleet {
+
+// The optimiser of every trainer here: SGD with Nesterov momentum 0.9, the learning rate
+// decaying from `learning_rate` to 0 along a cosine over `total_steps` steps, set per step.
+// Callers own their sampling and loss; this owns what must be the same everywhere.
+class CosineSgd {
+ public:
+  CosineSgd(std::vector<torch::Tensor> parameters, double learning_rate, double weight_decay, std::int64_t total_steps);
+  // Step `step` (0-based): sets its learning rate, zeroes the gradients, evaluates `loss`,
+  // back-propagates it and updates the parameters. Returns the loss.
+  torch::Tensor step(std::int64_t step, const std::function<torch::Tensor()>& loss);
+  // For checkpoints (torch::save / torch::load).
+  torch::optim::SGD& optimizer() { return optimizer_; }
+
+ private:
+  double learning_rate_;
+  std::int64_t total_steps_;
+  torch::optim::SGD optimizer_;
+};
 
 struct TrainingData {
   torch::Tensor images;  // float [N, C, H, W] in [0, 1]
@@ -42,6 +62,9 @@ TeacherProbabilities teacher_of(torch::jit::Module& module, double temperature);
 // A deep copy whose parameters are leaves again (Module::clone under autograd makes them
 // outputs of a clone op, which an optimiser refuses).
 torch::jit::Module trainable_copy(const torch::jit::Module& module);
+
+// Per row of `logits` [N, classes]: whether `labels[row]` is among its k highest scores (bool [N]).
+torch::Tensor in_top_k(const torch::Tensor& logits, const torch::Tensor& labels, int k);
 
 // Top-1 accuracy of `module` (eval mode) on `data`.
 double top1_accuracy(torch::jit::Module& module, const TrainingData& data);
