@@ -24,6 +24,7 @@ command -v wrk >/dev/null || { echo "needs wrk (scripts/install-deps.sh installs
 tmp=$(mktemp -d)
 pid=
 trap '[[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+url=
 
 cat >"$tmp/post.lua" <<'LUA'
 local f = io.open(os.getenv("BODY"), "rb"); local body = f:read("*a"); f:close()
@@ -47,14 +48,12 @@ load() {  # URL CONNECTIONS -> "req/s p50 p99 errors requests"
   BODY=$tmp/request.bin JSON_LENGTH=$(cat "$tmp/json_length") \
     wrk -t"$threads" -c"$2" -d"${seconds}s" --timeout 10s -s "$tmp/post.lua" "$1/v2/models/m/infer" | sed -n 's/^RESULT //p'
 }
-serve() {  # MAX_BATCH DELAY_MS -> URL (server left running in $pid)
+serve() {  # MAX_BATCH DELAY_MS: starts the server ($pid) and sets $url
   "$edgefleet" serve --repository "$tmp/repo" --port 0 --instances 2 --engine-threads 1 --threads 128 \
     --max-batch "$1" --max-queue-delay "$2" --max-queue 256 >"$tmp/serve.out" 2>"$tmp/serve.log" &
   pid=$!
-  local url
   url=$(wait_url "$tmp/serve.out")
   [[ -n $url ]] || { cat "$tmp/serve.log" >&2; exit 1; }
-  echo "$url"
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
@@ -87,7 +86,7 @@ PY
   best=0
   for b in 1 2 4 $max_batch; do
     ms=$("$edgefleet" profile --repository "$tmp/repo" --out "$tmp/profile" --batch "$b" --threads 1 --runs 20 --warmup 3 2>/dev/null |
-      sed -n 's/^m: \([0-9.]*\) .*/\1/p')
+      sed -n 's/^[^ ]*: \([0-9.]*\) +-.*/\1/p')
     ips=$(awk -v b="$b" -v ms="$ms" 'BEGIN { printf "%.1f", b * 1000 / ms }')
     best=$(awk -v a="$best" -v b="$ips" 'BEGIN { print (b > a ? b : a) }')
     echo "| $b | $ms | $ips |"
@@ -99,10 +98,10 @@ PY
   echo "| concurrency | unbatched req/s | p50 ms | p99 ms | errors | batched req/s | p50 ms | p99 ms | errors | batched / unbatched | batched / ceiling |"
   echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   declare -A off=()
-  url=$(serve 1 0)
+  serve 1 0
   for c in 1 16 64; do load "$url" 2 >/dev/null; off[$c]=$(load "$url" "$c"); done
   stop
-  url=$(serve "$max_batch" "$delay_ms")
+  serve "$max_batch" "$delay_ms"
   for c in 1 16 64; do
     load "$url" 2 >/dev/null
     read -r br bp50 bp99 berr _ < <(load "$url" "$c")

@@ -74,20 +74,55 @@ void wait_queued(const BatchScheduler& s, int count) {
   while (s.queued() < count) std::this_thread::sleep_for(1ms);
 }
 
-TEST(BatchScheduler, RequestsShareOneRunAndEachGetsItsOwnRows) {
+TEST(BatchScheduler, RequestsThatArriveWhileTheModelIsBusyShareItsNextRun) {
   GatedClassifier model;
-  model.open();
-  BatchScheduler s({&model}, 1, kClasses, {/*max_batch=*/4, /*max_queue_delay_ms=*/10'000, /*max_queue=*/8});
+  BatchScheduler s({&model}, 1, kClasses, {/*max_batch=*/4, /*max_queue_delay_ms=*/0.0, /*max_queue=*/8});
+  auto running = submit(s, {9});
+  model.wait_for_runs(1);
   auto a = submit(s, {1});
+  wait_queued(s, 1);
   auto b = submit(s, {2, 3});
+  wait_queued(s, 2);
   auto c = submit(s, {4});
+  wait_queued(s, 3);
+  model.open();
+  ASSERT_TRUE(running.get().has_value());
   const auto ra = a.get(), rb = b.get(), rc = c.get();
   ASSERT_TRUE(ra.has_value() && rb.has_value() && rc.has_value());
-  EXPECT_EQ(ra->batch_items, 4);  // the batch filled, so nobody waited the 10 s
+  EXPECT_EQ(ra->batch_items, 4);
   EXPECT_EQ(ra->logits, (std::vector<float>{1, 1, 1}));
   EXPECT_EQ(rb->logits, (std::vector<float>{2, 2, 2, 3, 3, 3}));
   EXPECT_EQ(rc->logits, (std::vector<float>{4, 4, 4}));
-  EXPECT_EQ(model.runs().size(), 1u);
+  EXPECT_EQ(model.runs().size(), 2u);
+}
+
+TEST(BatchScheduler, WhileTheOtherCopiesAreBusyAWorkerWaitsForItsBatchToFill) {
+  GatedClassifier first, second;
+  BatchScheduler s({&first, &second}, 1, kClasses, {4, /*max_queue_delay_ms=*/60'000, 8});
+  auto running = submit(s, {9});
+  while (first.runs().size() + second.runs().size() < 1) std::this_thread::sleep_for(1ms);
+  auto a = submit(s, {1});  // the idle copy takes it and, the other being busy, waits for more
+  auto b = submit(s, {2, 3});
+  auto c = submit(s, {4});
+  while (first.runs().size() + second.runs().size() < 2) std::this_thread::sleep_for(1ms);  // the batch started
+  first.open();
+  second.open();
+  running.get();
+  EXPECT_EQ(a.get()->batch_items, 4);  // full before the minute was up
+  EXPECT_EQ(b.get()->batch_items, 4);
+  EXPECT_EQ(c.get()->batch_items, 4);
+}
+
+TEST(BatchScheduler, ALoneRequestIsNotDelayedWhileACopyIsIdle) {
+  GatedClassifier first, second;
+  first.open();
+  second.open();
+  BatchScheduler s({&first, &second}, 1, kClasses, {8, /*max_queue_delay_ms=*/60'000, 8});
+  const auto started = Clock::now();
+  const auto run = s.run({1}, 1, kFar, false);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->batch_items, 1);
+  EXPECT_LT(Clock::now() - started, 30s);  // not the minute's queue delay
 }
 
 TEST(BatchScheduler, WithoutBatchingEveryRequestRunsAlone) {
@@ -151,9 +186,9 @@ TEST(BatchScheduler, TheEarliestDeadlineRunsFirst) {
 TEST(BatchScheduler, ABatchStopsGrowingWhereItsRunWouldMissAMembersDeadline) {
   GatedClassifier model;
   BatchScheduler s({&model}, 1, kClasses, {4, 0.0, 8});
-  s.record_batch(1, 1.0);
-  s.record_batch(4, 30'000.0);  // a batch of 2 is predicted at 10 s
-  auto running = submit(s, {1});
+  s.record_batch(1, 10'000.0);
+  s.record_batch(4, 30'000.0);  // 4 is the efficient size; a batch of 3 is predicted at over 10 s
+  auto running = submit(s, {9, 9, 9, 9});
   model.wait_for_runs(1);
   auto urgent = submit(s, {2}, Clock::now() + 2s, true);
   wait_queued(s, 1);
@@ -163,6 +198,30 @@ TEST(BatchScheduler, ABatchStopsGrowingWhereItsRunWouldMissAMembersDeadline) {
   running.get();
   EXPECT_EQ(urgent.get()->batch_items, 1);  // alone: with the other its run would end too late
   EXPECT_EQ(relaxed.get()->batch_items, 2);
+}
+
+TEST(BatchScheduler, BatchesStopGrowingAtTheSizeWithTheMostItemsPerMillisecond) {
+  GatedClassifier model;
+  BatchScheduler s({&model}, 1, kClasses, {4, 0.0, 8});
+  EXPECT_EQ(s.efficient_batch(), 4);  // nothing learnt: max_batch
+  s.record_batch(1, 1000.0);
+  EXPECT_EQ(s.efficient_batch(), 4);  // nothing larger measured slower
+  s.record_batch(2, 1500.0);  // the best rate
+  s.record_batch(4, 10'000.0);
+  EXPECT_EQ(s.efficient_batch(), 2);
+  auto running = submit(s, {9, 9});
+  model.wait_for_runs(1);
+  auto a = submit(s, {1});
+  wait_queued(s, 1);
+  auto b = submit(s, {2});
+  wait_queued(s, 2);
+  auto c = submit(s, {3});
+  wait_queued(s, 3);
+  model.open();
+  running.get();
+  EXPECT_EQ(a.get()->batch_items, 2);
+  EXPECT_EQ(b.get()->batch_items, 2);
+  EXPECT_EQ(c.get()->batch_items, 1);
 }
 
 TEST(BatchScheduler, BatchTimesAreInterpolatedBetweenSizesSeen) {

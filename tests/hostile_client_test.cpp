@@ -119,19 +119,28 @@ TEST_F(HostileClient, LargeBodiesUnderTheLimitLeaveNoMemoryBehind) {
   big.insert(big.find("[0.5") + 1, padding);
   ASSERT_GT(big.size(), 24u << 20);
   const std::string request = post("/v2/models/digits/infer", big);
-  std::vector<std::thread> clients;
-  std::atomic<int> refused{0};
-  for (int c = 0; c < 6; ++c) {
-    clients.emplace_back([&] {
-      for (int r = 0; r < 3; ++r) refused += status_of(raw_http(server->port(), request, 30000)) == 400;
-    });
-  }
-  for (auto& t : clients) t.join();
-  EXPECT_EQ(refused, 18);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const long after = server->rss_kb();
-  std::cout << "server RSS: " << baseline << " kB before, " << after << " kB after 18 bodies of 24 MB\n";
-  EXPECT_LE(after, baseline * 1.2) << "baseline " << baseline << " kB, after 18 bodies of 24 MB " << after << " kB";
+  const auto round = [&] {
+    std::vector<std::thread> clients;
+    std::atomic<int> refused{0};
+    for (int c = 0; c < 6; ++c) {
+      clients.emplace_back([&] {
+        for (int r = 0; r < 3; ++r) refused += status_of(raw_http(server->port(), request, 30000)) == 400;
+      });
+    }
+    for (auto& t : clients) t.join();
+    EXPECT_EQ(refused, 18);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return server->rss_kb();
+  };
+  // The process keeps a working heap for reuse (core/allocator.h), so some of the bodies'
+  // peak stays; what must not happen is memory that grows with every round (432 MB of bodies
+  // per round; without giving memory back the first round alone left 2.8x the baseline).
+  const long first = round();
+  const long second = round();
+  std::cout << "server RSS: " << baseline << " kB before, " << first << " kB after 18 bodies of 24 MB, " << second
+            << " kB after 18 more\n";
+  EXPECT_LE(first, baseline * 1.5) << "baseline " << baseline << " kB, after 18 bodies of 24 MB " << first << " kB";
+  EXPECT_LE(second, first * 1.1) << "after one round " << first << " kB, after two " << second << " kB";
 }
 
 // Finding 3: a chunked body was read whole before the limit was checked; a declared length

@@ -56,6 +56,16 @@ TEST(NetworkModel, NormalDrawsAreNeverNegative) {
   for (int i = 0; i < 1000; ++i) EXPECT_GE(net->sample_ms(rng), 0.0);
 }
 
+TEST(NetworkModel, AnInputSampleIsHalfTheRoundTrip) {
+  Rng rng(1);
+  auto round_trip = parse_network_model("normal:40:0").value();
+  auto input = parse_network_model("normal:40:0", NetworkSample::kInput).value();
+  EXPECT_DOUBLE_EQ(round_trip->sample_ms(rng), 40.0);
+  EXPECT_DOUBLE_EQ(input->sample_ms(rng), 80.0);  // the paper's T_nw = 2 x T_input
+  EXPECT_NE(input->describe().find("2 x T_input"), std::string::npos);
+  EXPECT_FALSE(parse_network_model("normal:40", NetworkSample::kInput).has_value());
+}
+
 TEST(Simulate, FixedNetworkGivesExactFigures) {
   // Network 50 ms, no variance. SLA 200: MDInference fits "slow" (100 < 150), all met.
   auto net = parse_network_model("normal:50:0").value();

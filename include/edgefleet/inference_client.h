@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "edgefleet/simulator.h"
 #include "edgefleet/status.h"
 
 namespace edgefleet {
@@ -36,6 +37,8 @@ struct ClientOptions {
   // Emulated network round trip: a network model spec ("normal:MEAN:STD", "cv:MEAN:CV",
   // "trace:FILE"), "device:NAME" (a fleet profile's network) or "" (none).
   std::string network;
+  // What a drawn time of `network` is (a fleet profile's network is always a round trip).
+  NetworkSample network_sample = NetworkSample::kRoundTrip;
   std::string policy;             // asks the server for this selection policy; "" = its default
   bool send_transfer_estimate = true;
   double transfer_alpha = 0.3;    // weight of the newest measurement in the running estimate

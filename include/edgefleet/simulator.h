@@ -15,7 +15,7 @@
 
 namespace edgefleet {
 
-// Where a request's network time (upload + download) comes from.
+// Where a request's network time T_nw (upload + download) comes from.
 class NetworkModel {
  public:
   virtual ~NetworkModel() = default;
@@ -23,9 +23,17 @@ class NetworkModel {
   virtual double sample_ms(Rng& rng) const = 0;  // never negative
 };
 
+// What one drawn (or traced) time is: the whole round trip T_nw, or the one-way transfer of the
+// input T_input, from which the paper estimates T_nw = 2 x T_input (§IV-D).
+enum class NetworkSample { kRoundTrip, kInput };
+const char* network_sample_name(NetworkSample sample);  // "round-trip" | "input"
+std::vector<std::string> network_sample_names();
+
 // "normal:MEAN_MS:STD_MS", "cv:MEAN_MS:CV" (std = CV x mean) or "trace:FILE" (one time in ms
-// per line, sampled uniformly). Fails with invalid_argument naming the bad part.
-Expected<std::unique_ptr<NetworkModel>> parse_network_model(const std::string& spec);
+// per line, sampled uniformly). sample_ms() returns the round trip T_nw: the drawn time as it
+// is, or twice it when `sample` is kInput. Fails with invalid_argument naming the bad part.
+Expected<std::unique_ptr<NetworkModel>> parse_network_model(const std::string& spec,
+                                                            NetworkSample sample = NetworkSample::kRoundTrip);
 
 // A zoo as selection sees it: the remote variants and, optionally, the on-device model.
 struct ZooProfile {

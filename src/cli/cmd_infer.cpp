@@ -22,6 +22,7 @@ namespace {
 
 struct InferArgs {
   ClientOptions client;
+  std::string network_sample = "round-trip";
   double sla_ms = 250.0;
   std::vector<std::string> images;
   std::string data;
@@ -104,6 +105,7 @@ int run_replay(InferenceClient& client, const InferArgs& args) {
                          {"local_model", args.client.local_model},
                          {"policy", args.client.policy.empty() ? "server default" : args.client.policy},
                          {"network", args.client.network},
+                         {"network_sample", args.network_sample},
                          {"sla_ms", args.sla_ms},
                          {"requests", n},
                          {"answered", answered},
@@ -140,6 +142,9 @@ Runner add_infer_command(CLI::App& app) {
   command->add_option("--local", args->client.local_model, "On-device model raced against the server (card, file or zoo name)");
   command->add_option("--network", args->client.network,
                       "Emulated network round trip: normal:MEAN:STD, cv:MEAN:CV, trace:FILE or device:NAME");
+  command->add_option("--network-sample", args->network_sample,
+                      "What a --network time is: round-trip, or input (T_input; round trip = 2 x T_input, the paper's reading)")
+      ->capture_default_str()->check(CLI::IsMember(network_sample_names()));
   command->add_option("--policy", args->client.policy, "Ask the server for this selection policy")->check(CLI::IsMember(policy_names()));
   command->add_option("--token", args->client.token, "Bearer token");
   command->add_option("--seed", args->client.seed, "Seed of the emulated network")->capture_default_str();
@@ -151,6 +156,7 @@ Runner add_infer_command(CLI::App& app) {
   return [args] {
     if (args->images.empty() == args->data.empty()) return fail(invalid_argument("give image files or --data, not both and not neither"));
     if (!(args->sla_ms > 0)) return fail(invalid_argument("--sla must be a positive number of ms"));
+    if (args->network_sample == network_sample_name(NetworkSample::kInput)) args->client.network_sample = NetworkSample::kInput;
     auto client = InferenceClient::create(args->client);
     if (!client) return fail(client.status());
     return args->data.empty() ? run_images(*client.value(), *args) : run_replay(*client.value(), *args);

@@ -1,5 +1,4 @@
 // edgefleet serve: the KServe v2 inference server over a model repository.
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -34,12 +33,7 @@ struct ServeLimits {
 };
 
 int run_serve(ServerOptions options, const ServeLimits& limits) {
-  // glibc gives every thread that allocates its own arena and keeps freed memory in it: under
-  // model churn and large bodies the server's memory grew and never came back. Two arenas
-  // per core bound that; large blocks (bodies, parsed tensors, decoded pictures) are mapped
-  // and unmapped at once instead of left in an arena.
-  mallopt(M_ARENA_MAX, 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // Allocator settings (bounded arenas, freed memory kept for reuse): main, core/allocator.h.
   if (!(limits.max_body_mb > 0 && limits.max_body_mb <= 4096)) return fail(invalid_argument("--max-body-mb must be in (0, 4096]"));
   if (!(limits.max_image_megapixels > 0 && limits.max_image_megapixels <= 1000)) {
     return fail(invalid_argument("--max-image-megapixels must be in (0, 1000]"));

@@ -15,6 +15,7 @@ namespace {
 struct SimulateArgs {
   std::string zoo = "paper-table3";
   std::string network = "normal:100:50";
+  std::string network_sample = "round-trip";
   std::string sla = "50:300:10";
   std::vector<std::string> policies;
   int requests = 10000;
@@ -93,7 +94,9 @@ void write_plots(const ZooProfile& zoo, const std::vector<SimulationRow>& rows, 
 int run(const SimulateArgs& args) {
   auto zoo = read_zoo_profile(args.zoo);
   if (!zoo) return fail(zoo.status());
-  auto network = parse_network_model(args.network);
+  const NetworkSample sample = args.network_sample == network_sample_name(NetworkSample::kInput) ? NetworkSample::kInput
+                                                                                                 : NetworkSample::kRoundTrip;
+  auto network = parse_network_model(args.network, sample);
   if (!network) return fail(network.status());
   auto slas = parse_slas(args.sla);
   if (!slas) return fail(slas.status());
@@ -142,6 +145,9 @@ Runner add_simulate_command(CLI::App& app) {
   auto* sim = app.add_subcommand("simulate", "Simulate SLA-aware model selection (MDInference) over a network model");
   sim->add_option("--zoo", args->zoo, "Zoo profile file, or built-in: paper-table3, paper-table3-fictional")->capture_default_str();
   sim->add_option("--network", args->network, "normal:MEAN_MS:STD_MS, cv:MEAN_MS:CV or trace:FILE")->capture_default_str();
+  sim->add_option("--network-sample", args->network_sample,
+                  "What a network time is: round-trip (T_nw itself) or input (T_input; T_nw = 2 x T_input, the paper's reading)")
+      ->capture_default_str()->check(CLI::IsMember(network_sample_names()));
   sim->add_option("--sla", args->sla, "SLA in ms: N, N,M,... or FROM:TO:STEP")->capture_default_str();
   sim->add_option("--policy", args->policies, "Policies to run (default: all seven)")->check(CLI::IsMember(policy_names()));
   sim->add_option("--requests", args->requests, "Requests per (policy, SLA) point")->check(CLI::PositiveNumber)->capture_default_str();

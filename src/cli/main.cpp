@@ -3,9 +3,11 @@
 #include <map>
 
 #include "cli/cli_common.h"
+#include "core/allocator.h"
 #include "core/data_dir.h"
 
 int main(int argc, char** argv) {
+  edgefleet::keep_freed_memory_for_reuse();  // before any thread or model exists
   CLI::App app{"edgefleet: ship one image classifier to a fleet of heterogeneous edge devices"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "edgefleet 0.1.0 (built-in models, fleet and zoos in " + edgefleet::data_dir() + ")");

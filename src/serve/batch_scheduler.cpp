@@ -34,6 +34,7 @@ struct BatchScheduler::Pending {
 
 BatchScheduler::BatchScheduler(std::vector<Classifier*> copies, std::int64_t item_floats, int classes, BatchingOptions options)
     : item_floats_(item_floats), classes_(classes), options_(options), workers_count_(static_cast<int>(copies.size())) {
+  idle_ = workers_count_;  // counted idle from the start: a thread not yet waiting is free all the same
   for (Classifier* copy : copies) workers_.emplace_back([this, copy] { work(copy); });
 }
 
@@ -76,13 +77,32 @@ void BatchScheduler::record_batch(int items, double ms) {
   if (!fresh) it->second = kBatchAlpha * ms + (1 - kBatchAlpha) * it->second;
 }
 
+int BatchScheduler::efficient_batch() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return efficient_batch_locked();
+}
+
+int BatchScheduler::efficient_batch_locked() const {
+  int best = options_.max_batch, largest = 0;
+  double best_rate = 0.0;
+  for (const auto& [items, ms] : batch_ms_) {
+    if (items > options_.max_batch || ms <= 0) continue;
+    largest = items;
+    const double rate = items / ms;
+    if (rate >= best_rate) best = items, best_rate = rate;  // ties: the larger batch
+  }
+  // Only a larger size measured slower caps the batch: sizes never run are worth trying.
+  return best == largest ? options_.max_batch : best;
+}
+
 double BatchScheduler::expected_wait_ms() const {
   std::lock_guard<std::mutex> lock(mutex_);
   if (idle_ > 0 && queue_.empty()) return 0.0;
   // The queue drains in full batches across the workers; a busy worker is half-way through.
-  const int per_round = std::max(1, options_.max_batch) * std::max(1, workers_count_);
+  const int batch = efficient_batch_locked();
+  const int per_round = std::max(1, batch) * std::max(1, workers_count_);
   const int rounds = queued_items_ / per_round;
-  const double full = batch_ms_locked(std::max(1, options_.max_batch));
+  const double full = batch_ms_locked(std::max(1, batch));
   return (idle_ == 0 ? 0.5 * full : 0.0) + rounds * full;
 }
 
@@ -127,12 +147,13 @@ void BatchScheduler::drop_late(SteadyTime now) {
 
 std::vector<BatchScheduler::Pending*> BatchScheduler::form_batch(SteadyTime now) {
   std::vector<Pending*> batch;
+  const int limit = efficient_batch_locked();
   int items = 0;
   SteadyTime earliest = SteadyTime::max();  // the batch's earliest droppable deadline
   for (auto it = queue_.begin(); it != queue_.end();) {
     Pending* p = it->second;
     bool take = batch.empty();  // the earliest always runs: its deadline has not passed
-    if (!take && items + p->n <= options_.max_batch) {
+    if (!take && items + p->n <= limit) {
       const SteadyTime limit = p->droppable ? std::min(earliest, p->deadline) : earliest;
       take = limit == SteadyTime::max() || plus_ms(now, batch_ms_locked(items + p->n)) <= limit;
     }
@@ -145,7 +166,7 @@ std::vector<BatchScheduler::Pending*> BatchScheduler::form_batch(SteadyTime now)
     if (p->droppable) earliest = std::min(earliest, p->deadline);
     queued_items_ -= p->n;
     it = queue_.erase(it);
-    if (items >= options_.max_batch) break;
+    if (items >= limit) break;
   }
   return batch;
 }
@@ -153,29 +174,36 @@ std::vector<BatchScheduler::Pending*> BatchScheduler::form_batch(SteadyTime now)
 void BatchScheduler::work(Classifier* model) {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    ++idle_;
-    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    --idle_;
+    work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });  // idle_ counts this worker here
     if (stopping_) return;
+    --idle_;
     drop_late(Clock::now());
-    if (queue_.empty()) continue;
-    // Let the batch fill: until it is full, the oldest request has waited its delay, or the
-    // earliest deadline leaves no more room.
-    if (options_.max_batch > 1 && options_.max_queue_delay_ms > 0) {
-      while (!stopping_ && !queue_.empty() && queued_items_ < options_.max_batch) {
+    if (queue_.empty()) {
+      ++idle_;
+      continue;
+    }
+    // Let the batch fill — only while every other copy is busy (an idle copy could run the
+    // request now, so waiting would only add latency) — until it is full, the oldest request
+    // has waited its delay, or the earliest deadline leaves no more room.
+    const auto others_busy = [&] { return workers_count_ > 1 && idle_ == 0; };
+    if (options_.max_batch > 1 && options_.max_queue_delay_ms > 0 && others_busy()) {
+      while (!stopping_ && !queue_.empty() && queued_items_ < efficient_batch_locked() && others_busy()) {
         SteadyTime oldest = SteadyTime::max(), earliest = SteadyTime::max();
         for (const auto& [deadline, p] : queue_) {
           oldest = std::min(oldest, p->submitted);
           if (p->droppable) earliest = std::min(earliest, p->deadline);
         }
         SteadyTime until = plus_ms(oldest, options_.max_queue_delay_ms);
-        if (earliest != SteadyTime::max()) until = std::min(until, plus_ms(earliest, -batch_ms_locked(options_.max_batch)));
+        if (earliest != SteadyTime::max()) until = std::min(until, plus_ms(earliest, -batch_ms_locked(efficient_batch_locked())));
         if (Clock::now() >= until) break;
         work_cv_.wait_until(lock, until);
       }
       if (stopping_) return;
       drop_late(Clock::now());
-      if (queue_.empty()) continue;
+      if (queue_.empty()) {
+        ++idle_;
+        continue;
+      }
     }
     const auto started = Clock::now();
     std::vector<Pending*> batch = form_batch(started);
@@ -213,6 +241,7 @@ void BatchScheduler::work(Classifier* model) {
       p->answer.set_value(std::move(run));
     }
     lock.lock();
+    ++idle_;
   }
 }
 

@@ -1,9 +1,13 @@
 // Internal: one variant's queue and its deadline-aware dynamic batcher (Triton's dynamic
 // batcher, with deadlines). Requests wait ordered by deadline, earliest first; a worker per
-// model copy takes the earliest and adds the next ones while the batch stays within
-// `max_batch` items and its predicted run time (learnt online per batch size) still lets every
-// member meet its deadline. It waits up to `max_queue_delay_ms` for a batch to fill, never so
-// long that the earliest deadline would be missed. A request still queued when its deadline
+// model copy takes the earliest and adds the next ones while the batch stays within the
+// efficient batch size — of the sizes up to `max_batch` whose run time has been learnt
+// (online, per batch size), the one with the most items per millisecond: on a CPU a larger
+// batch can be slower per item — and its predicted run time still lets every member meet its
+// deadline. Requests that arrive while the copies are busy share the next run.
+// A worker waits up to `max_queue_delay_ms` for a batch to fill only while every other copy is
+// busy (an idle copy could run the request at once), and never so long that the earliest
+// deadline would be missed: a lone request on an idle server is not delayed. A request still queued when its deadline
 // passes is answered deadline_exceeded without reaching a model.
 #pragma once
 
@@ -56,6 +60,10 @@ class BatchScheduler {
   // Predicted run time of a batch of `items`: the learnt time of that size, else interpolated
   // between learnt sizes (proportionally beyond them); 0 before any run.
   double batch_ms(int items) const;
+  // The batch size runs stop growing at: of the learnt sizes up to max_batch, the one with
+  // the most items per millisecond (ties: the larger) when a larger learnt size is slower per
+  // item; otherwise max_batch (sizes never run are worth trying).
+  int efficient_batch() const;
   // One run of `items` took `ms` (warm-up seeds the profile through this).
   void record_batch(int items, double ms);
   const BatchingOptions& options() const { return options_; }
@@ -66,6 +74,7 @@ class BatchScheduler {
   void drop_late(SteadyTime now);
   std::vector<Pending*> form_batch(SteadyTime now);
   double batch_ms_locked(int items) const;
+  int efficient_batch_locked() const;
 
   const std::int64_t item_floats_;
   const int classes_;

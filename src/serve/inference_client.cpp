@@ -42,8 +42,8 @@ struct RaceState {
   std::string local_error;
 };
 
-Expected<std::unique_ptr<NetworkModel>> network_from(const std::string& spec) {
-  if (spec.rfind("device:", 0) != 0) return parse_network_model(spec);
+Expected<std::unique_ptr<NetworkModel>> network_from(const std::string& spec, NetworkSample sample) {
+  if (spec.rfind("device:", 0) != 0) return parse_network_model(spec, sample);
   const std::string name = spec.substr(7);
   auto device = find_device("builtin", name);
   if (!device) return Status(device.status().code(), "--network " + spec + ": " + device.status().message());
@@ -192,7 +192,7 @@ Expected<std::unique_ptr<InferenceClient>> InferenceClient::create(const ClientO
   if (!(options.transfer_alpha > 0 && options.transfer_alpha <= 1)) return invalid_argument("transfer_alpha must be in (0, 1]");
   if (!(options.timeout_ms > 0)) return invalid_argument("timeout_ms must be positive");
   if (!options.network.empty()) {
-    auto network = network_from(options.network);
+    auto network = network_from(options.network, options.network_sample);
     if (!network) return network.status();
     impl->network = std::move(network).value();
   }

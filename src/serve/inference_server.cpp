@@ -1,6 +1,7 @@
 #include "edgefleet/inference_server.h"
 
 #include <httplib.h>
+#include <malloc.h>
 
 #include <atomic>
 #include <chrono>
@@ -29,6 +30,14 @@ using http::send_json;
 // reads the body, so the handler's start minus this is the body's receive time.
 thread_local Clock::time_point t_headers_read;
 
+// The process keeps freed memory for reuse (core/allocator.h: inference would otherwise
+// page-fault its buffers in again on every pass), so the memory of a large request body stays
+// with the process once the request is done. For a second after one, the trimmer gives free
+// memory back every 200 ms (the body is freed only after its response is sent).
+constexpr std::size_t kTrimAfterBodyBytes = 8u << 20;
+constexpr std::chrono::milliseconds kTrimPeriod{200};
+constexpr std::chrono::seconds kTrimFor{1};
+
 }  // namespace
 
 struct InferenceServer::Impl {
@@ -38,6 +47,8 @@ struct InferenceServer::Impl {
   std::unique_ptr<InferenceCore> core;
   std::unique_ptr<http::Service> service;
   std::thread poller;
+  std::thread trimmer;
+  std::atomic<Clock::rep> last_large_body{0};  // steady-clock ticks when the last large body's handler ended
   std::atomic<bool> stopping{false};
   std::mutex stop_mutex;
   std::condition_variable stop_cv;
@@ -62,6 +73,13 @@ struct InferenceServer::Impl {
   void handle_infer(const httplib::Request& req, const std::string& body, httplib::Response& res, const std::string& model,
                     const std::string& version) {
     const auto handler_start = Clock::now();
+    // Marked when the handler ends, whichever way: the body is freed right after.
+    struct MarkLargeBody {
+      std::atomic<Clock::rep>* last;
+      ~MarkLargeBody() {
+        if (last) *last = Clock::now().time_since_epoch().count();
+      }
+    } mark{body.size() >= kTrimAfterBodyBytes ? &last_large_body : nullptr};
     const double receive_ms = std::chrono::duration<double, std::milli>(handler_start - t_headers_read).count();
     const std::string label = core->metric_label(model);
     const auto refuse = [&](const Status& status) {
@@ -190,6 +208,13 @@ Status InferenceServer::start() {
   s.routes(*s.service);
   const Status listening = s.service->start(s.options.host, s.options.port);
   if (!listening.is_ok()) return listening;
+  s.trimmer = std::thread([&s] {
+    std::unique_lock<std::mutex> lock(s.stop_mutex);
+    while (!s.stop_cv.wait_for(lock, kTrimPeriod, [&] { return s.stopped; })) {
+      const Clock::time_point large{Clock::duration{s.last_large_body.load()}};
+      if (s.last_large_body.load() != 0 && Clock::now() - large < kTrimFor) malloc_trim(0);
+    }
+  });
   if (s.options.poll_seconds > 0) {
     s.poller = std::thread([&s] {
       std::unique_lock<std::mutex> lock(s.stop_mutex);
@@ -219,6 +244,7 @@ void InferenceServer::stop() {
   // holds before the listener returns.
   if (s.service) s.service->stop();
   if (s.poller.joinable()) s.poller.join();
+  if (s.trimmer.joinable()) s.trimmer.join();
   s.log("stopped");
 }
 

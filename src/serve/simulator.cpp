@@ -61,6 +61,17 @@ class TraceNetwork final : public NetworkModel {
   std::vector<double> times_;
 };
 
+// The paper's reading of a transfer-time sample: T_nw = 2 x T_input.
+class InputTransferNetwork final : public NetworkModel {
+ public:
+  explicit InputTransferNetwork(std::unique_ptr<NetworkModel> input) : input_(std::move(input)) {}
+  std::string describe() const override { return "T_nw = 2 x T_input, T_input ~ " + input_->describe(); }
+  double sample_ms(Rng& rng) const override { return 2.0 * input_->sample_ms(rng); }
+
+ private:
+  std::unique_ptr<NetworkModel> input_;
+};
+
 double sample_execution(const VariantProfile& v, Rng& rng) {
   if (v.std_ms <= 0.0) return v.mean_ms;
   std::normal_distribution<double> draw(v.mean_ms, v.std_ms);
@@ -98,8 +109,14 @@ json variant_json(const VariantProfile& v) {
 
 }  // namespace
 
-Expected<std::unique_ptr<NetworkModel>> parse_network_model(const std::string& spec) {
-  return capture([&]() -> std::unique_ptr<NetworkModel> {
+const char* network_sample_name(NetworkSample sample) { return sample == NetworkSample::kInput ? "input" : "round-trip"; }
+
+std::vector<std::string> network_sample_names() { return {"round-trip", "input"}; }
+
+namespace {
+
+std::unique_ptr<NetworkModel> parse_sampled_network(const std::string& spec) {
+  {
     const auto colon = spec.find(':');
     const std::string kind = spec.substr(0, colon);
     const std::string rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
@@ -129,6 +146,16 @@ Expected<std::unique_ptr<NetworkModel>> parse_network_model(const std::string& s
       return std::make_unique<TraceNetwork>(rest, std::move(times));
     }
     throw Error(invalid_argument("network '" + spec + "': expected normal:MEAN_MS:STD_MS, cv:MEAN_MS:CV or trace:FILE"));
+  }
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<NetworkModel>> parse_network_model(const std::string& spec, NetworkSample sample) {
+  return capture([&]() -> std::unique_ptr<NetworkModel> {
+    auto network = parse_sampled_network(spec);
+    if (sample == NetworkSample::kInput) return std::make_unique<InputTransferNetwork>(std::move(network));
+    return network;
   });
 }
 

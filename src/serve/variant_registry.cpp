@@ -74,7 +74,7 @@ Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const Repositor
       v->copies_.push_back(std::move(model).value());
     }
     // Warm-up: the first runs are slow (allocation, lazy init) and seed the profiles, the
-    // request profile at batch 1 and the batcher's at 1 and at the largest batch.
+    // request profile at batch 1 and the batcher's at 1, the powers of two and max_batch.
     const std::int64_t item_floats = static_cast<std::int64_t>(v->card.input.channels()) * v->card.input.height * v->card.input.width;
     const int max_batch = std::max(1, options_.batching.max_batch);
     std::vector<float> zeros(static_cast<std::size_t>(item_floats * max_batch), 0.0f);
@@ -90,6 +90,7 @@ Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const Repositor
       }
     };
     warm(options_.warmup_runs, 1);
+    for (int items = 2; items < max_batch; items *= 2) warm(std::max(3, options_.warmup_runs / 3), items);
     if (max_batch > 1) warm(std::max(3, options_.warmup_runs / 3), max_batch);
     std::vector<Classifier*> copies;
     for (auto& c : v->copies_) copies.push_back(c.get());

@@ -68,7 +68,7 @@ struct RegistryOptions {
   bool require_sha256 = false;
   int instances_per_variant = 2;
   int engine_threads = 1;
-  int warmup_runs = 12;  // at batch 1; with batching, a third as many at max_batch as well
+  int warmup_runs = 12;  // at batch 1; with batching, a third as many at each power of two and max_batch
   std::function<void(const std::string&)> log;
   BatchingOptions batching;
 };
