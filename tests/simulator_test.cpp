@@ -127,11 +127,31 @@ TEST(ZooProfileFile, UnknownBuiltInNamesTheChoices) {
   EXPECT_NE(read_zoo_profile("paper-table9").status().message().find("paper-table3"), std::string::npos);
 }
 
+TEST(Simulate, DuplicatingOnlyWhenAMissIsLikelyRunsTheLocalModelLessForTheSameAccuracy) {
+  const auto zoo = read_zoo_profile("paper-table3").value();
+  auto net = parse_network_model("normal:57.87:30.79").value();
+  SimulationConfig always = config({"mdinference"}, {250}, 10000);
+  SimulationConfig adaptive = always;
+  adaptive.duplicate_above_miss_probability = 0.01;
+  const auto a = simulate(zoo, *net, always).value().front();
+  const auto b = simulate(zoo, *net, adaptive).value().front();
+  EXPECT_DOUBLE_EQ(a.local_runs, 1.0);  // the paper races on every request
+  EXPECT_LT(b.local_runs, 0.5 * a.local_runs);
+  EXPECT_NEAR(b.aggregate_accuracy, a.aggregate_accuracy, 0.005);
+
+  auto hopeless = parse_network_model("normal:400:0").value();  // every remote answer is late
+  const auto c = simulate(zoo, *hopeless, adaptive).value().front();
+  EXPECT_GE(c.local_runs, 0.999);  // all but the first request, before anything was measured
+  SimulationConfig bad = adaptive;
+  bad.duplicate_above_miss_probability = 1.5;
+  EXPECT_EQ(simulate(zoo, *net, bad).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(SimulationJson, RowsHaveTheDocumentedFields) {
   auto net = parse_network_model("normal:50:0").value();
   auto rows = simulate(two_models(), *net, config({"random"}, {100}, 10)).value();
   const auto j = simulation_rows_to_json(two_models(), rows);
-  for (const char* key : {"policy", "sla_ms", "aggregate_accuracy", "sla_attainment", "on_device_reliance", "model_usage"}) {
+  for (const char* key : {"policy", "sla_ms", "aggregate_accuracy", "sla_attainment", "on_device_reliance", "local_runs", "model_usage"}) {
     EXPECT_TRUE(j[0].contains(key)) << key;
   }
 }

@@ -53,6 +53,13 @@ struct SimulationConfig {
   int requests = 10000;
   std::uint64_t seed = 1;
   bool duplicate = true;  // race the on-device model (needs zoo.on_device)
+  // > 0: duplicate only when it pays (beyond the paper): the client races its local model
+  // only when, from its running estimate of T_nw (mean and spread of the network times it
+  // measured, newest weighted `estimate_alpha`), the probability that even the fastest remote
+  // variant misses the SLA is above this. Otherwise it sends the remote request alone and
+  // takes its answer, late or not. 0 = race on every request (the paper).
+  double duplicate_above_miss_probability = 0.0;
+  double estimate_alpha = 0.3;
 };
 
 struct SimulationRow {
@@ -62,6 +69,7 @@ struct SimulationRow {
   double aggregate_accuracy = 0.0;  // mean accuracy of the answers used
   double sla_attainment = 0.0;      // answers available by the deadline
   double on_device_reliance = 0.0;  // answers taken from the on-device model
+  double local_runs = 0.0;          // requests on which the on-device model ran (its energy cost)
   double mean_latency_ms = 0.0;     // of the answer used
   double p50_latency_ms = 0.0;
   double p95_latency_ms = 0.0;

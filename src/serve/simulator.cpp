@@ -207,6 +207,12 @@ Expected<std::vector<SimulationRow>> simulate(const ZooProfile& zoo, const Netwo
     if (!policy) return policy.status();
     policies.push_back(std::move(*policy));
   }
+  if (!(config.duplicate_above_miss_probability >= 0 && config.duplicate_above_miss_probability < 1)) {
+    return invalid_argument("simulate: the duplication threshold must be a probability in [0, 1)");
+  }
+  if (!(config.estimate_alpha > 0 && config.estimate_alpha <= 1)) return invalid_argument("simulate: estimate_alpha must be in (0, 1]");
+  double fastest_ms = zoo.variants.front().mean_ms;
+  for (const auto& v : zoo.variants) fastest_ms = std::min(fastest_ms, v.mean_ms);
   std::vector<SimulationRow> rows;
   std::vector<double> network_ms(static_cast<std::size_t>(config.requests));
   std::vector<double> latencies;
@@ -225,8 +231,19 @@ Expected<std::vector<SimulationRow>> simulate(const ZooProfile& zoo, const Netwo
       row.usage.assign(zoo.variants.size(), 0.0);
       latencies.clear();
       double accuracy_sum = 0.0;
-      int met = 0, local = 0;
+      int met = 0, local = 0, local_runs = 0;
+      // The client's running estimate of T_nw, from the network times it has measured.
+      double estimate_mean = 0.0, estimate_var = 0.0;
+      bool measured = false;
       for (double n : network_ms) {
+        bool race = config.duplicate;
+        if (race && config.duplicate_above_miss_probability > 0 && measured) {
+          const double headroom = sla - fastest_ms - estimate_mean;
+          const double spread = std::sqrt(std::max(estimate_var, 1e-12));
+          const double miss = 0.5 * std::erfc(headroom / (spread * std::sqrt(2.0)));  // P(T_nw > SLA - fastest)
+          race = miss > config.duplicate_above_miss_probability;
+        }
+        if (race) ++local_runs;
         // The server measures T_input = n / 2 and estimates T_nw = 2 x T_input.
         const Selection choice = policies[p]->select(zoo.variants, {sla, n}, rng);
         const VariantProfile& remote = zoo.variants[choice.variant];
@@ -234,7 +251,7 @@ Expected<std::vector<SimulationRow>> simulate(const ZooProfile& zoo, const Netwo
         const double remote_ms = n + sample_execution(remote, rng);
         double answer_ms = remote_ms;
         double accuracy = remote.accuracy;
-        if (config.duplicate && remote_ms > sla) {
+        if (race && remote_ms > sla) {
           // The deadline passed without the remote answer: the on-device one is used.
           // Delivered at the deadline, or later if even the local model overran it.
           answer_ms = std::max(sla, sample_execution(*zoo.on_device, rng));
@@ -244,11 +261,21 @@ Expected<std::vector<SimulationRow>> simulate(const ZooProfile& zoo, const Netwo
         if (answer_ms <= sla) ++met;
         accuracy_sum += accuracy;
         latencies.push_back(answer_ms);
+        // The client measures this request's network time and updates its estimate.
+        if (!measured) {
+          estimate_mean = n;
+          measured = true;
+        } else {
+          const double a = config.estimate_alpha, d = n - estimate_mean;
+          estimate_mean += a * d;
+          estimate_var = (1 - a) * (estimate_var + a * d * d);
+        }
       }
       const double count = config.requests;
       row.aggregate_accuracy = accuracy_sum / count;
       row.sla_attainment = met / count;
       row.on_device_reliance = local / count;
+      row.local_runs = local_runs / count;
       double total = 0.0;
       for (double l : latencies) total += l;
       row.mean_latency_ms = total / count;
@@ -273,6 +300,7 @@ json simulation_rows_to_json(const ZooProfile& zoo, const std::vector<Simulation
                    {"aggregate_accuracy", r.aggregate_accuracy},
                    {"sla_attainment", r.sla_attainment},
                    {"on_device_reliance", r.on_device_reliance},
+                   {"local_runs", r.local_runs},
                    {"mean_latency_ms", r.mean_latency_ms},
                    {"p50_latency_ms", r.p50_latency_ms},
                    {"p95_latency_ms", r.p95_latency_ms},
