@@ -76,6 +76,14 @@ TEST_F(InferenceCoreTest, ANetworkTimeOverTheSlaRunsTheFastestVariantAndSaysItDo
   EXPECT_DOUBLE_EQ(response->parameters["budget_ms"].get<double>(), -40.0);
 }
 
+TEST_F(InferenceCoreTest, AnAstronomicalSlaIsServedLikeAnyRoomyOne) {
+  InferRequest request = zeros({1, 1, 28, 28});
+  request.parameters["sla_ms"] = 1e300;
+  auto response = core()->infer(request, {"task", "", 0.0});
+  ASSERT_TRUE(response.has_value()) << response.status().to_string();
+  EXPECT_EQ(response->model_version, "large");
+}
+
 TEST_F(InferenceCoreTest, WithoutTransferMsTheNetworkTimeIsTwiceTheReceiveTime) {
   InferRequest request = zeros({1, 1, 28, 28});
   request.parameters["sla_ms"] = 1000.0;

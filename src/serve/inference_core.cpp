@@ -82,6 +82,7 @@ constexpr std::size_t kDecodeBytesPerPixel = 4;
 
 // Requests without an SLA are queued as if due this long after arrival.
 constexpr double kNoDeadlineMs = 10'000.0;
+constexpr double kLatestDeadlineMs = 1e9;  // ~11 days
 
 [[noreturn]] void fail(Status status) { throw Error(std::move(status)); }
 
@@ -298,7 +299,8 @@ Expected<InferResponse> InferenceCore::infer(InferRequest request, const InferTa
     // ordered as if due kNoDeadlineMs after arrival, so that it cannot starve.
     const double budget_ms = sla_ms - network_ms;
     const bool droppable = sla_ms > 0 && budget_ms > 0;
-    const double due_ms = sla_ms <= 0 ? kNoDeadlineMs : std::max(budget_ms, 0.0);
+    // Capped so that a huge sla_ms cannot overflow the clock's integer ticks.
+    const double due_ms = std::min(sla_ms <= 0 ? kNoDeadlineMs : std::max(budget_ms, 0.0), kLatestDeadlineMs);
     const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(due_ms));
     auto run = v.run(std::move(input), batch.n, deadline, droppable);
     if (!run) {
