@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <set>
 
 #include "core/elapsed.h"
@@ -78,7 +77,10 @@ Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const Repositor
     const std::int64_t item_floats = static_cast<std::int64_t>(v->card.input.channels()) * v->card.input.height * v->card.input.width;
     const int max_batch = std::max(1, options_.batching.max_batch);
     std::vector<float> zeros(static_cast<std::size_t>(item_floats * max_batch), 0.0f);
-    std::map<int, std::vector<double>> seen;  // items -> run times after the first two
+    // The workers stay idle until the variant is published, so warm-up may use the copies.
+    std::vector<Classifier*> copies;
+    for (auto& c : v->copies_) copies.push_back(c.get());
+    v->scheduler_ = std::make_unique<BatchScheduler>(copies, item_floats, v->card.classes, options_.batching);
     const auto warm = [&](int runs, int items) {
       for (int r = 0; r < runs; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -86,18 +88,12 @@ Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const Repositor
         if (!out) throw Error(Status(out.status().code(), "variant '" + entry.variant + "': warm-up: " + out.status().message()));
         const double ms = ms_since(t0);
         if (items == 1) v->record(ms);
-        if (r >= 2) seen[items].push_back(ms);
+        if (r >= 2) v->scheduler_->record_batch(items, ms);  // after the first two, slow ones
       }
     };
     warm(options_.warmup_runs, 1);
     for (int items = 2; items < max_batch; items *= 2) warm(std::max(3, options_.warmup_runs / 3), items);
     if (max_batch > 1) warm(std::max(3, options_.warmup_runs / 3), max_batch);
-    std::vector<Classifier*> copies;
-    for (auto& c : v->copies_) copies.push_back(c.get());
-    v->scheduler_ = std::make_unique<BatchScheduler>(copies, item_floats, v->card.classes, options_.batching);
-    for (const auto& [items, times] : seen) {
-      for (double ms : times) v->scheduler_->record_batch(items, ms);
-    }
     if (!v->card.accuracy) log("variant " + v->name + ": its card records no accuracy; selection treats it as 0");
     return v;
   });
