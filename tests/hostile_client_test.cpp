@@ -134,13 +134,15 @@ TEST_F(HostileClient, LargeBodiesUnderTheLimitLeaveNoMemoryBehind) {
   };
   // The process keeps a working heap for reuse (core/allocator.h), so some of the bodies'
   // peak stays; what must not happen is memory that grows with every round (432 MB of bodies
-  // per round; without giving memory back the first round alone left 2.8x the baseline).
+  // per round; without giving memory back the first round alone kept 340 MB of them).
   const long first = round();
   const long second = round();
   std::cout << "server RSS: " << baseline << " kB before, " << first << " kB after 18 bodies of 24 MB, " << second
             << " kB after 18 more\n";
-  EXPECT_LE(first, baseline * 1.5) << "baseline " << baseline << " kB, after 18 bodies of 24 MB " << first << " kB";
-  EXPECT_LE(second, first * 1.1) << "after one round " << first << " kB, after two " << second << " kB";
+  EXPECT_LE(first - baseline, 160 * 1024) << "baseline " << baseline << " kB, after 18 bodies of 24 MB " << first << " kB";
+  // Per-thread arenas leave a few tens of MB of spread between rounds (a 20 MB step was seen
+  // under the full suite on 2 cores); a leak keeps a good part of the 432 MB of each round.
+  EXPECT_LE(second - first, 64 * 1024) << "after one round " << first << " kB, after two " << second << " kB";
 }
 
 // Finding 3: a chunked body was read whole before the limit was checked; a declared length
