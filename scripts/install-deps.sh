@@ -11,7 +11,7 @@ PACKAGES=(
   # imaging and the second inference engine
   libopencv-dev libturbojpeg0-dev libpng-dev libwebp-dev libheif-dev libraw-dev libexif-dev libjpeg-dev libvips-dev libmagick++-6.q16-dev zlib1g-dev
   # storage, serving, config, CLI, logging
-  libssl-dev libsqlite3-dev libcpp-httplib-dev libsimdjson-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
+  libssl-dev libsqlite3-dev libcpp-httplib-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libsimdjson-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
   # data
   dataset-fashion-mnist
   # plots in reports (SVG)
@@ -23,8 +23,10 @@ PACKAGES=(
   # the demo reads the server's metrics; the serving benchmark's load generator; the metrics
   # lint (promtool) and the slow-client attack of the hostile-client tests and benchmarks
   curl wrk jq prometheus slowhttptest
-  # the deployment manifests test parses YAML
-  python3-yaml
+  # the deployment manifests test parses YAML; the gRPC test's independent client
+  python3-yaml python3-grpcio python3-grpc-tools
+  # the replicas benchmark's load balancer
+  haproxy
   # comparison baselines in bench/ only (never used by the product)
   python3 python3-torch python3-opencv python3-pil
 )

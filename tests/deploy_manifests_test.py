@@ -57,6 +57,9 @@ def main(binary, root):
                 named = {p.get("name"): p["containerPort"] for p in c.get("ports", [])}
                 if int(port) not in named.values():
                     problems.append(f"{where}: the server binds {port}, the container exposes {sorted(named.values())}")
+                grpc_port = args[args.index("--grpc-port") + 1] if "--grpc-port" in args else env.get("EDGEFLEET_GRPC_PORT")
+                if grpc_port is not None and int(grpc_port) > 0 and int(grpc_port) not in named.values():
+                    problems.append(f"{where}: the server serves gRPC on {grpc_port}, the container exposes {sorted(named.values())}")
                 for probe in ("readinessProbe", "livenessProbe"):
                     get = c.get(probe, {}).get("httpGet", {})
                     if get.get("path") not in HEALTH:

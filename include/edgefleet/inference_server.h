@@ -1,5 +1,5 @@
 // The SLA-aware inference server (papers/mdinference.md §IV): KServe v2 / Open Inference
-// Protocol over HTTP, serving every task of a model repository (edgefleet/model_repository.h).
+// Protocol over HTTP (and gRPC, with grpc_port), serving every task of a model repository (edgefleet/model_repository.h).
 //
 // Inferring on a task name lets the server pick the variant per request with a selection
 // policy (edgefleet/selection.h), from the request parameters `sla_ms` (the end-to-end
@@ -34,6 +34,7 @@ struct ServerOptions {
   std::string repository;
   std::string host = "127.0.0.1";  // loopback unless told otherwise
   int port = 8000;                 // 0 = any free port
+  int grpc_port = -1;              // KServe v2 gRPC beside HTTP: -1 = off, 0 = any free port
   std::string token;               // non-empty: every endpoint but health needs "Authorization: Bearer TOKEN"
   std::string policy = "mdinference";  // the default selection policy; a request may name another
   double default_sla_ms = 0.0;     // for requests without sla_ms; 0 = no deadline (most accurate variant)
@@ -73,6 +74,7 @@ class InferenceServer {
   // Binds and serves on a background thread. Fails with io_error when the address is taken.
   Status start();
   int port() const;
+  int grpc_port() const;  // 0 when gRPC is off
   // Stops accepting, lets requests in flight finish, joins the threads. Idempotent.
   void stop();
   // Blocks until stop() is called (from another thread or a signal watcher).

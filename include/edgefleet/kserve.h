@@ -81,6 +81,15 @@ EncodedMessage encode_infer_response(const InferResponse& response, bool all_bin
 // fits in `body_size`.
 Expected<std::optional<std::size_t>> parse_header_length(const std::string& value, std::size_t body_size);
 
+// Raw tensor data as the binary extension and gRPC's raw_*_contents carry it: elements
+// row-major and little-endian, BYTES elements each preceded by a 4-byte little-endian length.
+// read_raw_tensor fills t.floats or t.bytes per t.datatype and checks the count against t.shape.
+Status read_raw_tensor(std::string_view raw, Tensor& t);
+std::string raw_tensor_bytes(const Tensor& t);  // FP32 or BYTES tensors
+// A tensor a frontend built: a known datatype, non-negative dimensions, as many elements as
+// its shape holds (invalid_argument or unsupported, naming the tensor).
+Status check_tensor(const Tensor& t);
+
 std::string base64_decode_or_throw(std::string_view text);  // throws Error(invalid_argument)
 std::string base64_encode(std::string_view bytes);
 

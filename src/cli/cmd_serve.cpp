@@ -64,6 +64,10 @@ int run_serve(ServerOptions options, const ServeLimits& limits) {
   if (!server) return fail(server.status());
   const Status started = server.value()->start();
   if (!started.is_ok()) return fail(started);
+  // Before the HTTP line: scripts wait for "listening on " and then both are up.
+  if (server.value()->grpc_port() > 0) {
+    std::cout << "listening for gRPC on " << options.host << ":" << server.value()->grpc_port() << std::endl;
+  }
   std::cout << "listening on http://" << options.host << ":" << server.value()->port() << std::endl;
   std::thread watcher([&] {
     char signal = 0;
@@ -92,6 +96,8 @@ Runner add_serve_command(CLI::App& app) {
       ->capture_default_str()->envname("EDGEFLEET_HOST");
   command->add_option("--port", options->port, "Port (0 = any free one, printed at start)")
       ->capture_default_str()->envname("EDGEFLEET_PORT");
+  command->add_option("--grpc-port", options->grpc_port, "KServe v2 gRPC port beside HTTP (-1 = off, 0 = any free one, printed at start)")
+      ->capture_default_str()->check(CLI::Range(-1, 65535))->envname("EDGEFLEET_GRPC_PORT");
   command->add_option("--token", options->token,
                       "Require 'Authorization: Bearer TOKEN'; prefer $EDGEFLEET_TOKEN, which other users cannot read in ps");
   command->add_option("--policy", options->policy, "Default selection policy")->capture_default_str()->check(CLI::IsMember(policy_names()));

@@ -22,6 +22,10 @@
 
 namespace edgefleet {
 
+// What the server's metadata calls it (both frontends).
+inline constexpr const char* kServerName = "edgefleet";
+inline constexpr const char* kServerVersion = "0.1.0";
+
 struct InferenceCoreOptions {
   std::string policy = "mdinference";  // the default selection policy; a request may name another
   double default_sla_ms = 0.0;          // for requests without parameters.sla_ms; 0 = no deadline

@@ -15,6 +15,7 @@
 #include "core/secret.h"
 #include "edgefleet/kserve.h"
 #include "edgefleet/model_repository.h"
+#include "serve/grpc_frontend.h"
 #include "serve/inference_core.h"
 #include "serve/server_metrics.h"
 #include "serve/variant_registry.h"
@@ -46,6 +47,7 @@ struct InferenceServer::Impl {
   ServerMetrics metrics;
   std::unique_ptr<InferenceCore> core;
   std::unique_ptr<http::Service> service;
+  std::unique_ptr<GrpcFrontend> grpc;
   std::thread poller;
   std::thread trimmer;
   std::atomic<Clock::rep> last_large_body{0};  // steady-clock ticks when the last large body's handler ended
@@ -101,12 +103,10 @@ struct InferenceServer::Impl {
       res.set_content(std::move(message.body), "application/json");
     }
     res.status = 200;
-    const auto& p = response->parameters;
-    const double server_ms = ms_since(handler_start);
-    const double sla_ms = p["sla_ms"].get<double>();
-    const bool missed = sla_ms > 0 && p["network_ms"].get<double>() + server_ms > sla_ms;
-    metrics.request(label, p["variant"].get<std::string>(), 200, server_ms / 1000.0, p["queue_ms"].get<double>() / 1000.0, missed);
+    metrics.answered(label, response.value(), ms_since(handler_start) / 1000.0);
   }
+
+  bool ready() const { return !snapshot()->variants.empty() && !stopping; }
 
   void routes(http::Service& web) {
     web.set_guard([this](const httplib::Request& req, httplib::Response& res) {
@@ -120,12 +120,12 @@ struct InferenceServer::Impl {
     web.on_refusal([this](int status) { metrics.request("", "", status, 0.0, 0.0, false); });
     web.get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) { send_json(res, 200, {{"live", true}}); });
     web.get("/v2/health/ready", [this](const httplib::Request&, httplib::Response& res) {
-      const bool ready = !snapshot()->variants.empty() && !stopping;
-      send_json(res, ready ? 200 : 503, {{"ready", ready}});
+      const bool is_ready = ready();
+      send_json(res, is_ready ? 200 : 503, {{"ready", is_ready}});
     });
     web.get("/v2", [](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200,
-                {{"name", "edgefleet"}, {"version", "0.1.0"}, {"extensions", {"binary_tensor_data", "classification", "model_repository"}}});
+                {{"name", kServerName}, {"version", kServerVersion}, {"extensions", {"binary_tensor_data", "classification", "model_repository"}}});
     });
     static const std::string kModel = R"(/v2/models/([^/]+)(?:/versions/([^/]+))?)";
     web.get(kModel, [this](const httplib::Request& req, httplib::Response& res) {
@@ -208,6 +208,16 @@ Status InferenceServer::start() {
   s.routes(*s.service);
   const Status listening = s.service->start(s.options.host, s.options.port);
   if (!listening.is_ok()) return listening;
+  if (s.options.grpc_port >= 0) {
+    auto grpc = GrpcFrontend::start({s.options.host, s.options.grpc_port, s.options.token, s.options.max_body_bytes,
+                                     s.options.http_threads},
+                                    *s.core, s.metrics, [&s] { return s.ready(); });
+    if (!grpc) {
+      s.service->stop();
+      return grpc.status();
+    }
+    s.grpc = std::move(grpc).value();
+  }
   s.trimmer = std::thread([&s] {
     std::unique_lock<std::mutex> lock(s.stop_mutex);
     while (!s.stop_cv.wait_for(lock, kTrimPeriod, [&] { return s.stopped; })) {
@@ -230,6 +240,7 @@ Status InferenceServer::start() {
 }
 
 int InferenceServer::port() const { return impl_->service ? impl_->service->port() : 0; }
+int InferenceServer::grpc_port() const { return impl_->grpc ? impl_->grpc->port() : 0; }
 
 void InferenceServer::stop() {
   Impl& s = *impl_;
@@ -243,6 +254,7 @@ void InferenceServer::stop() {
   // httplib's stop closes the listening socket; its thread pool then finishes the requests it
   // holds before the listener returns.
   if (s.service) s.service->stop();
+  if (s.grpc) s.grpc->stop();
   if (s.poller.joinable()) s.poller.join();
   if (s.trimmer.joinable()) s.trimmer.join();
   s.log("stopped");

@@ -192,6 +192,15 @@ std::size_t binary_size_of(const Tensor& t) {
 }
 
 // Fills tensors from the JSON `data` or from the binary section after the JSON header.
+void check_element_count(const Tensor& t) {
+  const std::int64_t have = t.datatype == "BYTES" ? static_cast<std::int64_t>(t.bytes.size())
+                                                  : static_cast<std::int64_t>(t.floats.size());
+  if (have != t.element_count()) {
+    throw Error(invalid_argument("tensor '" + t.name + "': shape holds " + std::to_string(t.element_count()) +
+                                 " elements but the data has " + std::to_string(have)));
+  }
+}
+
 void fill_tensors(const nlohmann::json& array, const std::vector<std::optional<simdjson::dom::element>>& data,
                   std::vector<Tensor>& out, std::string_view binary, const char* what) {
   std::size_t at = 0;
@@ -212,12 +221,7 @@ void fill_tensors(const nlohmann::json& array, const std::vector<std::optional<s
         for (auto& b : t.bytes) b = base64_decode_or_throw(b);
       }
     }
-    const std::int64_t have = t.datatype == "BYTES" ? static_cast<std::int64_t>(t.bytes.size())
-                                                    : static_cast<std::int64_t>(t.floats.size());
-    if (have != t.element_count()) {
-      throw Error(invalid_argument("tensor '" + t.name + "': shape holds " + std::to_string(t.element_count()) +
-                                   " elements but the data has " + std::to_string(have)));
-    }
+    check_element_count(t);
     out.push_back(std::move(t));
   }
   if (at != binary.size()) {
@@ -351,6 +355,27 @@ Expected<std::optional<std::size_t>> parse_header_length(const std::string& valu
                             std::to_string(body_size) + " bytes)");
   }
   return std::optional<std::size_t>{n};
+}
+
+Status read_raw_tensor(std::string_view raw, Tensor& t) {
+  return capture([&] {
+           read_binary(raw, t);
+           check_element_count(t);
+           return true;
+         }).status();
+}
+
+std::string raw_tensor_bytes(const Tensor& t) { return binary_of(t); }
+
+Status check_tensor(const Tensor& t) {
+  return capture([&] {
+    datatype_info(t.datatype, t.name);
+    for (const auto d : t.shape) {
+      if (d < 0) throw Error(invalid_argument("tensor '" + t.name + "': shape entries must be non-negative integers"));
+    }
+    check_element_count(t);
+    return true;
+  }).status();
 }
 
 Expected<InferRequest> parse_infer_request(std::string_view body, std::optional<std::size_t> header_length) {

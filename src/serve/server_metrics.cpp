@@ -31,6 +31,13 @@ void ServerMetrics::Histogram::add(double v) {
   sum += v;
 }
 
+void ServerMetrics::answered(const std::string& model, const InferResponse& response, double seconds) {
+  const auto& p = response.parameters;
+  const double sla_ms = p["sla_ms"].get<double>();
+  const bool missed = sla_ms > 0 && p["network_ms"].get<double>() + seconds * 1000.0 > sla_ms;
+  request(model, p["variant"].get<std::string>(), 200, seconds, p["queue_ms"].get<double>() / 1000.0, missed);
+}
+
 void ServerMetrics::request(const std::string& model, const std::string& variant, int status, double seconds,
                             double queue_seconds, bool sla_missed) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "edgefleet/kserve.h"
 #include "edgefleet/selection.h"
 
 namespace edgefleet {
@@ -21,6 +22,9 @@ class ServerMetrics {
   // model copy, and whether network + server time overran its SLA.
   void request(const std::string& model, const std::string& variant, int status, double seconds, double queue_seconds,
                bool sla_missed);
+  // A request the core answered (status 200): the variant, queue time and network time come
+  // from the response's parameters; `seconds` is the frontend's time on it.
+  void answered(const std::string& model, const InferResponse& response, double seconds);
   void shed(const std::string& variant);
   // Every counter, plus each variant's online latency profile.
   std::string prometheus_text(const std::vector<VariantProfile>& profiles) const;
