@@ -23,6 +23,8 @@ PACKAGES=(
   # the demo reads the server's metrics; the serving benchmark's load generator; the metrics
   # lint (promtool) and the slow-client attack of the hostile-client tests and benchmarks
   curl wrk jq prometheus slowhttptest
+  # gRPC against HTTP with one load generator (h2load)
+  nghttp2-client
   # the deployment manifests test parses YAML; the gRPC test's independent client
   python3-yaml python3-grpcio python3-grpc-tools
   # the replicas benchmark's load balancer

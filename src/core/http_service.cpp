@@ -266,6 +266,7 @@ struct Service::Impl {
   std::thread listener;
   std::atomic<bool> listener_returned{false};
   int bound_port = 0;
+  int listening_socket = -1;  // set by the socket-options hook before httplib binds it
   bool started = false;
 
   void refused(int status) {
@@ -329,6 +330,10 @@ Service::Service(std::string what, Limits limits) : impl_(std::make_unique<Impl>
   s.http.set_keep_alive_timeout(limits.keep_alive_seconds);
   s.http.set_keep_alive_max_count(1000);
   s.http.set_tcp_nodelay(true);  // small answers: without it Nagle and delayed ACKs add 40 ms
+  s.http.set_socket_options([&s](socket_t sock) {
+    httplib::default_socket_options(sock);
+    s.listening_socket = sock;
+  });
   s.http.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response& res) {
     bool handled = false;
     s.guarded(res, [&] {
@@ -402,6 +407,11 @@ Status Service::start(const std::string& host, int port) {
     return io_error(s.what + " could not bind " + host + (port ? ":" + std::to_string(port) : "") +
                     " (in use, or not an address of this machine)");
   }
+  // Debian's httplib listens with a backlog of 5: a burst of more new connections than that
+  // overflowed the accept queue, the kernel dropped their SYNs and clients waited 1 s for the
+  // retransmission, or failed (the wrk socket errors at 64 connections). Listening again on
+  // the bound socket raises the backlog to the system's limit.
+  if (s.listening_socket >= 0) ::listen(s.listening_socket, SOMAXCONN);
   s.started = true;
   s.listener = std::thread([&s] {
     s.http.listen_after_bind();
