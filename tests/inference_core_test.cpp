@@ -76,6 +76,20 @@ TEST_F(InferenceCoreTest, ANetworkTimeOverTheSlaRunsTheFastestVariantAndSaysItDo
   EXPECT_DOUBLE_EQ(response->parameters["budget_ms"].get<double>(), -40.0);
 }
 
+// A budget that is positive but shorter than any run (here 1 us) is the same case as none at
+// all: the fallback runs and answers, rather than a 504 for a deadline that was never reachable.
+TEST_F(InferenceCoreTest, ABudgetShorterThanAnyRunGetsTheFallbackNotA504) {
+  auto c = core();
+  for (int i = 0; i < 5; ++i) {
+    InferRequest request = zeros({1, 1, 28, 28});
+    request.parameters["sla_ms"] = 50.001;
+    request.parameters["transfer_ms"] = 50.0;
+    auto response = c->infer(request, {"task", "", 0.0});
+    ASSERT_TRUE(response.has_value()) << response.status().to_string();
+    EXPECT_FALSE(response->parameters["fits_budget"].get<bool>());
+  }
+}
+
 TEST_F(InferenceCoreTest, AnAstronomicalSlaIsServedLikeAnyRoomyOne) {
   InferRequest request = zeros({1, 1, 28, 28});
   request.parameters["sla_ms"] = 1e300;

@@ -289,6 +289,37 @@ TEST_F(ServerTest, TheClientFallsBackToItsLocalModelWhenTheNetworkIsTooSlow) {
   EXPECT_DOUBLE_EQ(answer->network_ms, 400.0);
 }
 
+TEST_F(ServerTest, AnAdaptiveClientRunsItsLocalModelOnlyWhenARemoteMissIsLikely) {
+  testing::write_png(dir.file("picture.png"), 28, 28, 1);
+  const auto bytes = read_file_bytes(dir.file("picture.png"));
+  ClientOptions options;
+  options.url = "http://127.0.0.1:" + std::to_string(server->port());
+  options.model = "digits";
+  options.local_model = dir.file("models/fast.json");
+  options.duplicate_above = 0.05;
+  options.network = "normal:40:5";  // round trips of 40 +- 5 ms
+  auto client = InferenceClient::create(options).value();
+  // A generous SLA: after the first (measured) request a miss is unlikely, so it goes remote alone.
+  int local_runs = 0;
+  for (int i = 0; i < 8; ++i) {
+    auto answer = client->classify(bytes, 5000.0);
+    ASSERT_TRUE(answer.has_value()) << answer.status().to_string();
+    EXPECT_EQ(answer->source, "remote");
+    local_runs += answer->local_ran;
+  }
+  EXPECT_EQ(local_runs, 1) << "only the first request, before anything was measured, races";
+  // An SLA the network alone overruns: a miss is near certain, so every request races and
+  // the local answer is used.
+  for (int i = 0; i < 3; ++i) {
+    auto answer = client->classify(bytes, 20.0);
+    ASSERT_TRUE(answer.has_value()) << answer.status().to_string();
+    EXPECT_TRUE(answer->local_ran);
+    EXPECT_EQ(answer->source, "local");
+  }
+  options.duplicate_above = 1.0;
+  EXPECT_EQ(InferenceClient::create(options).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(InferenceClient, FailsWhenNeitherSideCanAnswer) {
   TempDir dir;
   testing::write_png(dir.file("picture.png"), 28, 28, 1);

@@ -42,6 +42,12 @@ struct ClientOptions {
   std::string policy;             // asks the server for this selection policy; "" = its default
   bool send_transfer_estimate = true;
   double transfer_alpha = 0.3;    // weight of the newest measurement in the running estimate
+  // > 0: duplicate only when it pays (beyond the paper): run the local model beside the remote
+  // call only when, from the running network estimate (mean and spread) and the fastest
+  // server time seen, a remote miss is likelier than this; otherwise send the remote request
+  // alone and take its answer, late or not (the local model runs after all if the call
+  // fails). 0 = race on every request (the paper). The simulator's rule (--duplicate-above).
+  double duplicate_above = 0.0;
   double timeout_ms = 30000.0;    // a remote call gives up after this long
   std::uint64_t seed = 1;         // of the emulated network's draws
   int local_threads = 1;
@@ -56,6 +62,7 @@ struct RaceAnswer {
   bool met_sla = false;       // latency_ms <= sla
   double remote_ms = -1.0;    // when the remote answer arrived (-1: not by the time we returned)
   double local_ms = -1.0;     // when the local answer was ready (-1: not run or not ready)
+  bool local_ran = false;     // the on-device model ran for this request (its energy cost)
   double network_ms = 0.0;    // emulated delay added to this request
   std::string remote_error;   // why the remote answer is missing, when it is
   nlohmann::json remote_parameters;  // the server's explanation (variant, budget, predicted_ms, ...)

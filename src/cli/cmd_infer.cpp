@@ -73,7 +73,7 @@ int run_replay(InferenceClient& client, const InferArgs& args) {
   if (args.concurrency < 1) return fail(invalid_argument("--concurrency must be >= 1"));
   std::mutex mutex;
   std::atomic<int> next{0};
-  int correct = 0, answered = 0, local = 0, within = 0;
+  int correct = 0, answered = 0, local = 0, local_runs = 0, within = 0;
   std::vector<std::string> errors;
   std::vector<double> latencies;
   std::map<std::string, int> models;
@@ -90,6 +90,7 @@ int run_replay(InferenceClient& client, const InferArgs& args) {
       ++answered;
       correct += answer->top1 == dataset.label(i);
       local += answer->source == "local";
+      local_runs += answer->local_ran;
       within += answer->met_sla;
       latencies.push_back(answer->latency_ms);
       ++models[answer->source + ":" + answer->model];
@@ -111,7 +112,9 @@ int run_replay(InferenceClient& client, const InferArgs& args) {
                          {"answered", answered},
                          {"failed", static_cast<int>(errors.size())},
                          {"aggregate_accuracy", correct / d},
+                         {"duplicate_above", args.client.duplicate_above},
                          {"on_device_reliance", local / d},
+                         {"local_runs", local_runs / d},
                          {"sla_attainment", within / d},
                          {"p50_latency_ms", percentile(latencies, 0.5)},
                          {"p99_latency_ms", percentile(latencies, 0.99)},
@@ -120,7 +123,7 @@ int run_replay(InferenceClient& client, const InferArgs& args) {
   for (const auto& [model, count] : models) rows.push_back({model, std::to_string(count), fixed(100.0 * count / d, 1)});
   std::cout << format_table({"answer from", "requests", "%"}, rows);
   std::cout << "aggregate accuracy " << fixed(100 * correct / d, 2) << "%, on-device reliance " << fixed(100 * local / d, 2)
-            << "%, within SLA " << fixed(100 * within / d, 2) << "%, p50 " << fixed(percentile(latencies, 0.5), 1) << " ms, p99 "
+            << "%, local model ran on " << fixed(100 * local_runs / d, 2) << "%, within SLA " << fixed(100 * within / d, 2) << "%, p50 " << fixed(percentile(latencies, 0.5), 1) << " ms, p99 "
             << fixed(percentile(latencies, 0.99), 1) << " ms over " << answered << " answers\n";
   for (std::size_t e = 0; e < std::min<std::size_t>(errors.size(), 5); ++e) std::cerr << "edgefleet: " << errors[e] << "\n";
   if (!args.out.empty()) {
@@ -145,6 +148,9 @@ Runner add_infer_command(CLI::App& app) {
   command->add_option("--network-sample", args->network_sample,
                       "What a --network time is: round-trip, or input (T_input; round trip = 2 x T_input, the paper's reading)")
       ->capture_default_str()->check(CLI::IsMember(network_sample_names()));
+  command->add_option("--duplicate-above", args->client.duplicate_above,
+                      "Run --local only when a remote miss is likelier than this (0 = on every request, the paper)")
+      ->capture_default_str()->check(CLI::Range(0.0, 0.999999));
   command->add_option("--policy", args->client.policy, "Ask the server for this selection policy")->check(CLI::IsMember(policy_names()));
   command->add_option("--token", args->client.token, "Bearer token");
   command->add_option("--seed", args->client.seed, "Seed of the emulated network")->capture_default_str();

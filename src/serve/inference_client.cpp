@@ -16,6 +16,7 @@
 #include "edgefleet/kserve.h"
 #include "edgefleet/preprocess.h"
 #include "edgefleet/simulator.h"
+#include "serve/network_estimate.h"
 
 namespace edgefleet {
 namespace {
@@ -65,8 +66,8 @@ struct InferenceClient::Impl {
   std::unique_ptr<Classifier> local;
 
   mutable std::mutex state_mutex;
-  double transfer_estimate = 0.0;
-  bool transfer_measured = false;
+  NetworkEstimate transfer{0.3};
+  double fastest_server_ms = 0.0;  // the least server time seen (0 until an answer came)
   Rng rng;
   int outstanding = 0;  // remote calls still running
   std::condition_variable outstanding_cv;
@@ -77,10 +78,10 @@ struct InferenceClient::Impl {
     return network->sample_ms(rng);
   }
 
-  void record_transfer(double ms) {
+  void record_transfer(double ms, double server_ms) {
     std::lock_guard<std::mutex> lock(state_mutex);
-    transfer_estimate = transfer_measured ? (1 - options.transfer_alpha) * transfer_estimate + options.transfer_alpha * ms : ms;
-    transfer_measured = true;
+    fastest_server_ms = transfer.measured() ? std::min(fastest_server_ms, server_ms) : server_ms;
+    transfer.add(ms);
   }
 
   // One remote call, emulated network included. Runs on its own thread.
@@ -122,7 +123,7 @@ struct InferenceClient::Impl {
           a.remote_parameters = parsed->parameters;
           a.remote_ms = ms_between(start, arrived);
           const double server_ms = a.remote_parameters.value("server_ms", 0.0);
-          record_transfer(std::max(0.0, a.remote_ms - server_ms));
+          record_transfer(std::max(0.0, a.remote_ms - server_ms), server_ms);
           answer = std::move(a);
         }
       }
@@ -181,6 +182,7 @@ InferenceClient::~InferenceClient() {
 Expected<std::unique_ptr<InferenceClient>> InferenceClient::create(const ClientOptions& options) {
   auto impl = std::make_shared<Impl>();
   impl->options = options;
+  impl->transfer = NetworkEstimate(options.transfer_alpha);
   if (options.model.empty()) return invalid_argument("the client needs a model (a task or variant name)");
   if (options.url.rfind("http://", 0) != 0) return invalid_argument("server URL '" + options.url + "' must start with http://");
   std::string rest = options.url.substr(7);
@@ -190,6 +192,9 @@ Expected<std::unique_ptr<InferenceClient>> InferenceClient::create(const ClientO
   }
   impl->host_port = "http://" + rest;
   if (!(options.transfer_alpha > 0 && options.transfer_alpha <= 1)) return invalid_argument("transfer_alpha must be in (0, 1]");
+  if (!(options.duplicate_above >= 0 && options.duplicate_above < 1)) {
+    return invalid_argument("duplicate_above must be a probability in [0, 1)");
+  }
   if (!(options.timeout_ms > 0)) return invalid_argument("timeout_ms must be positive");
   if (!options.network.empty()) {
     auto network = network_from(options.network, options.network_sample);
@@ -211,7 +216,7 @@ Expected<std::unique_ptr<InferenceClient>> InferenceClient::create(const ClientO
 
 double InferenceClient::transfer_estimate_ms() const {
   std::lock_guard<std::mutex> lock(impl_->state_mutex);
-  return impl_->transfer_estimate;
+  return impl_->transfer.mean_ms();
 }
 
 Expected<RaceAnswer> InferenceClient::classify(const std::vector<std::uint8_t>& encoded_image, double sla_ms) {
@@ -225,7 +230,7 @@ Expected<RaceAnswer> InferenceClient::classify(const std::vector<std::uint8_t>& 
   request.parameters["sla_ms"] = sla_ms;
   if (c.options.send_transfer_estimate) {
     std::lock_guard<std::mutex> lock(c.state_mutex);
-    if (c.transfer_measured) request.parameters["transfer_ms"] = c.transfer_estimate;
+    if (c.transfer.measured()) request.parameters["transfer_ms"] = c.transfer.mean_ms();
   }
   if (!c.options.policy.empty()) request.parameters["policy"] = c.options.policy;
   Tensor image;
@@ -237,6 +242,11 @@ Expected<RaceAnswer> InferenceClient::classify(const std::vector<std::uint8_t>& 
   request.binary_output = true;
   EncodedMessage message = encode_infer_request(request, /*binary_inputs=*/true);
 
+  bool race = static_cast<bool>(c.local);
+  if (race) {
+    std::lock_guard<std::mutex> lock(c.state_mutex);
+    race = should_duplicate(c.transfer, sla_ms, c.fastest_server_ms, c.options.duplicate_above);
+  }
   auto state = std::make_shared<RaceState>();
   const double network_ms = c.draw_network_ms();
   {
@@ -252,12 +262,24 @@ Expected<RaceAnswer> InferenceClient::classify(const std::vector<std::uint8_t>& 
     impl->outstanding_cv.notify_all();
   }).detach();
   // The local model runs on this thread, while the remote call is in flight.
-  if (c.local) {
+  bool ran_local = race;
+  if (race) {
     c.run_local(encoded_image, start, state);
   } else {
-    std::lock_guard<std::mutex> lock(state->mutex);
+    std::unique_lock<std::mutex> lock(state->mutex);
+    state->local_error = c.local ? "not run (a remote miss looked unlikely)" : "no local model";
+    if (c.local) {
+      // Not raced: the remote answer is taken whenever it comes; the local model runs only if
+      // the call fails.
+      state->cv.wait(lock, [&] { return state->remote_done; });
+      if (!state->remote) {
+        lock.unlock();
+        ran_local = true;
+        c.run_local(encoded_image, start, state);
+        lock.lock();
+      }
+    }
     state->local_done = true;
-    state->local_error = "no local model";
   }
 
   std::unique_lock<std::mutex> lock(state->mutex);
@@ -275,6 +297,7 @@ Expected<RaceAnswer> InferenceClient::classify(const std::vector<std::uint8_t>& 
     return Status(StatusCode::kIoError, "remote: " + state->remote_error + "; local: " + state->local_error);
   }
   if (state->local) answer.local_ms = state->local->local_ms;
+  answer.local_ran = ran_local;
   answer.network_ms = network_ms;
   answer.latency_ms = answer.source == "remote" ? answer.remote_ms : answer.local_ms;
   answer.met_sla = answer.latency_ms <= sla_ms;

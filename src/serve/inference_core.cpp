@@ -293,15 +293,18 @@ Expected<InferResponse> InferenceCore::infer(InferRequest request, const InferTa
       input = std::move(batch.tensor);
     }
 
-    // The deadline: the budget left after the network, counted from arrival. A request whose
-    // budget is already gone gets the policy's fallback (the paper's) and is run; one that
-    // had a budget is dropped if its deadline passes while queued. Without an SLA it is
-    // ordered as if due kNoDeadlineMs after arrival, so that it cannot starve.
+    // The deadline: the budget left after the network, counted from arrival. A request that
+    // could still meet it if run now is dropped if its deadline passes while queued; one whose
+    // remaining budget cannot cover even an immediate run of the chosen variant (its budget
+    // gone on arrival, or eaten by decoding) gets the policy's fallback, as in the paper, and
+    // is run. Without an SLA it is ordered as if due kNoDeadlineMs after arrival, so that it
+    // cannot starve.
     const double budget_ms = sla_ms - network_ms;
-    const bool droppable = sla_ms > 0 && budget_ms > 0;
     // Capped so that a huge sla_ms cannot overflow the clock's integer ticks.
     const double due_ms = std::min(sla_ms <= 0 ? kNoDeadlineMs : std::max(budget_ms, 0.0), kLatestDeadlineMs);
     const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double, std::milli>(due_ms));
+    const double remaining_ms = std::chrono::duration<double, std::milli>(deadline - Clock::now()).count();
+    const bool droppable = sla_ms > 0 && remaining_ms > v.run_ms();
     auto run = v.run(std::move(input), batch.n, deadline, droppable);
     if (!run) {
       if (run.status().code() == StatusCode::kUnavailable) metrics_.shed(v.name);

@@ -53,7 +53,7 @@ class InferenceCore {
   // Errors: invalid_argument (the request does not fit the model), not_found (no such model
   // or version), unavailable (the variant's queue or the decode memory is full; retry),
   // deadline_exceeded (its budget, sla_ms less the network time, ran out while it was queued;
-  // it never reached a model). A request whose budget is gone on arrival gets the selection
+  // it never reached a model). A request whose budget cannot cover an immediate run gets the selection
   // policy's fallback and runs.
   // The response's parameters say which variant ran, why, and where the time went.
   Expected<InferResponse> infer(InferRequest request, const InferTarget& target);

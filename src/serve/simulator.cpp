@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/data_dir.h"
+#include "serve/network_estimate.h"
 
 namespace edgefleet {
 namespace fs = std::filesystem;
@@ -233,16 +234,9 @@ Expected<std::vector<SimulationRow>> simulate(const ZooProfile& zoo, const Netwo
       double accuracy_sum = 0.0;
       int met = 0, local = 0, local_runs = 0;
       // The client's running estimate of T_nw, from the network times it has measured.
-      double estimate_mean = 0.0, estimate_var = 0.0;
-      bool measured = false;
+      NetworkEstimate estimate(config.estimate_alpha);
       for (double n : network_ms) {
-        bool race = config.duplicate;
-        if (race && config.duplicate_above_miss_probability > 0 && measured) {
-          const double headroom = sla - fastest_ms - estimate_mean;
-          const double spread = std::sqrt(std::max(estimate_var, 1e-12));
-          const double miss = 0.5 * std::erfc(headroom / (spread * std::sqrt(2.0)));  // P(T_nw > SLA - fastest)
-          race = miss > config.duplicate_above_miss_probability;
-        }
+        const bool race = config.duplicate && should_duplicate(estimate, sla, fastest_ms, config.duplicate_above_miss_probability);
         if (race) ++local_runs;
         // The server measures T_input = n / 2 and estimates T_nw = 2 x T_input.
         const Selection choice = policies[p]->select(zoo.variants, {sla, n}, rng);
@@ -261,15 +255,7 @@ Expected<std::vector<SimulationRow>> simulate(const ZooProfile& zoo, const Netwo
         if (answer_ms <= sla) ++met;
         accuracy_sum += accuracy;
         latencies.push_back(answer_ms);
-        // The client measures this request's network time and updates its estimate.
-        if (!measured) {
-          estimate_mean = n;
-          measured = true;
-        } else {
-          const double a = config.estimate_alpha, d = n - estimate_mean;
-          estimate_mean += a * d;
-          estimate_var = (1 - a) * (estimate_var + a * d * d);
-        }
+        estimate.add(n);  // the client measures this request's network time
       }
       const double count = config.requests;
       row.aggregate_accuracy = accuracy_sum / count;

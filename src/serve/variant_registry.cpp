@@ -22,6 +22,11 @@ VariantProfile Variant::profile() const {
   return {name, accuracy(), tracker_.mean_ms() + waiting, tracker_.std_ms()};
 }
 
+double Variant::run_ms() const {
+  std::lock_guard<std::mutex> lock(profile_mutex_);
+  return tracker_.mean_ms();
+}
+
 void Variant::record(double ms) {
   std::lock_guard<std::mutex> lock(profile_mutex_);
   tracker_.add(ms);

@@ -42,6 +42,8 @@ class Variant {
   double accuracy() const { return card.accuracy ? card.accuracy->top1 : 0.0; }
   // What a request sent now is predicted to take: the learnt run time plus the current queue.
   VariantProfile profile() const;
+  // The learnt run time alone, without the queue.
+  double run_ms() const;
   // A request's run took `ms` (the run of the batch it was in).
   void record(double ms);
   // The input tensor shape one image takes: [C, H, W].
