@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -241,6 +242,29 @@ TEST(BatchScheduler, AnInputOfTheWrongSizeIsRefused) {
   GatedClassifier model;
   BatchScheduler s({&model}, 2, kClasses, {1, 0.0, 8});
   EXPECT_EQ(s.run({1, 2, 3}, 2, kFar, false).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgefleet
+
+namespace edgefleet {
+namespace {
+
+// The first runs on a thread pay its one-time costs: warm-up must happen on the threads that
+// will serve, each with its own copy, before the scheduler takes requests.
+TEST(BatchScheduler, WarmUpRunsOnEveryWorkerThreadWithItsCopyBeforeTheConstructorReturns) {
+  GatedClassifier first, second;
+  std::mutex mutex;
+  std::map<Classifier*, std::thread::id> warmed;
+  BatchScheduler s({&first, &second}, 1, kClasses, {1, 0.0, 8}, [&](Classifier& copy) {
+    std::this_thread::sleep_for(20ms);  // a slow warm-up must still be waited for
+    std::lock_guard<std::mutex> lock(mutex);
+    warmed[&copy] = std::this_thread::get_id();
+  });
+  std::lock_guard<std::mutex> lock(mutex);
+  ASSERT_EQ(warmed.size(), 2u);
+  EXPECT_NE(warmed[&first], warmed[&second]);
+  for (const auto& [copy, thread] : warmed) EXPECT_NE(thread, std::this_thread::get_id());
 }
 
 }  // namespace

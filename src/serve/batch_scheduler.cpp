@@ -32,10 +32,30 @@ struct BatchScheduler::Pending {
   std::promise<Expected<BatchRun>> answer;
 };
 
-BatchScheduler::BatchScheduler(std::vector<Classifier*> copies, std::int64_t item_floats, int classes, BatchingOptions options)
+BatchScheduler::BatchScheduler(std::vector<Classifier*> copies, std::int64_t item_floats, int classes, BatchingOptions options,
+                               const std::function<void(Classifier&)>& warm_up)
     : item_floats_(item_floats), classes_(classes), options_(options), workers_count_(static_cast<int>(copies.size())) {
   idle_ = workers_count_;  // counted idle from the start: a thread not yet waiting is free all the same
-  for (Classifier* copy : copies) workers_.emplace_back([this, copy] { work(copy); });
+  // The worker reads warm_up, warmed and warmed_cv (the constructor's) only when there is a
+  // warm-up, and the constructor then waits for every worker to be done with them.
+  const bool warm = static_cast<bool>(warm_up);
+  int warmed = 0;
+  std::condition_variable warmed_cv;
+  for (Classifier* copy : copies) {
+    workers_.emplace_back([this, copy, warm, &warm_up, &warmed, &warmed_cv] {
+      if (warm) {
+        warm_up(*copy);
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++warmed;
+        warmed_cv.notify_all();  // under the lock: the constructor's locals outlive this call
+      }
+      work(copy);
+    });
+  }
+  if (warm) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    warmed_cv.wait(lock, [&] { return warmed == workers_count_; });
+  }
 }
 
 BatchScheduler::~BatchScheduler() {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -43,7 +44,12 @@ struct BatchRun {
 class BatchScheduler {
  public:
   // One worker thread per copy; the copies stay owned by the caller and must outlive this.
-  BatchScheduler(std::vector<Classifier*> copies, std::int64_t item_floats, int classes, BatchingOptions options);
+  // `warm_up`, when given, runs on each worker thread with its copy before the worker takes
+  // requests, and the constructor returns once every worker ran it: a model's first runs on a
+  // thread pay that thread's one-time costs (libtorch's and oneDNN's per-thread state, the
+  // allocator arena), which warm-up on another thread leaves to the first requests.
+  BatchScheduler(std::vector<Classifier*> copies, std::int64_t item_floats, int classes, BatchingOptions options,
+                 const std::function<void(Classifier&)>& warm_up = nullptr);
   ~BatchScheduler();  // answers what is still queued (unavailable) and joins the workers
   BatchScheduler(const BatchScheduler&) = delete;
   BatchScheduler& operator=(const BatchScheduler&) = delete;

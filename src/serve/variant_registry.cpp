@@ -85,7 +85,14 @@ Expected<std::shared_ptr<Variant>> VariantRegistry::load_variant(const Repositor
     // The workers stay idle until the variant is published, so warm-up may use the copies.
     std::vector<Classifier*> copies;
     for (auto& c : v->copies_) copies.push_back(c.get());
-    v->scheduler_ = std::make_unique<BatchScheduler>(copies, item_floats, v->card.classes, options_.batching);
+    // Untimed runs on each worker thread, at every size the batcher will run (see below).
+    const auto warm_worker = [&zeros, max_batch](Classifier& copy) {
+      for (int items = 1; items <= max_batch; items = items == max_batch ? max_batch + 1 : std::min(items * 2, max_batch)) {
+        for (int r = 0; r < 2; ++r) (void)copy.infer(zeros.data(), items);
+      }
+    };
+    v->scheduler_ = std::make_unique<BatchScheduler>(copies, item_floats, v->card.classes, options_.batching,
+                                                     options_.warmup_runs > 0 ? warm_worker : std::function<void(Classifier&)>());
     const auto warm = [&](int runs, int items) {
       for (int r = 0; r < runs; ++r) {
         const auto t0 = std::chrono::steady_clock::now();
