@@ -294,6 +294,57 @@ TEST(Cli, StabilityRunKilledMidwayResumesToTheUninterruptedResult) {
   }
 }
 
+// The release gate end to end: a rerun of the same run passes (exit 0); a run whose answers
+// clearly changed more (an environment that crushes the picture added) fails it (exit 1).
+TEST(Cli, StabilityCheckPassesARerunAndFailsAClearlyWorseRun) {
+  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is not installed";
+  testing::TempDir dir;
+  // A trained model (the built-in zoo's cnn_tiny) on real pictures; "crushed" blurs each to 7x7.
+  const auto run = [&](const std::string& out, const std::string& extra_env) {
+    return run_cli("stability run --model cnn_tiny --data fashion-mnist:test --limit 200 --threads 1 "
+                   "--env 'a=resize:opencv,area,28x28' --env 'b=resize:opencv,linear,28x28' " + extra_env + " --out '" +
+                   dir.file(out) + "'");
+  };
+  ASSERT_EQ(run("old", "").exit_code, 0);
+  ASSERT_EQ(run("same", "").exit_code, 0);
+  ASSERT_EQ(run("worse", "--env 'crushed=resize:opencv,nearest,7x7|resize:opencv,nearest,28x28'").exit_code, 0);
+  const auto same = run_cli("stability check --baseline '" + dir.file("old/summary.json") + "' --out '" + dir.file("same") + "'");
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_NE(same.output.find("gate passed"), std::string::npos) << same.output;
+  const auto worse = run_cli("stability check --baseline '" + dir.file("old/summary.json") + "' --out '" + dir.file("worse") + "'");
+  EXPECT_EQ(worse.exit_code, 1) << worse.output;
+  EXPECT_NE(worse.output.find("ROSE"), std::string::npos) << worse.output;
+  EXPECT_TRUE(std::ifstream(dir.file("worse/check.json")).good());
+  const auto missing = run_cli("stability check --baseline '" + dir.file("nope/summary.json") + "' --out '" + dir.file("same") + "'");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("no summary"), std::string::npos) << missing.output;
+}
+
+// Shards merged while one is still missing: the merge says which and exits 75 (retry later);
+// once the last shard is there, merging again gives the whole run.
+TEST(Cli, StabilityMergeSaysWhichShardsAreMissingAndCanRunAgain) {
+  testing::TempDir dir;
+  for (int i = 0; i < 12; ++i) testing::write_png(dir.file("data/c/" + std::to_string(i) + ".png"), 32, 32, 3, i);
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  const auto run_shard = [&](const std::string& shard) {
+    return run_cli("stability run --model '" + card.card_path + "' --data '" + dir.file("data") +
+                   "' --threads 1 --env 'a=decode:libpng' --env 'b=decode:opencv' --out '" + dir.file("run") + "' " + shard);
+  };
+  ASSERT_EQ(run_shard("--shard 0/3").exit_code, 0);
+  ASSERT_EQ(run_shard("--shard 2/3").exit_code, 0);
+  const auto partial = run_cli("stability merge --out '" + dir.file("run") + "'");
+  EXPECT_EQ(partial.exit_code, 75) << partial.output;
+  EXPECT_NE(partial.output.find("missing: 1"), std::string::npos) << partial.output;
+  ASSERT_EQ(run_shard("--shard 1/3").exit_code, 0);
+  const auto whole = run_cli("stability merge --out '" + dir.file("run") + "'");
+  EXPECT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_NE(whole.output.find("merged all 3 shards"), std::string::npos) << whole.output;
+  EXPECT_EQ(ResultsStore::open(dir.file("run/results.sqlite")).value()->recorded().value().size(), 24u);
+  const auto bad = run_shard("--shard 3/3");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("not below the count"), std::string::npos) << bad.output;
+}
+
 TEST(Cli, HardenWritesTheModelItsCardAndTheTable) {
   testing::TempDir dir;
   write_two_class_folder(dir, 10);

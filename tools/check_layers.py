@@ -38,7 +38,7 @@ PUBLIC = {
     "fleet": ["device_profile"],
     "zoo": ["architecture", "arch_cost", "zoo", "finetune"],
     "stability": ["instability", "results_store", "stability_run", "stability_axes", "stability_experiment", "stability_summary",
-                  "stability_report"],
+                  "stability_gate", "shard", "stability_report"],
     "harden": ["hardening", "distortion"],
     "serve": ["selection", "simulator", "latency_tracker", "profiler", "kserve", "model_repository",
               "inference_server", "inference_client"],

@@ -14,6 +14,12 @@ int fail(const Status& status) {
   return kExitFailure;
 }
 
+int fail_retryable_or_not(const Status& status) {
+  fail(status);
+  const bool retryable = status.code() == StatusCode::kIoError || status.code() == StatusCode::kUnavailable;
+  return retryable ? kExitRetryable : kExitFailure;
+}
+
 namespace {
 sigset_t stop_signals() {
   sigset_t signals;

@@ -9,11 +9,16 @@
 
 namespace edgefleet::cli {
 
-// Exit codes: 0 success, 1 bad input or failed run, 2 usage error (CLI11's own).
+// Exit codes: 0 success, 1 bad input or failed run, 2 usage error (CLI11's own), 75 a
+// failure worth retrying as is (I/O, a busy resource, work still missing; sysexits' EX_TEMPFAIL),
+// for batch schedulers that requeue.
 inline constexpr int kExitFailure = 1;
+inline constexpr int kExitRetryable = 75;
 
 // Prints "edgefleet: <status>" on stderr and returns kExitFailure.
 int fail(const Status& status);
+// The same, but kExitRetryable for io_error and unavailable (long runs under a scheduler).
+int fail_retryable_or_not(const Status& status);
 
 // A plain text table with right-aligned numeric columns.
 std::string format_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);

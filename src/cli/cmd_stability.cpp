@@ -1,4 +1,4 @@
-// edgefleet stability run|merge|summary
+// edgefleet stability run|merge|summary|check
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,8 +11,10 @@
 #include "cli/cli_common.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
+#include "edgefleet/shard.h"
 #include "edgefleet/stability_axes.h"
 #include "edgefleet/stability_experiment.h"
+#include "edgefleet/stability_gate.h"
 #include "edgefleet/stability_report.h"
 #include "edgefleet/stability_run.h"
 #include "edgefleet/stability_summary.h"
@@ -30,13 +32,16 @@ struct StabilityArgs {
   std::string calibration;
   std::size_t calibration_size = 100;
   std::string out;
-  std::string shard = "0/1";
+  std::string shard;  // "" = from the scheduler's environment, else 0/1
+  int shard_count = 0;
   std::vector<std::string> shards;
   int batch = 32;
   int threads = 0;
   std::size_t limit = 0;
   int top_k = 3;
   std::string reference;
+  std::string baseline;
+  GateOptions gate;
 };
 
 // Class names and gallery thumbnails for the report, from the run's dataset.
@@ -141,10 +146,20 @@ Expected<std::shared_ptr<const Dataset>> calibration_set(const StabilityArgs& ar
                           "hold out the items after the first N");
 }
 
+// --shard, else what a Slurm array or Kubernetes indexed Job assigned, else the whole run.
+Expected<Shard> chosen_shard(const StabilityArgs& args) {
+  if (!args.shard.empty()) return parse_shard(args.shard);
+  auto assigned = shard_from_environment(process_environment(), args.shard_count);
+  if (!assigned) return assigned.status();
+  return assigned->value_or(Shard{});
+}
+
 int run_run(const StabilityArgs& args) {
-  int shard_index = 0, shard_count = 1;
-  if (std::sscanf(args.shard.c_str(), "%d/%d", &shard_index, &shard_count) != 2) {
-    return fail(invalid_argument("--shard '" + args.shard + "' is not i/n"));
+  auto shard = chosen_shard(args);
+  if (!shard) return fail(shard.status());
+  const int shard_index = shard->index, shard_count = shard->count;
+  if (shard->from != "default" && shard->from != "--shard") {
+    std::cout << "shard " << shard_index << "/" << shard_count << " (from " << shard->from << ")\n";
   }
   auto card = resolve_model(args.model);
   if (!card) return fail(card.status());
@@ -166,12 +181,12 @@ int run_run(const StabilityArgs& args) {
   }
   std::error_code error;
   std::filesystem::create_directories(args.out, error);
-  if (error) return fail(io_error("cannot create '" + args.out + "': " + error.message()));
+  if (error) return fail_retryable_or_not(io_error("cannot create '" + args.out + "': " + error.message()));
   const std::string store_path = args.out + (shard_count > 1 ? "/results-" + std::to_string(shard_index) + "-of-" +
                                                                    std::to_string(shard_count) + ".sqlite"
                                                              : "/results.sqlite");
   auto store = ResultsStore::open(store_path);
-  if (!store) return fail(store.status());
+  if (!store) return fail_retryable_or_not(store.status());
   options.batch_size = args.batch;
   options.threads = args.threads;
   options.limit = args.limit;
@@ -186,7 +201,7 @@ int run_run(const StabilityArgs& args) {
     };
   }
   auto stats = run_stability(*card, **data, *environments, **store, options);
-  if (!stats) return fail(stats.status());
+  if (!stats) return fail_retryable_or_not(stats.status());
   std::cout << "inputs " << stats->inputs << " x " << environments->size() << " environments: " << stats->evaluated
             << " answers computed, " << stats->already_recorded << " already recorded, " << stats->failures
             << " failed; pipeline stages run " << stats->stage_runs << " of " << stats->stage_runs_unshared
@@ -208,17 +223,60 @@ Expected<std::shared_ptr<const Dataset>> optional_dataset(const StabilityArgs& a
   return open_dataset(args.data);
 }
 
+// A shard store's place in its run, from its name (results-K-of-N.sqlite), or nullopt.
+std::optional<Shard> shard_of_store(const std::string& path) {
+  const std::string name = std::filesystem::path(path).filename().string();
+  int k = 0, n = 0;
+  char tail[16] = {};
+  if (std::sscanf(name.c_str(), "results-%d-of-%d.%15s", &k, &n, tail) != 3 || std::string(tail) != "sqlite") return std::nullopt;
+  if (n < 1 || k < 0 || k >= n) return std::nullopt;
+  return Shard{k, n, path};
+}
+
+// Merges the shards there are (SHARDS, or OUT/results-*-of-*.sqlite) and says which of the
+// run's shards are still missing; idempotent, so it can run again as more shards finish.
 int run_merge(const StabilityArgs& args) {
+  std::vector<std::string> shards = args.shards;
+  if (shards.empty()) {
+    std::error_code listing;
+    for (const auto& entry : std::filesystem::directory_iterator(args.out, listing)) {
+      if (shard_of_store(entry.path().string())) shards.push_back(entry.path().string());
+    }
+    std::sort(shards.begin(), shards.end());
+    if (shards.empty()) return fail(not_found("no shard stores (results-K-of-N.sqlite) in '" + args.out + "'"));
+  }
+  std::set<int> present;
+  int count = 0;
+  for (const auto& path : shards) {
+    const auto shard = shard_of_store(path);
+    if (!shard) continue;  // a store named otherwise: merged, not counted
+    if (count != 0 && shard->count != count) {
+      return fail(invalid_argument("'" + path + "' is a shard of " + std::to_string(shard->count) + ", the others of " +
+                                   std::to_string(count)));
+    }
+    count = shard->count;
+    present.insert(shard->index);
+  }
   std::error_code error;
   std::filesystem::create_directories(args.out, error);
   auto store = ResultsStore::open(args.out + "/results.sqlite");
-  if (!store) return fail(store.status());
-  for (const auto& shard : args.shards) {
-    if (Status s = (*store)->merge_from(shard); !s.is_ok()) return fail(s);
+  if (!store) return fail_retryable_or_not(store.status());
+  for (const auto& shard : shards) {
+    if (Status s = (*store)->merge_from(shard); !s.is_ok()) return fail_retryable_or_not(s);
   }
   auto data = optional_dataset(args);
   if (!data) return fail(data.status());
   if (Status s = write_summary(**store, args, data->get()); !s.is_ok()) return fail(s);
+  std::string missing;
+  for (int k = 0; k < count; ++k) {
+    if (!present.count(k)) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
+  }
+  if (!missing.empty()) {
+    std::cout << "merged " << present.size() << " of " << count << " shards; missing: " << missing
+              << " (the summary covers the merged ones; merge again when they finish)\n";
+    return kExitRetryable;
+  }
+  if (count > 0) std::cout << "merged all " << count << " shards\n";
   return 0;
 }
 
@@ -231,6 +289,38 @@ int run_summary(const StabilityArgs& args) {
   if (!data) return fail(data.status());
   if (Status s = write_summary(**store, args, data->get()); !s.is_ok()) return fail(s);
   return 0;
+}
+
+Expected<nlohmann::json> read_summary(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found("no summary '" + path + "' (edgefleet stability summary --out DIR writes it)");
+  auto j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded()) return corrupt("'" + path + "' is not JSON");
+  return j;
+}
+
+// The release gate: exit 0 when no figure rose beyond the margin and the noise, 1 otherwise.
+int run_check(const StabilityArgs& args) {
+  auto baseline = read_summary(args.baseline);
+  if (!baseline) return fail(baseline.status());
+  auto current = read_summary(args.out + "/summary.json");
+  if (!current) return fail(current.status());
+  auto result = check_release(*baseline, *current, args.gate);
+  if (!result) return fail(result.status());
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& f : result->figures) {
+    rows.push_back({f.name, fixed(100 * f.baseline, 2) + "% of " + std::to_string(f.baseline_inputs),
+                    fixed(100 * f.current, 2) + "% of " + std::to_string(f.current_inputs), fixed(100 * f.increase, 2),
+                    fixed(100 * f.lower_bound, 2), f.failed ? "ROSE" : "ok"});
+  }
+  std::cout << format_table({"figure", "baseline", "this run", "increase (pts)", "lower bound (pts)", "verdict"}, rows);
+  for (const auto& source : result->only_in_one) std::cout << "not compared (in one summary only): " << source << "\n";
+  std::ofstream out(args.out + "/check.json");
+  out << gate_result_to_json(*result, args.gate).dump(2) << "\n";
+  if (!out) return fail(io_error("could not write '" + args.out + "/check.json'"));
+  std::cout << (result->passed ? "gate passed" : "gate FAILED") << ": tolerated increase " << fixed(100 * args.gate.max_increase, 2)
+            << " points beyond the " << fixed(100 * args.gate.confidence, 0) << "% one-sided bound\n";
+  return result->passed ? 0 : kExitFailure;
 }
 
 }  // namespace
@@ -253,15 +343,18 @@ Runner add_stability_command(CLI::App& app) {
   run->add_option("--calibration", args->calibration, "Held-out dataset INT8 environments calibrate on");
   run->add_option("--calibration-size", args->calibration_size, "Calibration inputs")->capture_default_str();
   run->add_option("--out", args->out, "Run folder")->required();
-  run->add_option("--shard", args->shard, "Evaluate the inputs i with i % n == k: k/n")->capture_default_str();
+  run->add_option("--shard", args->shard,
+                  "Evaluate the inputs i with i % n == k: k/n (default: from a Slurm array or Kubernetes indexed Job, else 0/1)");
+  run->add_option("--shard-count", args->shard_count, "Shards of a Kubernetes indexed Job (its completions)")
+      ->check(CLI::Range(1, 1000000));
   run->add_option("--batch", args->batch, "Inputs per batch")->capture_default_str();
   run->add_option("--threads", args->threads, "Pipeline threads (0 = one per core)")->capture_default_str();
   run->add_option("--limit", args->limit, "First N inputs only (0 = all)")->capture_default_str();
   run->add_option("--top-k", args->top_k, "k of the top-k figures")->capture_default_str();
   run->add_option("--reference", args->reference, "Environment accuracy drops are measured from (default: the first)");
-  auto* merge = command->add_subcommand("merge", "Merge shard stores into OUT/results.sqlite and summarise");
+  auto* merge = command->add_subcommand("merge", "Merge shard stores into OUT/results.sqlite and summarise; says which are missing");
   merge->add_option("--out", args->out, "Run folder")->required();
-  merge->add_option("shards", args->shards, "Shard stores")->required()->check(CLI::ExistingFile);
+  merge->add_option("shards", args->shards, "Shard stores (default: OUT/results-*-of-*.sqlite)")->check(CLI::ExistingFile);
   merge->add_option("--top-k", args->top_k, "k of the top-k figures")->capture_default_str();
   merge->add_option("--reference", args->reference, "Reference environment");
   merge->add_option("--data", args->data, "The run's dataset, for the report's class names and pictures");
@@ -270,7 +363,15 @@ Runner add_stability_command(CLI::App& app) {
   summary->add_option("--top-k", args->top_k, "k of the top-k figures")->capture_default_str();
   summary->add_option("--reference", args->reference, "Reference environment");
   summary->add_option("--data", args->data, "The run's dataset, for the report's class names and pictures");
-  return [args, run, merge, summary] {
+  auto* check = command->add_subcommand("check", "Release gate: exit 1 when OUT's instability rose over the baseline's beyond noise");
+  check->add_option("--baseline", args->baseline, "The baseline run's summary.json")->required();
+  check->add_option("--out", args->out, "The new run's folder (its summary.json)")->required();
+  check->add_option("--max-increase", args->gate.max_increase, "Tolerated rise, a share of inputs (0.01 = 1 point)")
+      ->capture_default_str()->check(CLI::Range(0.0, 0.999));
+  check->add_option("--confidence", args->gate.confidence, "Of the one-sided bound on the rise")
+      ->capture_default_str()->check(CLI::Range(0.5, 0.9999));
+  return [args, run, merge, summary, check] {
+    if (check->parsed()) return run_check(*args);
     if (run->parsed()) return run_run(*args);
     if (merge->parsed()) return run_merge(*args);
     if (summary->parsed()) return run_summary(*args);
