@@ -59,6 +59,36 @@ TEST(StabilityRun, RecordsEveryInputInEveryEnvironmentSharingPrefixes) {
   EXPECT_TRUE(measure_instability(table));
 }
 
+// Lossless PNG and the dataset's own pixels give bit-identical model inputs: under the same
+// setting they share one inference per input; a different setting (threads=2) never shares.
+// The store holds what running each environment alone gives.
+TEST(StabilityRun, EnvironmentsWithIdenticalInputsShareOneInferenceAndTheStoreIsUnchanged) {
+  Fixture f;
+  std::vector<StabilityEnvironment> environments;
+  for (const char* item : {"raw=", "png=encode:png", "png-again=encode:png|decode:opencv", "png-2-threads=encode:png|infer:threads=2"}) {
+    environments.push_back(parse_environment(item).value());
+  }
+  auto shared_store = ResultsStore::open(f.dir.file("shared.sqlite")).value();
+  StabilityRunOptions options;
+  options.batch_size = 5;
+  const StabilityRunStats stats = run_stability(f.card, *f.data, environments, *shared_store, options).value();
+  EXPECT_EQ(stats.evaluated, 12u * 4);
+  EXPECT_EQ(stats.inferences_shared, 12u * 2) << "png and png-again take raw's answers; png-2-threads runs its own";
+  const PredictionTable shared = shared_store->table().value();
+  for (std::size_t e = 0; e < environments.size(); ++e) {
+    auto alone_store = ResultsStore::open(f.dir.file("alone" + std::to_string(e) + ".sqlite")).value();
+    const auto alone_stats = run_stability(f.card, *f.data, {environments[e]}, *alone_store, options).value();
+    EXPECT_EQ(alone_stats.inferences_shared, 0u);
+    const PredictionTable alone = alone_store->table().value();
+    for (std::size_t i = 0; i < 12; ++i) {
+      const Prediction& a = alone.predictions[i][0];
+      const Prediction& b = shared.predictions[i][e];
+      ASSERT_EQ(a.classes, b.classes) << environments[e].name << " input " << i;
+      for (std::size_t k = 0; k < a.probabilities.size(); ++k) EXPECT_NEAR(a.probabilities[k], b.probabilities[k], 1e-6);
+    }
+  }
+}
+
 TEST(StabilityRun, ResumingComputesOnlyWhatIsMissing) {
   Fixture f;
   const std::string path = f.dir.file("run.sqlite");

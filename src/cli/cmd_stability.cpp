@@ -205,7 +205,7 @@ int run_run(const StabilityArgs& args) {
   std::cout << "inputs " << stats->inputs << " x " << environments->size() << " environments: " << stats->evaluated
             << " answers computed, " << stats->already_recorded << " already recorded, " << stats->failures
             << " failed; pipeline stages run " << stats->stage_runs << " of " << stats->stage_runs_unshared
-            << " (shared prefixes)\n";
+            << " (shared prefixes); inferences shared " << stats->inferences_shared << " (identical inputs)\n";
   for (const auto& [setting, engine] : stats->engines) {
     std::cout << "  " << (setting.empty() ? "default" : setting) << ": " << engine << "\n";
   }
