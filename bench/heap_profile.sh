@@ -17,7 +17,7 @@ for tool in heaptrack heaptrack_print wrk curl; do
 done
 tmp=$(mktemp -d)
 pid=
-trap '[[ -n $pid ]] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'pkill -KILL -f "^$edgefleet serve --repository $tmp/repo"; rm -rf "$tmp"' EXIT
 source scripts/listening.sh
 source bench/lib.sh
 
@@ -43,7 +43,9 @@ profile() {
   wait "$load" || true
   local requests
   requests=$(sed -n 's/^RESULT //p' "$tmp/wrk$cycles.out" | awk '{print $5}')
-  kill -TERM "$pid"
+  # SIGTERM to the server itself (the wrapper's cmdline also holds it, hence the anchor);
+  # heaptrack then writes its last records and the wrapper exits.
+  pkill -TERM -f "^$edgefleet serve --repository $tmp/repo" || true
   wait "$pid" || true
   pid=
   heaptrack_print -f "$tmp/heap.$cycles".*zst* --print-leaks 1 --print-peaks 0 --print-allocators 0 \
