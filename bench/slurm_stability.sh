@@ -4,7 +4,9 @@
 # `edgefleet stability run` (each task takes its shard from SLURM_ARRAY_TASK_ID) writing to one
 # folder, kills one task mid-run (scancel --signal=KILL on its array index), resubmits that
 # index, merges, and checks the merged store against the same run in one process: every
-# (input, environment) answer once, the same classes, probabilities within 1e-5.
+# (input, environment) answer once, the same classes, probabilities within 1e-5. The tasks get
+# --shard-count 4, so the array index is the shard index and the lone resubmitted index
+# (--array=2, where Slurm's MIN = MAX = 2) runs shard 2 of 4 again.
 # Needs root (the daemons run as root here) and takes a few minutes.
 # Usage: bench/slurm_stability.sh [INPUTS]   (default 10000 fashion-mnist test images, cnn_plain, --axis jpeg-quality)
 set -euo pipefail
@@ -74,7 +76,8 @@ daemons+=($!)
 for _ in $(seq 100); do sinfo -h -o %t 2>/dev/null | grep -q idle && break; sleep 0.2; done
 sinfo -h -o %t | grep -q idle || { cat "$tmp/slurmctld.log" "$tmp/slurmd.log" >&2; echo "slurm did not come up" >&2; exit 1; }
 
-run_args=(stability run --model cnn_plain --data fashion-mnist:test --limit "$inputs" --axis jpeg-quality --threads 1 --batch 16)
+run_args=(stability run --model cnn_plain --data fashion-mnist:test --limit "$inputs" --axis jpeg-quality --threads 1 --batch 16
+  --shard-count 4)
 job=$(sbatch --parsable --array=0-3 --cpus-per-task=1 --output="$tmp/task-%a.out" \
   --wrap "$edgefleet ${run_args[*]} --out $tmp/run")
 echo "submitted array job $job (4 tasks, $(nproc) CPUs: two run at once)"
@@ -97,14 +100,13 @@ while (( $(date +%s) - started < 600 )); do
 done
 echo "task $victim killed mid-run: $killed"
 for _ in $(seq 3000); do [[ -z $(squeue -h -j "$job" 2>/dev/null) ]] && break; sleep 0.2; done
-state=$(sacct -n -j "${job}_$victim" -o State 2>/dev/null | head -1 | tr -d ' ' || true)
 
 # Merge while task 2 is incomplete: it says so (exit 75).
 set +e
 "$edgefleet" stability merge --out "$tmp/run" >"$tmp/merge1.out" 2>&1
 first_merge=$?
 set -e
-echo "merge before the resubmission: exit $first_merge; $(grep -h 'merged' "$tmp/merge1.out" || true)"
+echo "merge before the resubmission: exit $first_merge; $(grep -h 'merged' "$tmp/merge1.out" || cat "$tmp/merge1.out")"
 
 again=$(sbatch --parsable --array=$victim --cpus-per-task=1 --output="$tmp/task-again-%a.out" \
   --wrap "$edgefleet ${run_args[*]} --out $tmp/run")

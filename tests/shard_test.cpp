@@ -42,6 +42,21 @@ TEST(Shard, ASlurmArrayTaskTakesItsOffsetFromTheArraysFirstIndex) {
   EXPECT_EQ((*s)->from, "SLURM_ARRAY_TASK_ID");
 }
 
+// A failed index resubmitted alone (--array=2) sees MIN = MAX = 2: with the count given
+// once, the array index is the shard index and it runs shard 2 of 4 again.
+TEST(Shard, WithTheCountGivenASlurmArrayIndexIsTheShardIndex) {
+  const auto resubmitted = environment(
+      {{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_MIN", "2"}, {"SLURM_ARRAY_TASK_MAX", "2"}, {"SLURM_ARRAY_TASK_COUNT", "1"}});
+  auto s = shard_from_environment(resubmitted, 4);
+  ASSERT_TRUE(s.has_value() && s->has_value());
+  EXPECT_EQ((*s)->index, 2);
+  EXPECT_EQ((*s)->count, 4);
+  auto from_env = shard_from_environment(environment({{"SLURM_ARRAY_TASK_ID", "3"}, {"EDGEFLEET_SHARD_COUNT", "4"}}));
+  ASSERT_TRUE(from_env.has_value() && from_env->has_value());
+  EXPECT_EQ((*from_env)->index, 3);
+  EXPECT_EQ(shard_from_environment(environment({{"SLURM_ARRAY_TASK_ID", "4"}}), 4).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(Shard, SlurmArraysWithGapsOrMissingBoundsAreRefusedNamingTheVariable) {
   // --array=0-6:2 : ids 0,2,4,6, COUNT 4 but MIN..MAX spans 7.
   auto stepped = shard_from_environment(environment(

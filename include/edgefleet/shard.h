@@ -27,9 +27,11 @@ using EnvironmentReader = std::function<std::optional<std::string>(const std::st
 EnvironmentReader process_environment();
 
 // The shard a scheduler assigned, or nullopt when no scheduler variable is set:
-//  - Slurm job arrays: index SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, count
-//    SLURM_ARRAY_TASK_COUNT (or MAX - MIN + 1). An array whose indices are not contiguous
-//    (a step or a list, COUNT != MAX - MIN + 1) is refused: give --shard explicitly.
+//  - Slurm job arrays: with the count given once (`count`, i.e. --shard-count, or
+//    EDGEFLEET_SHARD_COUNT), index SLURM_ARRAY_TASK_ID itself — so resubmitting one failed
+//    index (--array=2) runs that shard again. Without it, index SLURM_ARRAY_TASK_ID -
+//    SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT (or MAX - MIN + 1); an array whose
+//    indices are not contiguous (a step or a list) is refused: give the count.
 //  - Kubernetes indexed Jobs: index JOB_COMPLETION_INDEX, count `count` (the job's
 //    completions, given once: --shard-count) or EDGEFLEET_SHARD_COUNT.
 // invalid_argument names the variable when one is malformed, out of range or incomplete.

@@ -246,6 +246,7 @@ int run_merge(const StabilityArgs& args) {
     if (shards.empty()) return fail(not_found("no shard stores (results-K-of-N.sqlite) in '" + args.out + "'"));
   }
   std::set<int> present;
+  std::vector<std::string> unfinished;
   int count = 0;
   for (const auto& path : shards) {
     const auto shard = shard_of_store(path);
@@ -255,7 +256,19 @@ int run_merge(const StabilityArgs& args) {
                                    std::to_string(count)));
     }
     count = shard->count;
-    present.insert(shard->index);
+    // A shard whose task was killed has a store with fewer answers than its inputs need.
+    auto partial = ResultsStore::open(path);
+    if (!partial) return fail_retryable_or_not(partial.status());
+    auto inputs = (*partial)->inputs();
+    auto environments = (*partial)->environments();
+    auto recorded = (*partial)->recorded();
+    if (!inputs || !environments || !recorded) return fail(corrupt("'" + path + "' is not a complete results store"));
+    std::size_t expected = 0;
+    for (std::size_t i = static_cast<std::size_t>(shard->index); i < inputs->size(); i += static_cast<std::size_t>(count)) {
+      expected += environments->size();
+    }
+    if (recorded->size() >= expected) present.insert(shard->index);
+    else unfinished.push_back(std::to_string(shard->index) + " (" + std::to_string(recorded->size()) + " of " + std::to_string(expected) + " answers)");
   }
   std::error_code error;
   std::filesystem::create_directories(args.out, error);
@@ -267,13 +280,15 @@ int run_merge(const StabilityArgs& args) {
   auto data = optional_dataset(args);
   if (!data) return fail(data.status());
   if (Status s = write_summary(**store, args, data->get()); !s.is_ok()) return fail(s);
-  std::string missing;
+  std::string missing, incomplete;
   for (int k = 0; k < count; ++k) {
     if (!present.count(k)) missing += (missing.empty() ? "" : ", ") + std::to_string(k);
   }
+  for (const auto& u : unfinished) incomplete += (incomplete.empty() ? "" : ", ") + u;
   if (!missing.empty()) {
-    std::cout << "merged " << present.size() << " of " << count << " shards; missing: " << missing
-              << " (the summary covers the merged ones; merge again when they finish)\n";
+    std::cout << "merged " << present.size() << " complete shards of " << count << "; missing: " << missing
+              << (incomplete.empty() ? "" : "; unfinished: " + incomplete)
+              << " (the summary covers what is merged; run those shards again, then merge again)\n";
     return kExitRetryable;
   }
   if (count > 0) std::cout << "merged all " << count << " shards\n";
@@ -345,7 +360,8 @@ Runner add_stability_command(CLI::App& app) {
   run->add_option("--out", args->out, "Run folder")->required();
   run->add_option("--shard", args->shard,
                   "Evaluate the inputs i with i % n == k: k/n (default: from a Slurm array or Kubernetes indexed Job, else 0/1)");
-  run->add_option("--shard-count", args->shard_count, "Shards of a Kubernetes indexed Job (its completions)")
+  run->add_option("--shard-count", args->shard_count,
+                  "Shards of a Slurm array or Kubernetes indexed Job (the array index or completion index is the shard)")
       ->check(CLI::Range(1, 1000000));
   run->add_option("--batch", args->batch, "Inputs per batch")->capture_default_str();
   run->add_option("--threads", args->threads, "Pipeline threads (0 = one per core)")->capture_default_str();

@@ -50,9 +50,22 @@ EnvironmentReader process_environment() {
 }
 
 Expected<std::optional<Shard>> shard_from_environment(const EnvironmentReader& env, int count) {
+  // The shard count given once (--shard-count or EDGEFLEET_SHARD_COUNT), 0 when not.
+  long given = count;
+  if (given <= 0 && env("EDGEFLEET_SHARD_COUNT")) {
+    auto from_env = number_variable(env, "EDGEFLEET_SHARD_COUNT");
+    if (!from_env) return from_env.status();
+    given = *from_env;
+  }
   if (env("SLURM_ARRAY_TASK_ID")) {
     auto id = number_variable(env, "SLURM_ARRAY_TASK_ID");
     if (!id) return id.status();
+    if (given > 0) {
+      // The array index is the shard index: resubmitting one index (--array=2) works.
+      auto shard = checked(*id, given, "SLURM_ARRAY_TASK_ID");
+      if (!shard) return shard.status();
+      return std::optional<Shard>(*shard);
+    }
     auto min = number_variable(env, "SLURM_ARRAY_TASK_MIN");
     auto max = number_variable(env, "SLURM_ARRAY_TASK_MAX");
     if (!min || !max) return invalid_argument("SLURM_ARRAY_TASK_ID is set without SLURM_ARRAY_TASK_MIN and _MAX");
@@ -75,17 +88,11 @@ Expected<std::optional<Shard>> shard_from_environment(const EnvironmentReader& e
   if (env("JOB_COMPLETION_INDEX")) {
     auto index = number_variable(env, "JOB_COMPLETION_INDEX");
     if (!index) return index.status();
-    long n = count;
-    if (n <= 0) {
-      if (!env("EDGEFLEET_SHARD_COUNT")) {
-        return invalid_argument("JOB_COMPLETION_INDEX is set but not the shard count: give --shard-count (the Job's "
-                                "completions) or EDGEFLEET_SHARD_COUNT");
-      }
-      auto from_env = number_variable(env, "EDGEFLEET_SHARD_COUNT");
-      if (!from_env) return from_env.status();
-      n = *from_env;
+    if (given <= 0) {
+      return invalid_argument("JOB_COMPLETION_INDEX is set but not the shard count: give --shard-count (the Job's "
+                              "completions) or EDGEFLEET_SHARD_COUNT");
     }
-    auto shard = checked(*index, n, "JOB_COMPLETION_INDEX");
+    auto shard = checked(*index, given, "JOB_COMPLETION_INDEX");
     if (!shard) return shard.status();
     return std::optional<Shard>(*shard);
   }
