@@ -320,6 +320,27 @@ TEST(Cli, StabilityCheckPassesARerunAndFailsAClearlyWorseRun) {
   EXPECT_NE(missing.output.find("no summary"), std::string::npos) << missing.output;
 }
 
+// explain on a run: for its most unstable inputs, the stage that flips them, in explain.json.
+TEST(Cli, StabilityExplainNamesTheStageThatFlipsARunsUnstableInputs) {
+  if (!testing::fashion_mnist_installed()) GTEST_SKIP() << "Fashion-MNIST (Debian dataset-fashion-mnist) is not installed";
+  testing::TempDir dir;
+  ASSERT_EQ(run_cli("stability run --model cnn_tiny --data fashion-mnist:test --limit 60 --threads 1 "
+                    "--env 'a=resize:opencv,area,28x28' --env 'crushed=resize:opencv,nearest,7x7|resize:opencv,nearest,28x28' --out '" +
+                    dir.file("run") + "'").exit_code,
+            0);
+  const auto r = run_cli("stability explain --out '" + dir.file("run") + "' --model cnn_tiny --data fashion-mnist:test --top 2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(dir.file("run/explain.json"));
+  const auto explained = nlohmann::json::parse(in);
+  ASSERT_EQ(explained.size(), 2u) << r.output;
+  for (const auto& e : explained) {
+    EXPECT_EQ(e["from"], "a");
+    EXPECT_EQ(e["to"], "crushed");
+    ASSERT_FALSE(e["culprit"].empty());
+    EXPECT_NE(e["culprit"].dump().find("7x7"), std::string::npos) << e.dump(2);
+  }
+}
+
 // Shards merged while one is still missing: the merge says which and exits 75 (retry later);
 // once the last shard is there, merging again gives the whole run.
 TEST(Cli, StabilityMergeSaysWhichShardsAreMissingAndCanRunAgain) {

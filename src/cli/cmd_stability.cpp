@@ -1,4 +1,4 @@
-// edgefleet stability run|merge|summary|check
+// edgefleet stability run|merge|summary|check|explain
 #include <unistd.h>
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 #include <set>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
@@ -14,6 +15,7 @@
 #include "edgefleet/shard.h"
 #include "edgefleet/stability_axes.h"
 #include "edgefleet/stability_experiment.h"
+#include "edgefleet/stability_explain.h"
 #include "edgefleet/stability_gate.h"
 #include "edgefleet/stability_report.h"
 #include "edgefleet/stability_run.h"
@@ -42,6 +44,7 @@ struct StabilityArgs {
   std::string reference;
   std::string baseline;
   GateOptions gate;
+  std::size_t explain_top = 3;
 };
 
 // Class names and gallery thumbnails for the report, from the run's dataset.
@@ -338,6 +341,63 @@ int run_check(const StabilityArgs& args) {
   return result->passed ? 0 : kExitFailure;
 }
 
+// For the `--top` most unstable inputs of the run in OUT: between its reference environment
+// and the first that disagrees, the smallest set of differences that flips the answer.
+int run_explain(const StabilityArgs& args) {
+  auto summary = read_summary(args.out + "/summary.json");
+  if (!summary) return fail(summary.status());
+  auto card = resolve_model(args.model);
+  if (!card) return fail(card.status());
+  auto data = open_dataset(args.data);
+  if (!data) return fail(data.status());
+  auto store = ResultsStore::open(args.out + "/results.sqlite");
+  if (!store) return fail(store.status());
+  auto stored = (*store)->environments();
+  if (!stored) return fail(stored.status());
+  std::map<std::string, StabilityEnvironment> environments;
+  for (const auto& e : *stored) {
+    auto env = parse_environment(e.name, e.spec);
+    if (!env) return fail(env.status());
+    environments.emplace(e.name, std::move(*env));
+  }
+  const std::string reference = summary->value("reference", std::string());
+  if (!environments.count(reference)) return fail(corrupt("the summary's reference environment is not in the store"));
+  std::map<std::string, std::size_t> index_of;
+  for (std::size_t i = 0; i < (*data)->size(); ++i) index_of[(*data)->item_name(i)] = i;
+  nlohmann::json out = nlohmann::json::array();
+  std::size_t done = 0;
+  for (const auto& item : (*summary)["most_unstable"]) {
+    if (done >= args.explain_top) break;
+    const std::string input = item["input"].get<std::string>();
+    const auto at = index_of.find(input);
+    if (at == index_of.end()) return fail(not_found("input '" + input + "' is not in " + args.data + " (the run's data?)"));
+    const int reference_class = item["predictions"][reference]["class"].get<int>();
+    std::string other;
+    for (const auto& [name, p] : item["predictions"].items()) {
+      if (p["class"].get<int>() != reference_class && p["class"].get<int>() >= 0) {
+        other = name;
+        break;
+      }
+    }
+    if (other.empty()) continue;
+    auto why = explain_flip(*card, **data, at->second, environments.at(reference), environments.at(other));
+    if (!why) {
+      std::cerr << "edgefleet: " << input << ": " << why.status().message() << "\n";
+      continue;
+    }
+    ++done;
+    std::cout << input << ": " << reference << " says " << why->from_top1 << ", " << other << " says " << why->to_top1
+              << "; " << why->changes.size() << " differences, " << why->evaluated.size() << " environments tried; flips with:\n";
+    for (int c : why->culprit) std::cout << "  " << why->changes[static_cast<std::size_t>(c)] << "\n";
+    out.push_back(explanation_to_json(*why));
+  }
+  std::ofstream file(args.out + "/explain.json");
+  file << out.dump(2) << "\n";
+  if (!file) return fail(io_error("could not write '" + args.out + "/explain.json'"));
+  std::cout << args.out << "/explain.json\n";
+  return 0;
+}
+
 }  // namespace
 
 Runner add_stability_command(CLI::App& app) {
@@ -386,7 +446,14 @@ Runner add_stability_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0.0, 0.999));
   check->add_option("--confidence", args->gate.confidence, "Of the one-sided bound on the rise")
       ->capture_default_str()->check(CLI::Range(0.5, 0.9999));
-  return [args, run, merge, summary, check] {
+  auto* explain = command->add_subcommand("explain", "Why the most unstable inputs of a run flip: the smallest set of stage changes");
+  explain->add_option("--out", args->out, "The run's folder (summary.json, results.sqlite); writes explain.json")->required();
+  explain->add_option("--model", args->model, "The run's model")->required();
+  explain->add_option("--data", args->data, "The run's dataset")->required();
+  explain->add_option("--top", args->explain_top, "How many of the most unstable inputs")->capture_default_str()
+      ->check(CLI::Range(1, 20));
+  return [args, run, merge, summary, check, explain] {
+    if (explain->parsed()) return run_explain(*args);
     if (check->parsed()) return run_check(*args);
     if (run->parsed()) return run_run(*args);
     if (merge->parsed()) return run_merge(*args);
