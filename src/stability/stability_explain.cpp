@@ -60,7 +60,7 @@ class Search {
         case Edit::kRemove: changes.push_back("remove stage " + std::to_string(edit.a + 1) + ": " + stage_to_string(sa[edit.a])); break;
         case Edit::kInsert: changes.push_back("insert " + stage_to_string(sb[edit.b])); break;
       }
-      change_edit_.push_back(static_cast<int>(e));
+      change_of_edit_[static_cast<int>(e)] = static_cast<int>(changes.size()) - 1;
     }
     if (!(from.environment.inference == to.environment.inference)) {
       const std::string a = inference_setting_to_string(from.environment.inference);
@@ -76,13 +76,12 @@ class Search {
     StabilityEnvironment h;
     h.name = "hybrid";
     h.environment.inference = setting_change_ >= 0 && on(setting_change_) ? to_.environment.inference : from_.environment.inference;
-    std::map<int, int> change_of_edit;
-    for (std::size_t c = 0; c < change_edit_.size(); ++c) change_of_edit[change_edit_[c]] = static_cast<int>(c);
     const auto& sa = from_.environment.pipeline.stages;
     const auto& sb = to_.environment.pipeline.stages;
     for (std::size_t e = 0; e < edits_.size(); ++e) {
       const Edit& edit = edits_[e];
-      const bool applied_here = change_of_edit.count(static_cast<int>(e)) && on(change_of_edit[static_cast<int>(e)]);
+      const auto change = change_of_edit_.find(static_cast<int>(e));
+      const bool applied_here = change != change_of_edit_.end() && on(change->second);
       switch (edit.kind) {
         case Edit::kSame: h.environment.pipeline.stages.push_back(sa[edit.a]); break;
         case Edit::kSubstitute: h.environment.pipeline.stages.push_back(applied_here ? sb[edit.b] : sa[edit.a]); break;
@@ -99,7 +98,7 @@ class Search {
   const StabilityEnvironment& from_;
   const StabilityEnvironment& to_;
   std::vector<Edit> edits_;
-  std::vector<int> change_edit_;  // the edit behind each pipeline change
+  std::map<int, int> change_of_edit_;  // edit index -> the change it is
   int setting_change_ = -1;
 };
 
