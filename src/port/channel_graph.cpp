@@ -1,0 +1,871 @@
+#include "port/channel_graph.h"
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/inliner.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace edgefleet {
+
+using torch::jit::Graph;
+using torch::jit::Module;
+using torch::jit::Node;
+using torch::jit::Value;
+
+namespace {
+
+// Where a node is, for messages: its source line when the graph kept one.
+std::string where(const Node* node) {
+  std::string out = node->kind().toQualString();
+  if (auto flc = node->sourceRange().file_line_col()) {
+    out += " (" + std::get<0>(*flc) + ":" + std::to_string(std::get<1>(*flc)) + ")";
+  }
+  return out;
+}
+
+Status refused(const Node* node, const std::string& why) {
+  return unsupported("channel analysis: operation " + where(node) + " " + why + "; the graph cannot be pruned");
+}
+
+std::optional<c10::IValue> constant(const Value* v) { return torch::jit::toIValue(v); }
+
+std::optional<std::int64_t> constant_int(const Value* v) {
+  auto c = constant(v);
+  if (!c || !c->isInt()) return std::nullopt;
+  return c->toInt();
+}
+
+std::optional<std::vector<std::int64_t>> constant_ints(const Value* v) {
+  if (v->node()->kind() == c10::prim::ListConstruct) {
+    std::vector<std::int64_t> out;
+    for (const Value* e : v->node()->inputs()) {
+      auto i = constant_int(e);
+      if (!i) return std::nullopt;
+      out.push_back(*i);
+    }
+    return out;
+  }
+  auto c = constant(v);
+  if (!c) return std::nullopt;
+  if (c->isInt()) return std::vector<std::int64_t>{c->toInt()};
+  if (c->isIntList()) return c->toIntVector();
+  return std::nullopt;
+}
+
+bool is_none(const Value* v) { return v->type()->kind() == c10::TypeKind::NoneType || v->mustBeNone(); }
+
+std::int64_t product(const std::vector<std::int64_t>& sizes, std::size_t from) {
+  std::int64_t p = 1;
+  for (std::size_t i = from; i < sizes.size(); ++i) p *= sizes[i];
+  return p;
+}
+
+// "features.3.conv.0.weight" -> "features.3.conv.0"; a top-level "fc_w" names itself.
+std::string module_of(const std::string& parameter) {
+  const auto dot = parameter.rfind('.');
+  return dot == std::string::npos ? parameter : parameter.substr(0, dot);
+}
+
+// Ids tied together by the graph.
+struct UnionFind {
+  std::vector<int> parent;
+  int make() {
+    parent.push_back(static_cast<int>(parent.size()));
+    return parent.back();
+  }
+  int find(int x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+  }
+  void unite(int a, int b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent[std::max(a, b)] = std::min(a, b);
+  }
+};
+
+// A parameter's dimension whose index i belongs to channel id ids[i].
+struct ParamUse {
+  std::string path;
+  int dim = 0;
+  std::vector<int> ids;
+};
+
+// A conv or linear layer, for the cost.
+struct CostLayer {
+  std::string name;
+  std::string weight;
+  bool linear = false;
+  bool depthwise = false;
+  std::int64_t kernel_area = 1;
+  std::int64_t in_positions = 1;   // spatial positions of the input (1 for linear)
+  std::int64_t out_positions = 1;
+  std::vector<int> in_ids, out_ids;
+};
+
+struct BatchNormUse {
+  std::string weight, running_var;
+  double eps = 1e-5;
+  std::vector<int> ids;
+};
+
+}  // namespace
+
+struct ChannelGraph::Impl {
+  Module module;  // a clone whose forward is inlined: what prune() clones and edits
+  std::vector<std::int64_t> input_shape;
+  std::vector<GraphChannelGroup> groups;
+  std::vector<int> group_of_class;           // per class (root id), its group; -1 for non-roots
+  std::vector<int> index_in_group;           // per class, its position in the group
+  std::vector<int> root;                     // per id, its class
+  std::map<std::string, std::vector<ParamUse>> uses;  // by parameter path
+  std::vector<CostLayer> layers;
+  std::vector<BatchNormUse> batch_norms;
+  std::vector<std::pair<std::size_t, std::vector<int>>> depthwise;  // top-level node index, its channel ids
+  std::map<std::string, torch::Tensor> parameters;  // every parameter or buffer the analysed ops read, by path
+  std::map<std::string, std::vector<std::int64_t>> parameter_sizes;  // every trainable parameter of the module
+};
+
+namespace {
+
+// Reads the graph once, builds ids, uses, layers. Throws Error.
+class Analysis {
+ public:
+  Analysis(Module module, std::vector<std::int64_t> input_shape) {
+    impl_.module = std::move(module);
+    impl_.input_shape = std::move(input_shape);
+  }
+
+  ChannelGraph::Impl run() {
+    graph_ = impl_.module.get_method("forward").graph();
+    torch::jit::Inline(*graph_);
+    if (graph_->inputs().size() != 2) throw Error(invalid_argument("channel analysis: forward must take one input tensor"));
+    for (const auto& p : impl_.module.named_parameters(/*recurse=*/true)) impl_.parameter_sizes[p.name] = p.value.sizes().vec();
+    probe_shapes();
+    const Value* input = graph_->inputs()[1];
+    const auto& in_shape = shape(input);
+    if (in_shape.size() < 2) throw Error(invalid_argument("channel analysis: the input has no channel dimension"));
+    act_[input] = fresh(in_shape[1], /*fixed=*/true);
+    std::size_t index = 0;
+    for (Node* node : graph_->nodes()) visit(node, index++);
+    const Value* out = graph_->outputs().at(0);
+    if (graph_->outputs().size() != 1 || !act_.count(out)) {
+      throw Error(unsupported("channel analysis: forward must return one logits tensor computed from its input"));
+    }
+    for (int id : act_.at(out)) fixed_.insert(id);
+    check_parameter_uses();
+    build_groups();
+    return std::move(impl_);
+  }
+
+ private:
+  // Runs a copy of the graph that returns every top-level tensor, to learn each one's shape.
+  void probe_shapes() {
+    std::vector<Value*> originals;
+    originals.push_back(graph_->inputs()[1]);
+    for (Node* node : graph_->nodes()) {
+      for (Value* v : node->outputs()) {
+        if (v->type()->cast<c10::TensorType>()) originals.push_back(v);
+      }
+    }
+    auto copy = graph_->copy();
+    std::unordered_map<const Value*, Value*> to_copy;
+    to_copy[graph_->inputs()[0]] = copy->inputs()[0];
+    to_copy[graph_->inputs()[1]] = copy->inputs()[1];
+    auto a = graph_->nodes().begin();
+    auto b = copy->nodes().begin();
+    for (; a != graph_->nodes().end(); ++a, ++b) {
+      for (std::size_t i = 0; i < a->outputs().size(); ++i) to_copy[a->outputs()[i]] = b->outputs()[i];
+    }
+    std::vector<Value*> wanted;
+    for (const Value* v : originals) wanted.push_back(to_copy.at(v));
+    while (!copy->outputs().empty()) copy->eraseOutput(0);
+    Node* tuple = copy->insertNode(copy->createTuple(wanted));
+    copy->registerOutput(tuple->output());
+    torch::jit::GraphFunction probe("channel_probe", copy, nullptr);
+    Module m = impl_.module;
+    const bool was_training = m.is_training();
+    m.eval();
+    c10::IValue result;
+    try {
+      torch::NoGradGuard no_grad;
+      result = probe({m._ivalue(), torch::rand(impl_.input_shape)});
+    } catch (const std::exception& e) {
+      m.train(was_training);
+      throw Error(invalid_argument(std::string("channel analysis: the model does not run on its input shape: ") + e.what()));
+    }
+    m.train(was_training);
+    const auto& elements = result.toTupleRef().elements();
+    for (std::size_t i = 0; i < originals.size(); ++i) {
+      if (elements[i].isTensor()) shapes_[originals[i]] = elements[i].toTensor().sizes().vec();
+    }
+  }
+
+  const std::vector<std::int64_t>& shape(const Value* v) const {
+    auto it = shapes_.find(v);
+    if (it == shapes_.end()) throw Error(unsupported("channel analysis: no shape for value %" + v->debugName()));
+    return it->second;
+  }
+
+  std::vector<int> fresh(std::int64_t count, bool fixed = false) {
+    std::vector<int> ids(static_cast<std::size_t>(count));
+    for (auto& id : ids) {
+      id = uf_.make();
+      if (fixed) fixed_.insert(id);
+    }
+    return ids;
+  }
+
+  void tie(const std::vector<int>& a, const std::vector<int>& b, const Node* node) {
+    if (a.size() != b.size()) throw Error(refused(node, "joins " + std::to_string(a.size()) + " and " + std::to_string(b.size()) + " channels"));
+    for (std::size_t i = 0; i < a.size(); ++i) uf_.unite(a[i], b[i]);
+  }
+
+  // The module attribute path a value reads ("features.1.conv.0.weight"), when it is a tensor
+  // attribute reached by prim::GetAttr from self.
+  std::optional<std::string> parameter_path(const Value* v) {
+    std::vector<std::string> names;
+    const Value* cur = v;
+    while (cur->node()->kind() == c10::prim::GetAttr) {
+      names.push_back(cur->node()->s(c10::attr::name));
+      cur = cur->node()->input(0);
+    }
+    if (names.empty() || cur != graph_->inputs()[0]) return std::nullopt;
+    std::string path;
+    c10::IValue object = impl_.module._ivalue();
+    for (auto it = names.rbegin(); it != names.rend(); ++it) {
+      if (!object.isObject()) return std::nullopt;
+      object = object.toObjectRef().getAttr(*it);
+      path += (path.empty() ? "" : ".") + *it;
+    }
+    if (!object.isTensor()) return std::nullopt;
+    impl_.parameters.emplace(path, object.toTensor());
+    readers_[path].push_back(v);
+    return path;
+  }
+
+  void use(const std::string& path, int dim, const std::vector<int>& ids, const Node* node) {
+    const auto& t = impl_.parameters.at(path);
+    if (dim >= t.dim() || t.size(dim) != static_cast<std::int64_t>(ids.size())) {
+      throw Error(refused(node, "reads " + path + " with a shape that does not match its channels"));
+    }
+    for (auto& u : impl_.uses[path]) {
+      if (u.dim == dim) {
+        tie(u.ids, ids, node);
+        return;
+      }
+    }
+    impl_.uses[path].push_back({path, dim, ids});
+  }
+
+  // A parameter input of a known operation: a tensor attribute, or absent (None).
+  std::optional<std::string> parameter_input(const Node* node, std::size_t i) {
+    const Value* v = node->input(i);
+    if (is_none(v)) return std::nullopt;
+    auto path = parameter_path(v);
+    if (!path) throw Error(refused(node, "takes a computed tensor where a parameter was expected"));
+    return path;
+  }
+
+  bool is_activation(const Value* v) const { return act_.count(v) > 0; }
+  bool touches_activation(const Node* node) const {
+    for (const Value* v : node->inputs()) {
+      if (is_activation(v) || lists_.count(v) || parts_.count(v)) return true;
+    }
+    return false;
+  }
+
+  // Sub-blocks (prim::If, prim::Loop) may ask an activation's shape, nothing else.
+  void check_block(const torch::jit::Block* block) {
+    for (const Node* node : block->nodes()) {
+      if (touches_activation(node)) {
+        const auto kind = node->kind();
+        const bool shape_query = kind == c10::aten::dim || (kind == c10::aten::size && node->inputs().size() == 1);
+        if (!shape_query) throw Error(refused(node, "uses an activation inside control flow"));
+      }
+      for (const auto* sub : node->blocks()) check_block(sub);
+    }
+  }
+
+  int normalised_dim(std::int64_t dim, std::size_t rank) const {
+    return static_cast<int>(dim < 0 ? dim + static_cast<std::int64_t>(rank) : dim);
+  }
+
+  void visit(Node* node, std::size_t index) {
+    for (const auto* block : node->blocks()) check_block(block);
+    if (!touches_activation(node)) return;
+    const auto kind = node->kind();
+    recognised_.insert(node);
+    if (kind == c10::prim::If || kind == c10::prim::Loop) throw Error(refused(node, "makes an activation depend on control flow"));
+    if (kind == c10::aten::conv2d || kind == c10::aten::_convolution || kind == c10::aten::conv1d) return convolution(node, index);
+    if (kind == c10::aten::batch_norm) return batch_norm(node);
+    if (kind == c10::aten::linear) return linear(node);
+    if (is_elementwise_binary(kind)) return binary(node);
+    if (is_channelwise_unary(kind)) return unary(node);
+    if (kind == c10::aten::pad || kind == c10::aten::constant_pad_nd) return pad(node);
+    if (kind == c10::aten::flatten) return flatten(node);
+    if (kind == c10::aten::view || kind == c10::aten::reshape) return reshape(node);
+    if (kind == c10::aten::mean || kind == c10::aten::sum || kind == c10::aten::amax) return reduce(node);
+    if (kind == c10::prim::ListConstruct) return list(node);
+    if (kind == c10::aten::cat) return concatenate(node);
+    if (kind == c10::aten::chunk || kind == c10::aten::split || kind == c10::aten::split_with_sizes ||
+        kind == c10::aten::unsafe_chunk) {
+      return split(node);
+    }
+    if (kind == c10::prim::ListUnpack) return unpack(node);
+    if (kind == c10::aten::slice) return slice(node);
+    if (kind == c10::aten::dim || (kind == c10::aten::size && node->inputs().size() == 1)) return;
+    if (kind == c10::aten::size) {
+      auto d = constant_int(node->input(1));
+      if (d && normalised_dim(*d, shape(node->input(0)).size()) != 1) return;
+      throw Error(refused(node, "reads the channel count into the program"));
+    }
+    throw Error(refused(node, "is not understood"));
+  }
+
+  static bool is_elementwise_binary(c10::Symbol k) {
+    return k == c10::aten::add || k == c10::aten::add_ || k == c10::aten::sub || k == c10::aten::sub_ ||
+           k == c10::aten::mul || k == c10::aten::mul_ || k == c10::aten::div || k == c10::aten::div_;
+  }
+
+  static bool is_channelwise_unary(c10::Symbol k) {
+    static const std::set<c10::Symbol> ops = {
+        c10::aten::relu, c10::aten::relu_, c10::aten::relu6, c10::aten::hardtanh, c10::aten::hardtanh_,
+        c10::aten::leaky_relu, c10::aten::leaky_relu_, c10::aten::sigmoid, c10::aten::sigmoid_, c10::aten::tanh,
+        c10::aten::tanh_, c10::aten::hardswish, c10::aten::hardswish_, c10::aten::hardsigmoid, c10::aten::hardsigmoid_,
+        c10::aten::silu, c10::aten::silu_, c10::aten::gelu, c10::aten::elu, c10::aten::elu_, c10::aten::clamp,
+        c10::aten::clamp_, c10::aten::clamp_min, c10::aten::clamp_min_, c10::aten::dropout, c10::aten::dropout_,
+        c10::aten::feature_dropout, c10::aten::contiguous, c10::aten::clone, c10::aten::detach,
+        c10::aten::max_pool2d, c10::aten::avg_pool2d, c10::aten::adaptive_avg_pool2d, c10::aten::adaptive_max_pool2d,
+        c10::aten::max_pool1d, c10::aten::avg_pool1d, c10::aten::upsample_nearest2d, c10::aten::upsample_bilinear2d,
+        c10::aten::softmax, c10::aten::log_softmax};
+    return ops.count(k) > 0;
+  }
+
+  // The one activation input of an operation whose other inputs are settings.
+  const std::vector<int>& only_activation(const Node* node) {
+    for (std::size_t i = 1; i < node->inputs().size(); ++i) {
+      if (is_activation(node->input(i))) throw Error(refused(node, "takes two activations"));
+    }
+    if (!is_activation(node->input(0))) throw Error(refused(node, "takes an activation where a setting was expected"));
+    return act_.at(node->input(0));
+  }
+
+  void unary(Node* node) {
+    const auto& ids = only_activation(node);
+    for (Value* out : node->outputs()) {
+      if (out->type()->cast<c10::TensorType>()) act_[out] = ids;
+    }
+  }
+
+  void convolution(Node* node, std::size_t index) {
+    const Value* x = node->input(0);
+    if (!is_activation(x) || is_activation(node->input(1))) throw Error(refused(node, "convolves with a computed weight"));
+    const bool underscore = node->kind() == c10::aten::_convolution;
+    if (underscore && constant(node->input(6)).value_or(c10::IValue(true)).toBool()) {
+      throw Error(refused(node, "is a transposed convolution"));
+    }
+    auto groups = constant_int(node->input(underscore ? 8 : 6));
+    if (!groups) throw Error(refused(node, "has a computed group count"));
+    const auto weight = *parameter_input(node, 1);
+    const auto bias = parameter_input(node, 2);
+    const auto& in = act_.at(x);
+    const auto& w = impl_.parameters.at(weight);
+    const std::int64_t out_channels = w.size(0);
+    CostLayer layer;
+    layer.weight = weight;
+    layer.name = module_of(weight);
+    layer.kernel_area = product(w.sizes().vec(), 2);
+    layer.in_positions = product(shape(x), 2);
+    layer.out_positions = product(shape(node->output()), 2);
+    layer.in_ids = in;
+    std::vector<int> out;
+    const auto in_channels = static_cast<std::int64_t>(in.size());
+    if (*groups == 1) {
+      use(weight, 1, in, node);
+      out = fresh(out_channels);
+    } else if (*groups == in_channels && out_channels == in_channels) {
+      out = in;  // depthwise: channel c in, channel c out
+      layer.depthwise = true;
+      impl_.depthwise.emplace_back(index, in);
+    } else {
+      // A grouped convolution divides its channels into fixed blocks: they stay whole.
+      for (int id : in) fixed_.insert(id);
+      out = fresh(out_channels, /*fixed=*/true);
+    }
+    use(weight, 0, out, node);
+    if (bias) use(*bias, 0, out, node);
+    layer.out_ids = out;
+    impl_.layers.push_back(std::move(layer));
+    act_[node->output()] = std::move(out);
+  }
+
+  void batch_norm(Node* node) {
+    const auto& ids = only_activation(node);
+    BatchNormUse bn;
+    bn.ids = ids;
+    for (std::size_t i = 1; i <= 4; ++i) {
+      auto path = parameter_input(node, i);
+      if (!path) continue;
+      use(*path, 0, ids, node);
+      if (i == 1) bn.weight = *path;
+      if (i == 4) bn.running_var = *path;
+    }
+    if (auto eps = constant(node->input(7)); eps && eps->isDouble()) bn.eps = eps->toDouble();
+    if (!bn.weight.empty() && !bn.running_var.empty()) impl_.batch_norms.push_back(std::move(bn));
+    act_[node->output()] = ids;
+  }
+
+  void linear(Node* node) {
+    const Value* x = node->input(0);
+    if (!is_activation(x) || is_activation(node->input(1))) throw Error(refused(node, "multiplies by a computed weight"));
+    if (shape(x).size() != 2) throw Error(refused(node, "is applied to a tensor of rank " + std::to_string(shape(x).size())));
+    const auto weight = *parameter_input(node, 1);
+    const auto bias = parameter_input(node, 2);
+    const auto& in = act_.at(x);
+    use(weight, 1, in, node);
+    auto out = fresh(impl_.parameters.at(weight).size(0));
+    use(weight, 0, out, node);
+    if (bias) use(*bias, 0, out, node);
+    CostLayer layer;
+    layer.name = module_of(weight);
+    layer.weight = weight;
+    layer.linear = true;
+    layer.in_ids = in;
+    layer.out_ids = out;
+    impl_.layers.push_back(std::move(layer));
+    act_[node->output()] = std::move(out);
+  }
+
+  // add/sub/mul/div: two activations are tied channel by channel (a residual addition, an
+  // SE-style scaling); an activation and a parameter tensor (an input normalisation's mean)
+  // makes the parameter's channel dimension a member; a number changes nothing.
+  void binary(Node* node) {
+    const Value* a = node->input(0);
+    const Value* b = node->input(1);
+    if (!is_activation(a)) std::swap(a, b);
+    const auto& ids = act_.at(a);
+    const auto rank = shape(a).size();
+    if (is_activation(b)) {
+      const auto& other = act_.at(b);
+      if (other.size() == ids.size()) {
+        tie(ids, other, node);
+      } else if (other.size() != 1 && ids.size() != 1) {
+        throw Error(refused(node, "broadcasts " + std::to_string(other.size()) + " channels against " + std::to_string(ids.size())));
+      }
+      act_[node->output()] = ids.size() >= other.size() ? ids : other;
+      return;
+    }
+    if (b->type()->cast<c10::TensorType>()) {
+      auto path = parameter_path(b);
+      const c10::IValue value = path ? c10::IValue(impl_.parameters.at(*path)) : constant(b).value_or(c10::IValue());
+      if (!value.isTensor()) throw Error(refused(node, "combines an activation with a computed tensor"));
+      const auto t = value.toTensor();
+      // Broadcasting aligns trailing dimensions: the activation's dim 1 is t's dim t.dim() - (rank - 1).
+      const auto channel_dim = t.dim() - static_cast<std::int64_t>(rank - 1);
+      if (channel_dim >= 0 && t.size(channel_dim) != 1) {
+        if (!path) throw Error(refused(node, "combines an activation with a constant tensor over its channels"));
+        use(*path, static_cast<int>(channel_dim), ids, node);
+      }
+    }
+    act_[node->output()] = ids;
+  }
+
+  void pad(Node* node) {
+    const auto& ids = only_activation(node);
+    auto amounts = constant_ints(node->input(1));
+    if (!amounts || amounts->size() > 2 * (shape(node->input(0)).size() - 2)) {
+      throw Error(refused(node, "pads the channel dimension"));
+    }
+    act_[node->output()] = ids;
+  }
+
+  // Channels times the positions each one spans: what a linear layer reads after flattening.
+  std::vector<int> spread(const std::vector<int>& ids, std::int64_t positions) const {
+    std::vector<int> out;
+    out.reserve(ids.size() * static_cast<std::size_t>(positions));
+    for (int id : ids) out.insert(out.end(), static_cast<std::size_t>(positions), id);
+    return out;
+  }
+
+  void flatten(Node* node) {
+    const auto& ids = only_activation(node);
+    const auto& in = shape(node->input(0));
+    auto start = constant_int(node->input(1));
+    auto end = constant_int(node->input(2));
+    if (!start || !end) throw Error(refused(node, "has computed dimensions"));
+    const int s = normalised_dim(*start, in.size());
+    const int e = normalised_dim(*end, in.size());
+    if (s >= 2 || e < 1) {
+      act_[node->output()] = ids;
+    } else if (s == 1 && e == static_cast<int>(in.size()) - 1) {
+      act_[node->output()] = spread(ids, product(in, 2));
+    } else {
+      throw Error(refused(node, "folds the channel dimension into another"));
+    }
+  }
+
+  // view/reshape: only as flatten(1) ([N, -1]) or a no-op; a size written into the program
+  // would be wrong after pruning.
+  void reshape(Node* node) {
+    const auto& ids = only_activation(node);
+    const auto& in = shape(node->input(0));
+    const auto& out = shape(node->output());
+    if (out == in) {
+      act_[node->output()] = ids;
+      return;
+    }
+    const Node* sizes = node->input(1)->node();
+    const bool to_rows = out.size() == 2 && out[0] == in[0] && out[1] == product(in, 1);
+    const bool minus_one = sizes->kind() == c10::prim::ListConstruct && sizes->inputs().size() == 2 &&
+                           constant_int(sizes->input(1)).value_or(0) == -1;
+    const auto listed = constant_ints(node->input(1));
+    if (to_rows && (minus_one || (listed && listed->size() == 2 && (*listed)[1] == -1))) {
+      act_[node->output()] = spread(ids, product(in, 2));
+      return;
+    }
+    throw Error(refused(node, "reshapes to sizes written into the program"));
+  }
+
+  void reduce(Node* node) {
+    const auto& ids = only_activation(node);
+    const auto rank = shape(node->input(0)).size();
+    auto dims = node->inputs().size() > 1 ? constant_ints(node->input(1)) : std::nullopt;
+    if (!dims || dims->empty()) throw Error(refused(node, "reduces over every dimension"));
+    for (auto d : *dims) {
+      if (normalised_dim(d, rank) == 1) throw Error(refused(node, "reduces over the channels"));
+    }
+    act_[node->output()] = ids;
+  }
+
+  void list(Node* node) {
+    std::vector<const Value*> members(node->inputs().begin(), node->inputs().end());
+    for (const Value* v : members) {
+      if (!is_activation(v)) throw Error(refused(node, "mixes activations with other values"));
+    }
+    for (const auto& use : node->output()->uses()) {
+      if (use.user->kind() != c10::aten::cat) throw Error(refused(use.user, "takes a list of activations"));
+    }
+    lists_[node->output()] = std::move(members);
+  }
+
+  void concatenate(Node* node) {
+    auto it = lists_.find(node->input(0));
+    if (it == lists_.end()) throw Error(refused(node, "concatenates a list built elsewhere"));
+    auto dim = constant_int(node->input(1));
+    if (!dim) throw Error(refused(node, "has a computed dimension"));
+    const auto rank = shape(it->second.front()).size();
+    std::vector<int> out;
+    if (normalised_dim(*dim, rank) == 1) {
+      for (const Value* v : it->second) out.insert(out.end(), act_.at(v).begin(), act_.at(v).end());
+    } else {
+      out = act_.at(it->second.front());
+      for (const Value* v : it->second) tie(out, act_.at(v), node);
+    }
+    act_[node->output()] = std::move(out);
+  }
+
+  // A split along the channels keeps its sizes written in the program: its channels stay whole.
+  void split(Node* node) {
+    const auto& ids = only_activation(node);
+    const auto rank = shape(node->input(0)).size();
+    auto dim = constant_int(node->input(2));
+    if (!dim) throw Error(refused(node, "has a computed dimension"));
+    const bool channels = normalised_dim(*dim, rank) == 1;
+    if (channels) {
+      for (int id : ids) fixed_.insert(id);
+    }
+    parts_[node->output()] = {ids, channels};
+  }
+
+  void unpack(Node* node) {
+    auto it = parts_.find(node->input(0));
+    if (it == parts_.end()) throw Error(refused(node, "unpacks a list of unknown layout"));
+    const auto& [ids, channels] = it->second;
+    std::size_t offset = 0;
+    for (Value* out : node->outputs()) {
+      if (!channels) {
+        act_[out] = ids;
+        continue;
+      }
+      const auto count = static_cast<std::size_t>(shape(out).at(1));
+      act_[out] = std::vector<int>(ids.begin() + static_cast<std::ptrdiff_t>(offset), ids.begin() + static_cast<std::ptrdiff_t>(offset + count));
+      offset += count;
+    }
+  }
+
+  void slice(Node* node) {
+    const auto& ids = only_activation(node);
+    const auto rank = shape(node->input(0)).size();
+    auto dim = constant_int(node->input(1));
+    if (!dim) throw Error(refused(node, "has a computed dimension"));
+    if (normalised_dim(*dim, rank) != 1) {
+      act_[node->output()] = ids;
+      return;
+    }
+    // Channel slices are written into the program: the sliced channels stay whole.
+    for (int id : ids) fixed_.insert(id);
+    auto start = constant_int(node->input(2));
+    const auto count = shape(node->output()).at(1);
+    if (!start || (node->inputs().size() > 4 && constant_int(node->input(4)).value_or(0) != 1)) {
+      throw Error(refused(node, "slices channels with a computed start or a step"));
+    }
+    const auto from = static_cast<std::size_t>(*start < 0 ? *start + static_cast<std::int64_t>(ids.size()) : *start);
+    act_[node->output()] = std::vector<int>(ids.begin() + static_cast<std::ptrdiff_t>(from),
+                                            ids.begin() + static_cast<std::ptrdiff_t>(from + static_cast<std::size_t>(count)));
+  }
+
+  // A parameter that is sliced must not also be read by an operation that was not analysed.
+  void check_parameter_uses() {
+    for (const auto& [path, readers] : readers_) {
+      if (!impl_.uses.count(path)) continue;
+      for (const Value* v : readers) {
+        for (const auto& u : v->uses()) {
+          if (!recognised_.count(u.user)) throw Error(refused(u.user, "reads the pruned parameter " + path));
+        }
+      }
+    }
+  }
+
+  void build_groups() {
+    const int ids = static_cast<int>(uf_.parent.size());
+    impl_.root.resize(static_cast<std::size_t>(ids));
+    for (int i = 0; i < ids; ++i) impl_.root[static_cast<std::size_t>(i)] = uf_.find(i);
+    std::vector<bool> fixed(static_cast<std::size_t>(ids), false);
+    for (int id : fixed_) fixed[static_cast<std::size_t>(impl_.root[static_cast<std::size_t>(id)])] = true;
+    // Each class's signature: which parameter slices it owns, how many indices in each.
+    std::vector<std::map<std::string, int>> signature(static_cast<std::size_t>(ids));
+    for (const auto& [path, uses] : impl_.uses) {
+      for (const auto& u : uses) {
+        const std::string member = path + ":" + std::to_string(u.dim);
+        for (int id : u.ids) ++signature[static_cast<std::size_t>(impl_.root[static_cast<std::size_t>(id)])][member];
+      }
+    }
+    impl_.group_of_class.assign(static_cast<std::size_t>(ids), -1);
+    impl_.index_in_group.assign(static_cast<std::size_t>(ids), -1);
+    std::map<std::pair<bool, std::map<std::string, int>>, int> by_signature;
+    std::set<std::string> names;
+    for (int c = 0; c < ids; ++c) {
+      if (impl_.root[static_cast<std::size_t>(c)] != c) continue;
+      const auto& sig = signature[static_cast<std::size_t>(c)];
+      if (sig.empty()) continue;  // a channel no parameter reads (the input): nothing to prune
+      auto key = std::make_pair(bool(fixed[static_cast<std::size_t>(c)]), sig);
+      auto [it, added] = by_signature.emplace(key, static_cast<int>(impl_.groups.size()));
+      if (added) {
+        GraphChannelGroup group;
+        group.prunable = !fixed[static_cast<std::size_t>(c)];
+        for (const auto& [member, count] : sig) group.members.push_back(member);
+        group.name = writer_name(sig);
+        std::string name = group.name;
+        for (int n = 2; names.count(name); ++n) name = group.name + "#" + std::to_string(n);
+        group.name = name;
+        names.insert(name);
+        impl_.groups.push_back(std::move(group));
+      }
+      auto& group = impl_.groups[static_cast<std::size_t>(it->second)];
+      impl_.group_of_class[static_cast<std::size_t>(c)] = it->second;
+      impl_.index_in_group[static_cast<std::size_t>(c)] = group.channels++;
+    }
+  }
+
+  // The first conv or linear layer writing the group (its weight's dim 0), else its first
+  // member slice (e.g. "features.0.weight:1" for the model's input channels).
+  std::string writer_name(const std::map<std::string, int>& sig) const {
+    for (const auto& layer : impl_.layers) {
+      if (sig.count(layer.weight + ":0")) return layer.name;
+    }
+    return sig.begin()->first;
+  }
+
+  ChannelGraph::Impl impl_;
+  std::shared_ptr<Graph> graph_;
+  UnionFind uf_;
+  std::set<int> fixed_;
+  std::unordered_map<const Value*, std::vector<std::int64_t>> shapes_;
+  std::unordered_map<const Value*, std::vector<int>> act_;
+  std::unordered_map<const Value*, std::vector<const Value*>> lists_;
+  std::unordered_map<const Value*, std::pair<std::vector<int>, bool>> parts_;
+  std::map<std::string, std::vector<const Value*>> readers_;
+  std::unordered_set<const Node*> recognised_;
+};
+
+}  // namespace
+
+Expected<ChannelGraph> ChannelGraph::analyse(const Module& module, const std::vector<std::int64_t>& input_shape) {
+  return capture([&]() -> ChannelGraph {
+    ChannelGraph graph;
+    graph.impl_ = std::make_shared<const Impl>(Analysis(module.clone(), input_shape).run());
+    return graph;
+  });
+}
+
+const std::vector<GraphChannelGroup>& ChannelGraph::groups() const { return impl_->groups; }
+
+std::map<std::string, int> ChannelGraph::widths() const {
+  std::map<std::string, int> out;
+  for (const auto& g : impl_->groups) {
+    if (g.prunable) out[g.name] = g.channels;
+  }
+  return out;
+}
+
+ArchCost ChannelGraph::cost(const std::map<std::string, int>& widths) const {
+  const Impl& impl = *impl_;
+  // The kept fraction of each group.
+  std::vector<double> kept(impl.groups.size(), 1.0);
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) {
+    auto it = widths.find(impl.groups[g].name);
+    if (it != widths.end() && impl.groups[g].prunable) {
+      kept[g] = static_cast<double>(std::clamp(it->second, 1, impl.groups[g].channels)) / impl.groups[g].channels;
+    }
+  }
+  auto count = [&](const std::vector<int>& ids) {
+    double n = 0;
+    for (int id : ids) {
+      const int g = impl.group_of_class[static_cast<std::size_t>(impl.root[static_cast<std::size_t>(id)])];
+      n += g < 0 ? 1.0 : kept[static_cast<std::size_t>(g)];
+    }
+    return static_cast<std::int64_t>(std::llround(n));
+  };
+  auto kept_size = [&](const std::string& path, int dim) {
+    for (const auto& u : impl.uses.at(path)) {
+      if (u.dim == dim) return count(u.ids);
+    }
+    return impl.parameters.at(path).size(dim);
+  };
+  ArchCost cost;
+  for (const auto& [path, sizes] : impl.parameter_sizes) {
+    std::int64_t n = 1;
+    for (int d = 0; d < static_cast<int>(sizes.size()); ++d) n *= impl.uses.count(path) ? kept_size(path, d) : sizes[static_cast<std::size_t>(d)];
+    cost.params += n;
+  }
+  for (const auto& l : impl.layers) {
+    LayerCost layer;
+    layer.name = l.name;
+    const std::int64_t out = kept_size(l.weight, 0);
+    const std::int64_t in = l.depthwise ? 1 : kept_size(l.weight, 1);
+    layer.macs = out * in * l.kernel_area * l.out_positions;
+    layer.params = out * in * l.kernel_area;
+    layer.input_elements = count(l.in_ids) * l.in_positions;
+    layer.output_elements = count(l.out_ids) * l.out_positions;
+    cost.macs += layer.macs;
+    cost.peak_activation_bytes = std::max(cost.peak_activation_bytes, 4 * (layer.input_elements + layer.output_elements));
+    cost.layers.push_back(std::move(layer));
+  }
+  return cost;
+}
+
+std::map<std::string, torch::Tensor> ChannelGraph::saliency() const {
+  const Impl& impl = *impl_;
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<float>> by_group(impl.groups.size());
+  std::vector<bool> from_batch_norm(impl.groups.size(), false);
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) by_group[g].assign(static_cast<std::size_t>(impl.groups[g].channels), 0.0f);
+  auto slot = [&](int id) -> std::pair<int, int> {
+    const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(id)]);
+    return {impl.group_of_class[c], impl.index_in_group[c]};
+  };
+  auto values = [](const torch::Tensor& t) {
+    const auto f = t.to(torch::kFloat).contiguous();
+    return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  };
+  for (const auto& bn : impl.batch_norms) {
+    const auto gamma = impl.parameters.at(bn.weight).abs();
+    const auto var = impl.parameters.at(bn.running_var);
+    const auto spread = values(gamma * (var / (var + bn.eps)).sqrt());
+    for (std::size_t i = 0; i < bn.ids.size(); ++i) {
+      auto [g, k] = slot(bn.ids[i]);
+      if (g < 0) continue;
+      float& cell = by_group[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)];
+      cell = std::max(cell, spread[i]);
+      from_batch_norm[static_cast<std::size_t>(g)] = true;
+    }
+  }
+  for (const auto& l : impl.layers) {
+    const auto& w = impl.parameters.at(l.weight);
+    const auto rows = values(w.abs().reshape({w.size(0), -1}).mean(1));
+    for (std::size_t i = 0; i < l.out_ids.size(); ++i) {
+      auto [g, k] = slot(l.out_ids[i]);
+      if (g < 0 || from_batch_norm[static_cast<std::size_t>(g)]) continue;
+      by_group[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)] += rows[i];
+    }
+  }
+  std::map<std::string, torch::Tensor> out;
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) {
+    if (impl.groups[g].prunable) out[impl.groups[g].name] = torch::tensor(by_group[g]);
+  }
+  return out;
+}
+
+Expected<Module> ChannelGraph::prune(const std::map<std::string, std::vector<std::int64_t>>& keep) const {
+  const Impl& impl = *impl_;
+  std::map<std::string, std::size_t> by_name;
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) by_name[impl.groups[g].name] = g;
+  std::vector<std::vector<bool>> kept(impl.groups.size());
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) kept[g].assign(static_cast<std::size_t>(impl.groups[g].channels), true);
+  for (const auto& [name, channels] : keep) {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) return invalid_argument("prune: no channel group '" + name + "'");
+    const auto& group = impl.groups[it->second];
+    if (!group.prunable) return invalid_argument("prune: channel group '" + name + "' cannot be pruned");
+    if (channels.empty()) return invalid_argument("prune: channel group '" + name + "' must keep at least one channel");
+    auto& mask = kept[it->second];
+    std::fill(mask.begin(), mask.end(), false);
+    std::int64_t previous = -1;
+    for (auto c : channels) {
+      if (c <= previous || c >= group.channels) {
+        return invalid_argument("prune: channel group '" + name + "': indices must be ascending, distinct and below " +
+                                std::to_string(group.channels));
+      }
+      mask[static_cast<std::size_t>(c)] = true;
+      previous = c;
+    }
+  }
+  auto alive = [&](int id) {
+    const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(id)]);
+    const int g = impl.group_of_class[c];
+    return g < 0 || kept[static_cast<std::size_t>(g)][static_cast<std::size_t>(impl.index_in_group[c])];
+  };
+  return capture([&]() -> Module {
+    torch::NoGradGuard no_grad;
+    Module out = impl.module.clone();
+    for (const auto& [path, uses] : impl.uses) {
+      torch::Tensor t = impl.parameters.at(path);
+      const bool grad = t.requires_grad();
+      for (const auto& u : uses) {
+        std::vector<std::int64_t> index;
+        for (std::size_t i = 0; i < u.ids.size(); ++i) {
+          if (alive(u.ids[i])) index.push_back(static_cast<std::int64_t>(i));
+        }
+        t = t.index_select(u.dim, torch::tensor(index, torch::kLong));
+      }
+      t = t.contiguous().detach().clone().set_requires_grad(grad);
+      Module owner = out;
+      std::string rest = path;
+      for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+        owner = owner.attr(rest.substr(0, dot)).toModule();
+        rest = rest.substr(dot + 1);
+      }
+      owner.setattr(rest, t);
+    }
+    // A depthwise convolution's group count is its channel count, written in the graph.
+    auto graph = out.get_method("forward").graph();
+    std::vector<Node*> nodes(graph->nodes().begin(), graph->nodes().end());
+    for (const auto& [index, ids] : impl.depthwise) {
+      const auto channels = std::count_if(ids.begin(), ids.end(), alive);
+      Node* conv = nodes.at(index);
+      torch::jit::WithInsertPoint guard(conv);
+      const std::size_t slot = conv->kind() == c10::aten::_convolution ? 8 : 6;
+      conv->replaceInput(slot, graph->insertConstant(static_cast<std::int64_t>(channels)));
+    }
+    return out;
+  });
+}
+
+}  // namespace edgefleet
