@@ -5,6 +5,8 @@
 // operations the analysis does not know are refused by name.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "model/torchscript_cost.h"
 #include "port/channel_graph.h"
 
@@ -136,7 +138,7 @@ def forward(self, x):
   s = torch.adaptive_avg_pool2d(a, [1, 1])
   s = torch.sigmoid(torch.conv2d(torch.relu(torch.conv2d(s, self.se1_w, self.se1_b, [1, 1], [0, 0], [1, 1], 1)), self.se2_w, self.se2_b, [1, 1], [0, 0], [1, 1], 1))
   y = a * s
-  return torch.linear(torch.reshape(torch.adaptive_avg_pool2d(y, [1, 1]), [1, -1]), self.fc_w, None)
+  return torch.linear(torch.reshape(torch.adaptive_avg_pool2d(y, [1, 1]), [y.size(0), -1]), self.fc_w, None)
 )");
   return m;
 }
@@ -189,6 +191,8 @@ void expect_zeroed_channels_removed_keep_logits(Module source) {
   const auto keep = every_other(*graph);
   ASSERT_FALSE(keep.empty());
   zero_removed(source, *graph, keep);
+  graph = ChannelGraph::analyse(source, kInput);  // the removed channels' means are now zero
+  ASSERT_TRUE(graph) << graph.status().to_string();
   auto pruned = graph->prune(keep);
   ASSERT_TRUE(pruned) << pruned.status().to_string();
   torch::manual_seed(7);
@@ -277,6 +281,65 @@ TEST(ChannelGraph, SaliencyFollowsBatchNormScales) {
   EXPECT_EQ(saliency.begin()->second.argmin().item<std::int64_t>(), 3);
 }
 
+// A channel whose batch norm has no scale outputs a constant (its shift): removing it must move
+// that constant into the next batch norm's running mean, or every consumer shifts.
+TEST(ChannelGraph, RemovedConstantChannelIsFoldedIntoTheNextBatchNorm) {
+  Module m = module("ConstantChannel");
+  conv_weight(m, "c1", 8, 3, 3, 1, false);
+  m.register_module("bn1", batch_norm(8, 2));
+  conv_weight(m, "c2", 6, 8, 1, 3, false);
+  m.register_module("bn2", batch_norm(6, 4));
+  m.register_parameter("fc_w", torch::randn({4, 6}) * 0.3, false);
+  m.define(R"(
+def forward(self, x):
+  a = torch.relu(self.bn1.forward(torch.conv2d(x, self.c1_w, None, [1, 1], [1, 1], [1, 1], 1)))
+  b = torch.relu(self.bn2.forward(torch.conv2d(a, self.c2_w, None, [1, 1], [0, 0], [1, 1], 1)))
+  return torch.linear(torch.mean(b, [2, 3]), self.fc_w, None)
+)");
+  {
+    torch::NoGradGuard no_grad;
+    Module bn1 = m.attr("bn1").toModule();
+    bn1.attr("weight").toTensor()[5] = 0.0;
+    bn1.attr("bias").toTensor()[5] = 2.0;
+  }
+  auto graph = ChannelGraph::analyse(m, kInput);
+  ASSERT_TRUE(graph) << graph.status().to_string();
+  const auto saliency = graph->saliency().at("c1_w");
+  EXPECT_EQ(saliency.argmin().item<std::int64_t>(), 5);
+  auto pruned = graph->prune({{"c1_w", {0, 1, 2, 3, 4, 6, 7}}});
+  ASSERT_TRUE(pruned) << pruned.status().to_string();
+  torch::manual_seed(9);
+  const auto x = torch::rand(kInput);
+  const auto expected = logits(m, x);
+  const auto got = logits(*pruned, x);
+  EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5)) << "max difference " << (got - expected).abs().max().item<float>();
+}
+
+// The pretrained ImageNet models (when ../shared is beside the checkout): MobileNetV2's
+// residual streams and TF-style padding, SqueezeNet's Fire concatenations.
+TEST(ChannelGraph, PretrainedImageNetModelsPruneWithTheirLogitsKept) {
+  for (const std::string name : {"mobilenet_v2_1.0", "squeezenet1_1"}) {
+    const std::string path = std::string(EDGEFLEET_SOURCE_DIR) + "/../shared/imagenet/models/" + name + ".pt";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+    Module m = torch::jit::load(path);
+    const std::vector<std::int64_t> input = {1, 3, 224, 224};
+    auto graph = ChannelGraph::analyse(m, input);
+    ASSERT_TRUE(graph) << graph.status().to_string();
+    EXPECT_EQ(graph->widths().size(), 25u) << name;
+    const auto keep = every_other(*graph);
+    zero_removed(m, *graph, keep);
+    graph = ChannelGraph::analyse(m, input);
+    ASSERT_TRUE(graph);
+    auto pruned = graph->prune(keep);
+    ASSERT_TRUE(pruned) << pruned.status().to_string();
+    torch::manual_seed(7);
+    const auto x = torch::rand(input);
+    const auto expected = logits(m, x);
+    const auto got = logits(*pruned, x);
+    EXPECT_TRUE(torch::allclose(got, expected, 1e-3, 1e-4)) << name << ": max difference " << (got - expected).abs().max().item<float>();
+  }
+}
+
 TEST(ChannelGraph, UnknownOperationIsRefusedByName) {
   Module m = module("Transposing");
   conv_weight(m, "c1", 4, 3, 1, 1);
@@ -298,7 +361,7 @@ TEST(ChannelGraph, ReshapeToAWrittenChannelCountIsRefused) {
   m.define(R"(
 def forward(self, x):
   y = torch.adaptive_avg_pool2d(torch.conv2d(x, self.c1_w, self.c1_b, [1, 1], [0, 0], [1, 1], 1), [1, 1])
-  return torch.linear(y.view([1, 4]), self.fc_w, None)
+  return torch.linear(y.view([y.size(0), 4]), self.fc_w, None)
 )");
   auto graph = ChannelGraph::analyse(m, kInput);
   ASSERT_FALSE(graph);

@@ -1,6 +1,8 @@
 #include "port/channel_graph.h"
 
 #include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/passes/constant_propagation.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
 
 #include <algorithm>
@@ -107,6 +109,10 @@ struct CostLayer {
   std::int64_t in_positions = 1;   // spatial positions of the input (1 for linear)
   std::int64_t out_positions = 1;
   std::vector<int> in_ids, out_ids;
+  // Where a removed input channel's mean contribution is folded: the layer's bias, else the
+  // running mean of the batch norm that reads its output directly ("" when neither).
+  std::string bias, next_running_mean;
+  torch::Tensor input_mean;  // per input index (weight dim 1), on the probe batch
 };
 
 struct BatchNormUse {
@@ -145,6 +151,9 @@ class Analysis {
   ChannelGraph::Impl run() {
     graph_ = impl_.module.get_method("forward").graph();
     torch::jit::Inline(*graph_);
+    specialise_flags(graph_->block());
+    torch::jit::ConstantPropagation(graph_);
+    torch::jit::EliminateDeadCode(graph_);
     if (graph_->inputs().size() != 2) throw Error(invalid_argument("channel analysis: forward must take one input tensor"));
     for (const auto& p : impl_.module.named_parameters(/*recurse=*/true)) impl_.parameter_sizes[p.name] = p.value.sizes().vec();
     probe_shapes();
@@ -193,17 +202,36 @@ class Analysis {
     const bool was_training = m.is_training();
     m.eval();
     c10::IValue result;
-    try {
-      torch::NoGradGuard no_grad;
-      result = probe({m._ivalue(), torch::rand(impl_.input_shape)});
-    } catch (const std::exception& e) {
-      m.train(was_training);
-      throw Error(invalid_argument(std::string("channel analysis: the model does not run on its input shape: ") + e.what()));
+    // A batch of probes gives each channel's mean; a model that runs only at the given batch
+    // size (sizes written into its program) is probed at that size.
+    for (const std::int64_t n : {kProbeBatch, impl_.input_shape[0]}) {
+      try {
+        torch::NoGradGuard no_grad;
+        std::vector<std::int64_t> batch = impl_.input_shape;
+        batch[0] = n;
+        torch::manual_seed(0);
+        result = probe({m._ivalue(), torch::rand(batch)});
+        probe_batch_ = n;
+        break;
+      } catch (const std::exception& e) {
+        if (n != impl_.input_shape[0]) continue;
+        m.train(was_training);
+        throw Error(invalid_argument(std::string("channel analysis: the model does not run on its input shape: ") + e.what()));
+      }
     }
     m.train(was_training);
     const auto& elements = result.toTupleRef().elements();
     for (std::size_t i = 0; i < originals.size(); ++i) {
-      if (elements[i].isTensor()) shapes_[originals[i]] = elements[i].toTensor().sizes().vec();
+      if (!elements[i].isTensor()) continue;
+      const auto& t = elements[i].toTensor();
+      auto sizes = t.sizes().vec();
+      if (!sizes.empty() && sizes[0] == probe_batch_) sizes[0] = impl_.input_shape[0];
+      shapes_[originals[i]] = sizes;
+      if (t.dim() >= 2 && t.is_floating_point()) {
+        std::vector<std::int64_t> dims = {0};
+        for (std::int64_t d = 2; d < t.dim(); ++d) dims.push_back(d);
+        means_[originals[i]] = t.mean(dims).to(torch::kFloat);
+      }
     }
   }
 
@@ -225,6 +253,59 @@ class Analysis {
   void tie(const std::vector<int>& a, const std::vector<int>& b, const Node* node) {
     if (a.size() != b.size()) throw Error(refused(node, "joins " + std::to_string(a.size()) + " and " + std::to_string(b.size()) + " channels"));
     for (std::size_t i = 0; i < a.size(); ++i) uf_.unite(a[i], b[i]);
+  }
+
+  // The attribute a prim::GetAttr chain from self reads, when it is one.
+  std::optional<c10::IValue> attribute_of(const Value* v) const {
+    std::vector<std::string> names;
+    const Value* cur = v;
+    while (cur->node()->kind() == c10::prim::GetAttr) {
+      names.push_back(cur->node()->s(c10::attr::name));
+      cur = cur->node()->input(0);
+    }
+    if (names.empty() || cur != graph_->inputs()[0]) return std::nullopt;
+    c10::IValue object = impl_.module._ivalue();
+    for (auto it = names.rbegin(); it != names.rend(); ++it) {
+      if (!object.isObject()) return std::nullopt;
+      object = object.toObjectRef().getAttr(*it);
+    }
+    return object;
+  }
+
+  // Settings held as attributes (a block's use_res_connect, an activation's name, a kernel
+  // size), other than `training`, become constants, so that the branches they choose are the
+  // graph: the pruned model keeps the source's choices.
+  void specialise_flags(torch::jit::Block* block) {
+    for (Node* node : block->nodes()) {
+      for (auto* sub : node->blocks()) specialise_flags(sub);
+      if (node->kind() != c10::prim::GetAttr || node->s(c10::attr::name) == "training") continue;
+      const auto kind = node->output()->type()->kind();
+      if (kind != c10::TypeKind::BoolType && kind != c10::TypeKind::IntType && kind != c10::TypeKind::FloatType &&
+          kind != c10::TypeKind::StringType) {
+        continue;
+      }
+      auto value = attribute_of(node->output());
+      if (!value || !(value->isBool() || value->isInt() || value->isDouble() || value->isString())) continue;
+      torch::jit::WithInsertPoint guard(node);
+      node->output()->replaceAllUsesWith(graph_->insertConstant(*value));
+    }
+  }
+
+  // An Optional[Tensor] attribute holding None (a conv without bias).
+  bool attribute_is_none(const Value* v) const {
+    std::vector<std::string> names;
+    const Value* cur = v;
+    while (cur->node()->kind() == c10::prim::GetAttr) {
+      names.push_back(cur->node()->s(c10::attr::name));
+      cur = cur->node()->input(0);
+    }
+    if (names.empty() || cur != graph_->inputs()[0]) return false;
+    c10::IValue object = impl_.module._ivalue();
+    for (auto it = names.rbegin(); it != names.rend(); ++it) {
+      if (!object.isObject()) return false;
+      object = object.toObjectRef().getAttr(*it);
+    }
+    return object.isNone();
   }
 
   // The module attribute path a value reads ("features.1.conv.0.weight"), when it is a tensor
@@ -267,7 +348,7 @@ class Analysis {
   // A parameter input of a known operation: a tensor attribute, or absent (None).
   std::optional<std::string> parameter_input(const Node* node, std::size_t i) {
     const Value* v = node->input(i);
-    if (is_none(v)) return std::nullopt;
+    if (is_none(v) || attribute_is_none(v)) return std::nullopt;
     auto path = parameter_path(v);
     if (!path) throw Error(refused(node, "takes a computed tensor where a parameter was expected"));
     return path;
@@ -402,6 +483,9 @@ class Analysis {
     use(weight, 0, out, node);
     if (bias) use(*bias, 0, out, node);
     layer.out_ids = out;
+    layer.bias = bias.value_or("");
+    if (*groups == 1 && means_.count(x)) layer.input_mean = means_.at(x);
+    written_by_[node->output()] = impl_.layers.size();
     impl_.layers.push_back(std::move(layer));
     act_[node->output()] = std::move(out);
   }
@@ -415,6 +499,10 @@ class Analysis {
       if (!path) continue;
       use(*path, 0, ids, node);
       if (i == 1) bn.weight = *path;
+      if (i == 3) {
+        auto writer = written_by_.find(node->input(0));
+        if (writer != written_by_.end()) impl_.layers[writer->second].next_running_mean = *path;
+      }
       if (i == 4) bn.running_var = *path;
     }
     if (auto eps = constant(node->input(7)); eps && eps->isDouble()) bn.eps = eps->toDouble();
@@ -439,6 +527,9 @@ class Analysis {
     layer.linear = true;
     layer.in_ids = in;
     layer.out_ids = out;
+    layer.bias = bias.value_or("");
+    if (means_.count(x)) layer.input_mean = means_.at(x);
+    written_by_[node->output()] = impl_.layers.size();
     impl_.layers.push_back(std::move(layer));
     act_[node->output()] = std::move(out);
   }
@@ -479,10 +570,14 @@ class Analysis {
 
   void pad(Node* node) {
     const auto& ids = only_activation(node);
-    auto amounts = constant_ints(node->input(1));
-    if (!amounts || amounts->size() > 2 * (shape(node->input(0)).size() - 2)) {
-      throw Error(refused(node, "pads the channel dimension"));
-    }
+    // Only the count matters (two per padded dimension, from the last): the amounts may be
+    // computed, as TensorFlow's "same" padding is from the input size.
+    const Value* amounts = node->input(1);
+    std::optional<std::size_t> count;
+    if (amounts->node()->kind() == c10::prim::ListConstruct) count = amounts->node()->inputs().size();
+    if (auto listed = constant_ints(amounts)) count = listed->size();
+    if (!count) throw Error(refused(node, "pads by a list of unknown length"));
+    if (*count > 2 * (shape(node->input(0)).size() - 2)) throw Error(refused(node, "pads the channel dimension"));
     act_[node->output()] = ids;
   }
 
@@ -687,7 +782,11 @@ class Analysis {
   std::shared_ptr<Graph> graph_;
   UnionFind uf_;
   std::set<int> fixed_;
+  static constexpr std::int64_t kProbeBatch = 8;
+  std::int64_t probe_batch_ = 1;
   std::unordered_map<const Value*, std::vector<std::int64_t>> shapes_;
+  std::unordered_map<const Value*, torch::Tensor> means_;   // per channel (dim 1), over the probe batch
+  std::unordered_map<const Value*, std::size_t> written_by_;  // conv/linear output -> its layer
   std::unordered_map<const Value*, std::vector<int>> act_;
   std::unordered_map<const Value*, std::vector<const Value*>> lists_;
   std::unordered_map<const Value*, std::pair<std::vector<int>, bool>> parts_;
@@ -835,17 +934,34 @@ Expected<Module> ChannelGraph::prune(const std::map<std::string, std::vector<std
   return capture([&]() -> Module {
     torch::NoGradGuard no_grad;
     Module out = impl.module.clone();
-    for (const auto& [path, uses] : impl.uses) {
-      torch::Tensor t = impl.parameters.at(path);
-      const bool grad = t.requires_grad();
-      for (const auto& u : uses) {
-        std::vector<std::int64_t> index;
-        for (std::size_t i = 0; i < u.ids.size(); ++i) {
-          if (alive(u.ids[i])) index.push_back(static_cast<std::int64_t>(i));
-        }
-        t = t.index_select(u.dim, torch::tensor(index, torch::kLong));
+    // A removed input channel's mean contribution (W[o, c] summed over the kernel, times the
+    // channel's mean on the probe batch) moves into the layer's bias or the running mean of
+    // the batch norm after it: channels whose output is nearly constant (a small batch-norm
+    // scale, a large shift) are the least salient and would otherwise shift every consumer.
+    std::map<std::string, torch::Tensor> adjusted;
+    auto tensor = [&](const std::string& path) -> torch::Tensor& {
+      auto it = adjusted.find(path);
+      if (it == adjusted.end()) it = adjusted.emplace(path, impl.parameters.at(path).detach().clone()).first;
+      return it->second;
+    };
+    for (const auto& l : impl.layers) {
+      if (!l.input_mean.defined() || l.depthwise || (l.bias.empty() && l.next_running_mean.empty())) continue;
+      const auto& w = impl.parameters.at(l.weight);
+      std::vector<std::int64_t> removed;
+      for (std::size_t i = 0; i < l.in_ids.size(); ++i) {
+        if (!alive(l.in_ids[i])) removed.push_back(static_cast<std::int64_t>(i));
       }
-      t = t.contiguous().detach().clone().set_requires_grad(grad);
+      if (removed.empty() || l.input_mean.size(0) != w.size(1)) continue;
+      const auto index = torch::tensor(removed, torch::kLong);
+      const auto per_input = w.index_select(1, index).to(torch::kFloat).reshape({w.size(0), static_cast<std::int64_t>(removed.size()), -1}).sum(2);
+      const auto delta = per_input.matmul(l.input_mean.index_select(0, index));
+      if (!l.bias.empty()) {
+        tensor(l.bias) += delta.to(impl.parameters.at(l.bias).dtype());
+      } else {
+        tensor(l.next_running_mean) -= delta.to(impl.parameters.at(l.next_running_mean).dtype());
+      }
+    }
+    auto set = [&](const std::string& path, const torch::Tensor& t) {
       Module owner = out;
       std::string rest = path;
       for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
@@ -853,6 +969,21 @@ Expected<Module> ChannelGraph::prune(const std::map<std::string, std::vector<std
         rest = rest.substr(dot + 1);
       }
       owner.setattr(rest, t);
+    };
+    for (const auto& [path, t] : adjusted) {
+      if (!impl.uses.count(path)) set(path, t.set_requires_grad(impl.parameters.at(path).requires_grad()));
+    }
+    for (const auto& [path, uses] : impl.uses) {
+      torch::Tensor t = adjusted.count(path) ? adjusted.at(path) : impl.parameters.at(path);
+      const bool grad = impl.parameters.at(path).requires_grad();
+      for (const auto& u : uses) {
+        std::vector<std::int64_t> index;
+        for (std::size_t i = 0; i < u.ids.size(); ++i) {
+          if (alive(u.ids[i])) index.push_back(static_cast<std::int64_t>(i));
+        }
+        t = t.index_select(u.dim, torch::tensor(index, torch::kLong));
+      }
+      set(path, t.contiguous().detach().clone().set_requires_grad(grad));
     }
     // A depthwise convolution's group count is its channel count, written in the graph.
     auto graph = out.get_method("forward").graph();

@@ -1,0 +1,105 @@
+#include "edgefleet/graph_pruning.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "model/torchscript_cost.h"
+#include "port/channel_graph.h"
+#include "port/channel_pruning.h"
+
+namespace edgefleet {
+namespace {
+
+std::map<std::string, int> uniform_widths(const ChannelGraph& graph, double fraction, int multiple) {
+  std::map<std::string, int> widths;
+  for (const auto& [name, full] : graph.widths()) widths[name] = rounded_width(fraction * full, full, multiple, /*up=*/true);
+  return widths;
+}
+
+}  // namespace
+
+Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphPruneOptions& options, const std::string& out_pt) {
+  if (!(options.macs_fraction > 0 && options.macs_fraction <= 1)) return invalid_argument("prune: the MACs fraction must be in (0, 1]");
+  if (options.channel_multiple < 1) return invalid_argument("prune: the channel multiple must be at least 1");
+  if (base.format != ModelFormat::kTorchScript) return unsupported("prune: " + base.name + " is not a TorchScript model");
+  if (out_pt.size() < 4 || out_pt.substr(out_pt.size() - 3) != ".pt") return invalid_argument("prune: the output must be a .pt file: " + out_pt);
+  return capture([&]() -> GraphPruneResult {
+    torch::jit::Module module;
+    try {
+      module = torch::jit::load(base.model_path());
+    } catch (const std::exception& e) {
+      throw Error(corrupt("prune: cannot load " + base.model_path() + ": " + e.what()));
+    }
+    const std::vector<std::int64_t> input = {1, base.input.channels(), base.input.height, base.input.width};
+    auto graph = ChannelGraph::analyse(module, input);
+    if (!graph) throw Error(Status(graph.status().code(), base.name + ": " + graph.status().message()));
+    GraphPruneResult result;
+    const ArchCost full = graph->cost();
+    result.base_macs = full.macs;
+    result.base_params = full.params;
+    const double budget = options.macs_fraction * static_cast<double>(full.macs);
+    // The largest uniform fraction whose rounded widths fit the budget.
+    double lo = 0.0, hi = 1.0;
+    if (static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) > budget) {
+      throw Error(invalid_argument("prune: " + base.name + " cannot reach " + std::to_string(options.macs_fraction) +
+                                   " of its MACs: its narrowest widths keep " +
+                                   std::to_string(static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) /
+                                                  static_cast<double>(full.macs))));
+    }
+    for (int step = 0; step < 40; ++step) {
+      const double mid = (lo + hi) / 2;
+      if (static_cast<double>(graph->cost(uniform_widths(*graph, mid, options.channel_multiple)).macs) <= budget) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    const auto widths = uniform_widths(*graph, lo, options.channel_multiple);
+    result.width_fraction = lo;
+    const auto saliency = graph->saliency();
+    std::map<std::string, std::vector<std::int64_t>> keep;
+    for (const auto& [name, width] : widths) keep[name] = top_channels(saliency.at(name), width);
+    auto pruned = graph->prune(keep);
+    if (!pruned) throw Error(pruned.status());
+    const ArchCost cost = graph->cost(widths);
+    result.macs = cost.macs;
+    result.params = cost.params;
+    for (const auto& g : graph->groups()) {
+      auto it = widths.find(g.name);
+      result.groups.push_back({g.name, g.channels, it == widths.end() ? g.channels : it->second, g.prunable});
+    }
+    // The pruned module must run and its traced cost must be what the analysis predicted.
+    auto traced = torchscript_cost(*pruned, input);
+    if (!traced) throw Error(traced.status());
+    if (traced->macs != cost.macs) {
+      throw Error(internal_error("prune: the pruned model has " + std::to_string(traced->macs) + " MACs, the analysis predicted " +
+                                 std::to_string(cost.macs)));
+    }
+    std::filesystem::create_directories(std::filesystem::absolute(out_pt).parent_path());
+    replace_atomically(out_pt, [&](const std::string& tmp) { pruned->save(tmp); });
+    ModelCard card = base;
+    const std::string stem = std::filesystem::path(out_pt).stem().string();
+    card.name = stem;
+    card.file = std::filesystem::path(out_pt).filename().string();
+    card.sha256.clear();
+    card.params = traced->params;
+    card.macs = traced->macs;
+    card.accuracy.reset();
+    card.raw = nlohmann::json();  // the base's other fields (verification, measurements) describe the base
+    card.training = nlohmann::json();
+    card.latency_ms = nlohmann::json();
+    card.architecture = base.architecture + " (channel-pruned to " + std::to_string(options.macs_fraction) + " of its MACs)";
+    card.provenance = {{"pruned_from", base.name},
+                       {"base_provenance", base.provenance},
+                       {"method", "graph channel groups, uniform width fraction, saliency-ranked channels, not fine-tuned"},
+                       {"width_fraction", lo},
+                       {"channel_multiple", options.channel_multiple}};
+    const std::string card_path = (std::filesystem::path(out_pt).parent_path() / (stem + ".json")).string();
+    if (auto written = write_card(card, card_path); !written.is_ok()) throw Error(written);
+    result.card_path = card_path;
+    return result;
+  });
+}
+
+}  // namespace edgefleet
