@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -55,7 +56,7 @@ TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* command : {"zoo", "eval", "fleet", "fleet show", "simulate", "profile", "pipeline", "stability", "harden", "serve",
                               "repository", "infer", "port", "peers", "peers run", "peers device", "peers coordinator", "branches",
-                              "branches build", "branches bench", "branches scenario"}) {
+                              "branches build", "branches bench", "branches scenario", "prune"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
@@ -91,6 +92,30 @@ TEST(Cli, EvalJsonHasTheDocumentedFields) {
   EXPECT_LE(j["top5"].get<double>(), 1.0);
   EXPECT_GT(j["images_per_second"].get<double>(), 0.0);
   EXPECT_EQ(j["skipped"].size(), 1u);
+}
+
+TEST(Cli, PruneWritesASmallerModelThatLoadsAndRuns) {
+  testing::TempDir dir;
+  const std::string base = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/resnet_s.json";
+  auto r = run_cli("prune --model " + base + " --macs 0.5 --out " + dir.file("out/resnet_half.pt") + " --json", true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_LE(j["macs"].get<double>(), 0.5 * j["base_macs"].get<double>());
+  EXPECT_LT(j["params"].get<double>(), j["base_params"].get<double>());
+  write_two_class_folder(dir, 2);
+  auto eval = run_cli("eval --model " + dir.file("out/resnet_half.json") + " --data " + dir.file("data") + " --json", true);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(nlohmann::json::parse(eval.output)["images"], 4);
+}
+
+TEST(Cli, PruneBelowTheNarrowestWidthsIsOneLineError) {
+  testing::TempDir dir;
+  const std::string base = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/cnn_tiny.json";
+  auto r = run_cli("prune --model " + base + " --macs 0.05 --out " + dir.file("tiny.pt"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.output.rfind("edgefleet: invalid_argument: prune: cnn_tiny cannot reach", 0), 0u) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("tiny.pt")));
 }
 
 TEST(Cli, InvalidDeviceProfileFailsValidation) {

@@ -385,3 +385,93 @@ TEST_F(PortRun, AGoalNoArchitectureCanMeetIsRefusedBeforeAnyWork) {
 
 }  // namespace
 }  // namespace edgefleet
+
+namespace edgefleet {
+namespace {
+
+// A classifier no sequential import can read (a Fire-style concatenation after batch-normed
+// convs), saved with its card, and photos in train/ and val/ folders (one unreadable).
+class PortGraphRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    torch::jit::Module m("FireClassifier");
+    m.register_attribute("training", c10::BoolType::get(), false);
+    torch::manual_seed(3);
+    auto param = [&](const std::string& name, std::vector<std::int64_t> shape, double scale) {
+      m.register_parameter(name, torch::randn(shape) * scale, false);
+    };
+    param("c1_w", {32, 3, 3, 3}, 0.3);
+    param("bn_w", {32}, 0.5);
+    param("bn_b", {32}, 0.1);
+    m.register_buffer("bn_rm", torch::zeros({32}));
+    m.register_buffer("bn_rv", torch::ones({32}));
+    param("e1_w", {32, 32, 1, 1}, 0.2);
+    param("e3_w", {32, 32, 3, 3}, 0.1);
+    param("fc_w", {2, 64}, 0.2);
+    param("fc_b", {2}, 0.0);
+    m.define(R"(
+def forward(self, x):
+  a = torch.relu(torch.batch_norm(torch.conv2d(x, self.c1_w, None, [2, 2], [1, 1], [1, 1], 1), self.bn_w, self.bn_b, self.bn_rm, self.bn_rv, self.training, 0.1, 1e-5, False))
+  y = torch.cat([torch.relu(torch.conv2d(a, self.e1_w, None, [1, 1], [0, 0], [1, 1], 1)), torch.relu(torch.conv2d(a, self.e3_w, None, [1, 1], [1, 1], [1, 1], 1))], 1)
+  return torch.linear(torch.flatten(torch.adaptive_avg_pool2d(y, [1, 1]), 1), self.fc_w, self.fc_b)
+)");
+    m.save(dir_.file("fire.pt"));
+    const nlohmann::json card = {{"name", "fire"}, {"file", "fire.pt"}, {"format", "torchscript"}, {"classes", 2},
+                                 {"input", {{"color", "rgb"}, {"height", 16}, {"width", 16}, {"range", {0, 1}}, {"resize", "exact"},
+                                            {"interpolation", "area"}, {"layout", "NCHW"}}}};
+    std::ofstream(dir_.file("fire.json")) << card.dump();
+    for (const std::string split : {"train", "val"}) {
+      for (int i = 0; i < 8; ++i) {
+        testing::write_png(dir_.file(split + "/a/" + std::to_string(i) + ".png"), 20, 20, 3, i);
+        testing::write_png(dir_.file(split + "/b/" + std::to_string(i) + ".png"), 20, 20, 3, 50 + i);
+      }
+    }
+    testing::write_text(dir_.file("val/b/broken.png"), "not a picture");
+    base_macs_ = torchscript_cost(m, {1, 3, 16, 16}).value().macs;
+  }
+
+  PortConfig config(const std::string& algorithm) const {
+    const nlohmann::json j = {{"base_model", dir_.file("fire.json")},
+                              {"dataset", dir_.file("train")},
+                              {"validation", dir_.file("val")},
+                              {"algorithm", algorithm},
+                              {"threads", 1},
+                              {"morphnet", {{"strength", 0.05}, {"max_steps", 200}, {"batch", 8}}},
+                              {"finetune", {{"steps", 3}, {"batch", 8}}},
+                              {"goals", {{{"name", "g70"}, {"max_macs", base_macs_ * 7 / 10}}, {{"name", "g40"}, {"max_macs", base_macs_ * 4 / 10}}}}};
+    return port_config_from_json(j, "test", builtin_fleet_dir()).value();
+  }
+
+  testing::TempDir dir_;
+  std::int64_t base_macs_ = 0;
+};
+
+TEST_F(PortGraphRun, ABranchingGraphPortsThroughItsChannelGroups) {
+  for (const std::string algorithm : {"l1", "morphnet", "evolution"}) {
+    const PortConfig c = config(algorithm);
+    const std::string out = dir_.file("out-" + algorithm);
+    auto result = run_port(c, out);
+    ASSERT_TRUE(result) << algorithm << ": " << result.status().to_string();
+    EXPECT_NE(result->imported.find("read through its TorchScript graph"), std::string::npos) << result->imported;
+    ASSERT_EQ(result->goals.size(), 2u);
+    for (std::size_t i = 0; i < c.goals.size(); ++i) {
+      const ModelCard card = read_card(out + "/" + result->goals[i].card_file).value();
+      auto module = torch::jit::load(out + "/" + card.file);
+      module.eval();
+      const ModelCost traced = torchscript_cost(module, {1, 3, 16, 16}).value();
+      EXPECT_LE(traced.macs, *c.goals[i].max_macs) << algorithm << " " << c.goals[i].name;
+      EXPECT_EQ(card.macs, traced.macs) << algorithm;
+      EXPECT_TRUE(result->goals[i].constraints_met) << algorithm << " " << c.goals[i].name;
+    }
+    // Evaluated on val/ (16 readable photos), the unreadable one skipped and listed.
+    ASSERT_EQ(result->skipped.size(), 1u) << algorithm;
+    EXPECT_NE(result->skipped[0].find("broken.png"), std::string::npos);
+    // A rerun resumes from the folder.
+    auto again = run_port(c, out);
+    ASSERT_TRUE(again) << again.status().to_string();
+    EXPECT_EQ(again->goals[1].cost.macs, result->goals[1].cost.macs);
+  }
+}
+
+}  // namespace
+}  // namespace edgefleet

@@ -66,8 +66,11 @@ struct PortConfig {
   std::string base_model;
   // "fashion-mnist" (train split to adapt and fine-tune, test split to evaluate), or an image
   // folder (relative to the working directory): even items adapt and fine-tune, odd items
-  // evaluate, preprocessed as the base card says.
+  // evaluate, preprocessed as the base card says. Unreadable photos are skipped and listed.
   std::string dataset = "fashion-mnist";
+  // An image folder to evaluate on instead (e.g. imagenette/val beside imagenette/train as
+  // `dataset`): then every item of `dataset` adapts and fine-tunes, every item here measures.
+  std::string validation;
   PortAlgorithm algorithm = PortAlgorithm::kMorphNet;
   PortMode mode = PortMode::kCollective;
   LatencyModel latency_model = LatencyModel::kSum;
@@ -117,6 +120,7 @@ struct PortResult {
   double adapt_seconds = 0.0;
   double finetune_seconds = 0.0;
   std::vector<GoalResult> goals;  // in the config's order
+  std::vector<std::string> skipped;  // "item: reason" for each photo that could not be read
 };
 
 struct PortProgress {

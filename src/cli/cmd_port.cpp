@@ -51,6 +51,7 @@ int run(const PortArgs& args) {
   if (args.serve) return serve(*config, args);
   auto result = run_port(*config, args.out, print_progress);
   if (!result) return fail(result.status());
+  for (const auto& s : result->skipped) std::cerr << "edgefleet: skipped " << s << "\n";
   std::cout << "\n" << port_summary_markdown(*config, *result) << "\n" << args.out << "/summary.md\n";
   for (const auto& g : result->goals) {
     if (!g.constraints_met) return fail(internal_error("goal '" + g.goal + "' was not met (see the table)"));
@@ -62,7 +63,7 @@ int run(const PortArgs& args) {
 
 Runner add_port_command(CLI::App& app) {
   auto args = std::make_shared<PortArgs>();
-  auto* command = app.add_subcommand("port", "Tailor one zoo model into a suite of variants, one per device goal (Mistify)");
+  auto* command = app.add_subcommand("port", "Tailor one model (a zoo model or any TorchScript classifier) into a suite of variants, one per device goal (Mistify)");
   command->add_option("config", args->config, "Port config (JSON): base model, goals, algorithm, fine-tuning")->required();
   command->add_option("--out", args->out, "Output folder: one model + card per goal, summary.md, port.json; a rerun resumes")->required();
   command->add_option("--fleet", args->fleet, "Fleet folder that device goals name, or 'builtin'")->capture_default_str();

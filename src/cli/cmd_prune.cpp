@@ -24,7 +24,12 @@ struct PruneArgs {
 };
 
 // Median per-batch latency of each model, rounds interleaved so that both see the same machine.
-Expected<std::pair<double, double>> measure_pair(const ModelCard& base, const ModelCard& pruned, const PruneArgs& args) {
+struct PairLatency {
+  double base_ms = 0, pruned_ms = 0;
+  std::string base_engine, pruned_engine;
+};
+
+Expected<PairLatency> measure_pair(const ModelCard& base, const ModelCard& pruned, const PruneArgs& args) {
   LoadOptions load;
   load.threads = args.threads;
   auto a = load_classifier(base, load);
@@ -44,7 +49,7 @@ Expected<std::pair<double, double>> measure_pair(const ModelCard& base, const Mo
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  return std::make_pair(median(base_ms), median(pruned_ms));
+  return PairLatency{median(base_ms), median(pruned_ms), (*a)->engine(), (*b)->engine()};
 }
 
 int run(const PruneArgs& args) {
@@ -69,9 +74,11 @@ int run(const PruneArgs& args) {
     if (!card) return fail(card.status());
     auto ms = measure_pair(*base, *card, args);
     if (!ms) return fail(ms.status());
-    out["base_ms"] = ms->first;
-    out["pruned_ms"] = ms->second;
-    out["speedup"] = ms->first / ms->second;
+    out["base_ms"] = ms->base_ms;
+    out["pruned_ms"] = ms->pruned_ms;
+    out["speedup"] = ms->base_ms / ms->pruned_ms;
+    out["base_engine"] = ms->base_engine;
+    out["pruned_engine"] = ms->pruned_engine;
   }
   if (args.json) {
     std::cout << out.dump() << "\n";

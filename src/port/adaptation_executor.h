@@ -19,7 +19,7 @@ struct Measurement {
   std::optional<double> latency_ms;  // on the goal's hardware, when it has a latency budget
 };
 
-Measurement measure(const ArchSpec& spec, const PortGoal& goal, LatencyModel model);
+Measurement measure(const ArchCost& cost, const PortGoal& goal, LatencyModel model);
 // Per constraint the goal sets (MACs, params, memory, latency, in that order; 0 when absent):
 // how far above its budget the model is, relative to the budget (0 = met).
 std::vector<double> distances(const Measurement& m, const PortGoal& goal);
@@ -30,8 +30,8 @@ class AdaptationExecutor {
   virtual ~AdaptationExecutor() = default;
   // Init: the starting model (the base or the parent goal's adapted model) and the goal.
   virtual void init(const PrunableModel& start, const PortGoal& goal) = 0;
-  // Measure: the architecture the executor would produce now.
-  virtual ArchSpec current_spec() = 0;
+  // Measure: the cost of the model the executor would produce now.
+  virtual ArchCost current_cost() = 0;
   // Adjust: one iteration (a training step, a width step, a generation).
   virtual void adjust() = 0;
   // Whether to stop, given whether the current spec meets the goal.

@@ -44,21 +44,13 @@ class MorphNetExecutor : public AdaptationExecutor {
     std::vector<torch::Tensor> parameters;
     for (const auto& p : model_.module.parameters()) parameters.push_back(p.set_requires_grad(true));
     optimizer_ = std::make_unique<torch::optim::SGD>(parameters, torch::optim::SGDOptions(config_.morphnet.learning_rate).momentum(0.9));
-    gammas_.clear();
-    for (const auto& group : channel_groups(model_.spec)) {
-      if (!group.prunable) continue;
-      for (const auto& member : group.members) {
-        if (member.tensor.size() > 2 && member.tensor.compare(member.tensor.size() - 2, 2, "_g") == 0) {
-          gammas_[group.name].push_back(model_.module.attr(member.tensor).toTensor());
-        }
-      }
-    }
+    gammas_ = batch_norm_scales(model_);
     steps_ = 0;
     threshold_ = config_.morphnet.threshold;
     reschedule();
   }
 
-  ArchSpec current_spec() override { return spec_with_widths(model_.spec, widths_of(alive())).value(); }
+  ArchCost current_cost() override { return cost_at(model_, widths_of(alive())); }
 
   void adjust() override {
     const auto n = train_.images.size(0);
@@ -118,7 +110,7 @@ class MorphNetExecutor : public AdaptationExecutor {
   void reschedule() {
     const auto keep = alive();
     const auto widths = widths_of(keep);
-    const Measurement now = measure(spec_with_widths(model_.spec, widths).value(), goal_, config_.latency_model);
+    const Measurement now = measure(cost_at(model_, widths), goal_, config_.latency_model);
     const std::vector<double> distance = distances(now, goal_);
     const std::vector<double> total = cost_vector(now);
     std::map<std::string, std::vector<double>> marginal;
@@ -127,7 +119,7 @@ class MorphNetExecutor : public AdaptationExecutor {
       if (width <= 1) continue;
       auto narrower = widths;
       narrower[group] = width - 1;
-      const auto less = cost_vector(measure(spec_with_widths(model_.spec, narrower).value(), goal_, config_.latency_model));
+      const auto less = cost_vector(measure(cost_at(model_, narrower), goal_, config_.latency_model));
       auto& m = marginal[group];
       for (std::size_t k = 0; k < total.size(); ++k) {
         m.push_back(std::max(0.0, total[k] - less[k]));
@@ -166,7 +158,7 @@ class L1Executor : public AdaptationExecutor {
     norms_ = filter_l1_norms(start);
     ratio_ = 1.0;
   }
-  ArchSpec current_spec() override { return spec_with_widths(start_.spec, widths()).value(); }
+  ArchCost current_cost() override { return cost_at(start_, widths()); }
   void adjust() override { ratio_ *= 0.97; }
   PrunableModel result() override {
     std::map<std::string, std::vector<std::int64_t>> keep;
@@ -205,13 +197,13 @@ class EvolutionExecutor : public AdaptationExecutor {
     population_.clear();
     // Seed: the uniform ratio that just meets the goal (every group narrowed alike), mutated.
     double ratio = 1.0;
-    while (ratio > 0.02 && !meets(measure(spec_of(uniform(ratio)), goal_, config_.latency_model), goal_)) ratio *= 0.97;
+    while (ratio > 0.02 && !meets(measure(cost_of(uniform(ratio)), goal_, config_.latency_model), goal_)) ratio *= 0.97;
     population_.push_back(score(uniform(ratio)));
     while (static_cast<int>(population_.size()) < config_.evolution.population) population_.push_back(score(mutate(population_[0].widths)));
     sort_population();
   }
 
-  ArchSpec current_spec() override { return spec_of(population_.front().widths); }
+  ArchCost current_cost() override { return cost_of(population_.front().widths); }
 
   void adjust() override {
     const std::size_t keep = std::max<std::size_t>(1, population_.size() / 2);
@@ -243,7 +235,7 @@ class EvolutionExecutor : public AdaptationExecutor {
     }
     return w;
   }
-  ArchSpec spec_of(const std::map<std::string, int>& widths) const { return spec_with_widths(start_.spec, widths).value(); }
+  ArchCost cost_of(const std::map<std::string, int>& widths) const { return cost_at(start_, widths); }
   std::map<std::string, int> mutate(std::map<std::string, int> widths) {
     std::normal_distribution<double> step(0.0, config_.evolution.mutation);
     for (auto& [group, width] : widths) {
@@ -259,7 +251,7 @@ class EvolutionExecutor : public AdaptationExecutor {
   }
   Candidate score(std::map<std::string, int> widths) {
     Candidate c;
-    const Measurement m = measure(spec_of(widths), goal_, config_.latency_model);
+    const Measurement m = measure(cost_of(widths), goal_, config_.latency_model);
     c.feasible = meets(m, goal_);
     if (!c.feasible) {
       double sum = 0.0;
@@ -299,9 +291,9 @@ class EvolutionExecutor : public AdaptationExecutor {
 
 }  // namespace
 
-Measurement measure(const ArchSpec& spec, const PortGoal& goal, LatencyModel model) {
+Measurement measure(const ArchCost& cost, const PortGoal& goal, LatencyModel model) {
   Measurement m;
-  m.cost = arch_cost(spec);
+  m.cost = cost;
   if (goal.max_latency_ms) m.latency_ms = estimated_latency_ms(m.cost, goal.hardware, model).value();
   return m;
 }

@@ -799,12 +799,63 @@ class Analysis {
 Expected<ChannelGraph> ChannelGraph::analyse(const Module& module, const std::vector<std::int64_t>& input_shape) {
   return capture([&]() -> ChannelGraph {
     ChannelGraph graph;
-    graph.impl_ = std::make_shared<const Impl>(Analysis(module.clone(), input_shape).run());
+    torch::jit::Module copy;
+    {
+      torch::NoGradGuard no_grad;  // the copy's parameters must be leaves, to train
+      copy = module.clone();
+    }
+    graph.impl_ = std::make_shared<const Impl>(Analysis(copy, input_shape).run());
     return graph;
   });
 }
 
+Module ChannelGraph::module() const { return impl_->module; }
+
+const std::vector<std::int64_t>& ChannelGraph::input_shape() const { return impl_->input_shape; }
+
 const std::vector<GraphChannelGroup>& ChannelGraph::groups() const { return impl_->groups; }
+
+std::map<std::string, torch::Tensor> ChannelGraph::filter_l1_norms() const {
+  const Impl& impl = *impl_;
+  torch::NoGradGuard no_grad;
+  std::vector<std::vector<float>> by_group(impl.groups.size());
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) by_group[g].assign(static_cast<std::size_t>(impl.groups[g].channels), 0.0f);
+  for (const auto& l : impl.layers) {
+    const auto& w = impl.parameters.at(l.weight);
+    const auto rows = w.abs().reshape({w.size(0), -1}).mean(1).to(torch::kFloat).contiguous();
+    const float* r = rows.data_ptr<float>();
+    for (std::size_t i = 0; i < l.out_ids.size(); ++i) {
+      const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(l.out_ids[i])]);
+      const int g = impl.group_of_class[c];
+      if (g >= 0) by_group[static_cast<std::size_t>(g)][static_cast<std::size_t>(impl.index_in_group[c])] += r[i];
+    }
+  }
+  std::map<std::string, torch::Tensor> out;
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) {
+    if (impl.groups[g].prunable) out[impl.groups[g].name] = torch::tensor(by_group[g]);
+  }
+  return out;
+}
+
+std::map<std::string, std::vector<torch::Tensor>> ChannelGraph::batch_norm_scales() const {
+  const Impl& impl = *impl_;
+  std::map<std::string, std::vector<torch::Tensor>> out;
+  for (const auto& bn : impl.batch_norms) {
+    if (bn.ids.empty()) continue;
+    const int g = impl.group_of_class[static_cast<std::size_t>(impl.root[static_cast<std::size_t>(bn.ids[0])])];
+    if (g < 0 || !impl.groups[static_cast<std::size_t>(g)].prunable ||
+        static_cast<int>(bn.ids.size()) != impl.groups[static_cast<std::size_t>(g)].channels) {
+      continue;
+    }
+    bool in_order = true;
+    for (std::size_t i = 0; i < bn.ids.size() && in_order; ++i) {
+      const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(bn.ids[i])]);
+      in_order = impl.group_of_class[c] == g && impl.index_in_group[c] == static_cast<int>(i);
+    }
+    if (in_order) out[impl.groups[static_cast<std::size_t>(g)].name].push_back(impl.parameters.at(bn.weight));
+  }
+  return out;
+}
 
 std::map<std::string, int> ChannelGraph::widths() const {
   std::map<std::string, int> out;

@@ -44,6 +44,12 @@ class ChannelGraph {
   // the analysis does not know, or invalid_argument when the module does not run.
   static Expected<ChannelGraph> analyse(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape);
 
+  // The analysed copy of the module (forward inlined, settings specialised): the model to train
+  // and prune. Its tensors are the ones saliency() and prune() read, so training it in place
+  // (an optimiser's steps, batch-norm statistics) is seen by both.
+  torch::jit::Module module() const;
+  const std::vector<std::int64_t>& input_shape() const;
+
   const std::vector<GraphChannelGroup>& groups() const;
   // Full widths of the prunable groups, by name.
   std::map<std::string, int> widths() const;
@@ -54,6 +60,11 @@ class ChannelGraph {
   // norms that write it (|gamma| * sqrt(var / (var + eps)), the largest), else the mean L1
   // norm of the conv/linear rows that write it.
   std::map<std::string, torch::Tensor> saliency() const;
+  // Per prunable group, each channel's mean L1 norm of the conv/linear rows that write it.
+  std::map<std::string, torch::Tensor> filter_l1_norms() const;
+  // Per prunable group, the scales (gamma) of the batch norms that cover exactly its channels,
+  // in its channel order (the module's own tensors: shrinking them in place prunes).
+  std::map<std::string, std::vector<torch::Tensor>> batch_norm_scales() const;
   // A pruned copy keeping, per named group, the listed channels (ascending, distinct, at least
   // one); other groups stay whole. Fails with invalid_argument for unknown or unprunable groups
   // or bad indices.

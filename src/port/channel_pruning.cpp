@@ -114,6 +114,38 @@ void compensate_removed(const ArchSpec& spec, const ChannelGroup& group, const s
 
 }  // namespace
 
+Expected<PrunableModel> graph_model(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape) {
+  auto graph = ChannelGraph::analyse(module, input_shape);
+  if (!graph) return graph.status();
+  PrunableModel out;
+  out.graph = std::make_shared<const ChannelGraph>(std::move(*graph));
+  out.module = out.graph->module();
+  if (!module.is_training()) out.module.eval();
+  return out;
+}
+
+std::map<std::string, int> group_widths(const PrunableModel& model) {
+  return model.graph ? model.graph->widths() : group_widths(model.spec);
+}
+
+ArchCost cost_at(const PrunableModel& model, const std::map<std::string, int>& widths) {
+  return model.graph ? model.graph->cost(widths) : arch_cost(spec_with_widths(model.spec, widths).value());
+}
+
+std::map<std::string, std::vector<torch::Tensor>> batch_norm_scales(const PrunableModel& model) {
+  if (model.graph) return model.graph->batch_norm_scales();
+  std::map<std::string, std::vector<torch::Tensor>> out;
+  for (const auto& group : channel_groups(model.spec)) {
+    if (!group.prunable) continue;
+    for (const auto& member : group.members) {
+      if (member.tensor.size() > 2 && member.tensor.compare(member.tensor.size() - 2, 2, "_g") == 0) {
+        out[group.name].push_back(model.module.attr(member.tensor).toTensor());
+      }
+    }
+  }
+  return out;
+}
+
 std::map<std::string, int> group_widths(const ArchSpec& spec) {
   std::map<std::string, int> widths;
   for (const auto& group : channel_groups(spec)) {
@@ -145,6 +177,12 @@ Expected<ArchSpec> spec_with_widths(const ArchSpec& spec, const std::map<std::st
 }
 
 Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::map<std::string, std::vector<std::int64_t>>& keep) {
+  if (model.graph) {
+    auto pruned = model.graph->prune(keep);
+    if (!pruned) return pruned.status();
+    if (!model.module.is_training()) pruned->eval();
+    return graph_model(*pruned, model.graph->input_shape());
+  }
   return capture([&] {
     torch::NoGradGuard no_grad;
     std::map<std::string, torch::Tensor> tensors;
@@ -191,12 +229,18 @@ Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::ma
 }
 
 PrunableModel clone_model(const PrunableModel& model) {
+  if (model.graph) {
+    auto copy = graph_model(model.module, model.graph->input_shape()).value();
+    copy.module.train(model.module.is_training());
+    return copy;
+  }
   auto copy = prune_channels(model, {}).value();
   if (model.module.is_training()) copy.module.train();
   return copy;
 }
 
 std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model) {
+  if (model.graph) return model.graph->filter_l1_norms();
   torch::NoGradGuard no_grad;
   std::map<std::string, torch::Tensor> norms;
   for (const auto& group : channel_groups(model.spec)) {
@@ -213,6 +257,7 @@ std::map<std::string, torch::Tensor> filter_l1_norms(const PrunableModel& model)
 }
 
 std::map<std::string, torch::Tensor> channel_saliency(const PrunableModel& model) {
+  if (model.graph) return model.graph->saliency();
   torch::NoGradGuard no_grad;
   std::map<std::string, torch::Tensor> saliency;
   const double eps = model.spec.bn_eps;

@@ -6,21 +6,38 @@
 #include <torch/script.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "edgefleet/arch_cost.h"
 #include "edgefleet/architecture.h"
 #include "edgefleet/status.h"
+#include "port/channel_graph.h"
 
 namespace edgefleet {
 
+// A model with channel groups: a zoo model (its ArchSpec: the fast path, every executor) or
+// any TorchScript classifier read through its graph (`graph` set, `spec` unused; `module` is
+// the graph's analysed copy).
 struct PrunableModel {
   ArchSpec spec;
   torch::jit::Module module;
+  std::shared_ptr<const ChannelGraph> graph;
 };
+
+// A TorchScript classifier without an ArchSpec, read through its graph for one NCHW input.
+Expected<PrunableModel> graph_model(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape);
 
 // Group widths of `spec` by group name (prunable groups only).
 std::map<std::string, int> group_widths(const ArchSpec& spec);
+std::map<std::string, int> group_widths(const PrunableModel& model);
+
+// The cost of `model` with the named groups at the given widths (others whole).
+ArchCost cost_at(const PrunableModel& model, const std::map<std::string, int>& widths);
+
+// Per prunable group, its batch norms' scales (the module's own tensors, channel order).
+std::map<std::string, std::vector<torch::Tensor>> batch_norm_scales(const PrunableModel& model);
 
 // `spec` with its residual shortcuts fixed (identity or projection, as the shapes decide now)
 // and the named groups' widths replaced. Unnamed groups keep their width.

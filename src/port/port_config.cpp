@@ -94,7 +94,7 @@ std::string latency_model_name(LatencyModel model) { return name_of(kLatencyMode
 Expected<PortConfig> port_config_from_json(const json& j, const std::string& origin, const std::string& fleet_dir) {
   return capture([&] {
     if (!j.is_object()) fail(origin, "expected a JSON object");
-    check_keys(j, {"base_model", "dataset", "algorithm", "mode", "latency_model", "channel_multiple", "morphnet", "evolution", "finetune", "train_images",
+    check_keys(j, {"base_model", "dataset", "validation", "algorithm", "mode", "latency_model", "channel_multiple", "morphnet", "evolution", "finetune", "train_images",
                    "eval_images", "threads", "seed", "goals"},
                origin, "");
     PortConfig c;
@@ -103,6 +103,11 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     read_string(j, "dataset", c.dataset, origin, "");
     if (!names_builtin_dataset(c.dataset) && !std::filesystem::is_directory(c.dataset)) {
       fail(origin, "dataset '" + c.dataset + "' is neither fashion-mnist nor an image folder (one sub-folder per class)");
+    }
+    read_string(j, "validation", c.validation, origin, "");
+    if (!c.validation.empty()) {
+      if (names_builtin_dataset(c.dataset)) fail(origin, "validation: fashion-mnist brings its own test split");
+      if (!std::filesystem::is_directory(c.validation)) fail(origin, "validation '" + c.validation + "' is not an image folder");
     }
     read_named(j, "algorithm", kAlgorithms, c.algorithm, origin);
     read_named(j, "mode", kModes, c.mode, origin);
@@ -184,7 +189,7 @@ json port_config_to_json(const PortConfig& c) {
     if (g.min_accuracy) o["min_accuracy"] = *g.min_accuracy;
     goals.push_back(o);
   }
-  return {{"base_model", c.base_model},
+  json out = {{"base_model", c.base_model},
           {"dataset", c.dataset},
           {"algorithm", port_algorithm_name(c.algorithm)},
           {"mode", port_mode_name(c.mode)},
@@ -215,6 +220,8 @@ json port_config_to_json(const PortConfig& c) {
           {"threads", c.threads},
           {"seed", c.seed},
           {"goals", goals}};
+  if (!c.validation.empty()) out["validation"] = c.validation;  // absent before it existed: resumes still match
+  return out;
 }
 
 }  // namespace edgefleet

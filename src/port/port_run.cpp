@@ -41,38 +41,73 @@ struct PortData {
   TrainingData train;
   TrainingData eval;
   std::string eval_name;
+  std::vector<std::string> skipped;  // "item: reason"
 };
 
-TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::size_t>& items, const InputContract& contract) {
-  const auto n = static_cast<std::int64_t>(items.size());
-  TrainingData data{torch::empty({n, contract.channels(), contract.height, contract.width}), torch::empty({n}, torch::kInt64)};
-  std::int64_t row = 0;
+// The listed items as the base card preprocesses them; an unreadable photo is skipped and listed.
+TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::size_t>& items, const InputContract& contract,
+                                 std::vector<std::string>& skipped) {
+  std::vector<std::vector<float>> inputs;
+  std::vector<std::int64_t> labels;
   for (const std::size_t i : items) {
-    const Image image = dataset.load(i).value();
-    const std::vector<float> input = preprocess(image, contract).value();
-    std::copy(input.begin(), input.end(), data.images[row].data_ptr<float>());
-    data.labels[row] = dataset.label(i);
-    ++row;
+    const Expected<Image> image = dataset.load(i);
+    Expected<std::vector<float>> input = image ? preprocess(*image, contract) : Expected<std::vector<float>>(image.status());
+    if (!input) {
+      skipped.push_back(dataset.item_name(i) + ": " + input.status().to_string());
+      continue;
+    }
+    inputs.push_back(std::move(*input));
+    labels.push_back(dataset.label(i));
+  }
+  const auto n = static_cast<std::int64_t>(inputs.size());
+  TrainingData data{torch::empty({n, contract.channels(), contract.height, contract.width}), torch::tensor(labels, torch::kInt64)};
+  for (std::int64_t row = 0; row < n; ++row) {
+    std::copy(inputs[static_cast<std::size_t>(row)].begin(), inputs[static_cast<std::size_t>(row)].end(), data.images[row].data_ptr<float>());
   }
   return data;
 }
 
-PortData load_port_data(const PortConfig& config, const ModelCard& card, const ArchSpec& spec) {
+// At most `limit` of `items` (0 = all), spread evenly: a folder lists its classes in turn.
+std::vector<std::size_t> spread_subset(std::vector<std::size_t> items, std::size_t limit) {
+  if (limit == 0 || items.size() <= limit) return items;
+  std::vector<std::size_t> out;
+  for (std::size_t k = 0; k < limit; ++k) out.push_back(items[k * items.size() / limit]);
+  return out;
+}
+
+PortData load_port_data(const PortConfig& config, const ModelCard& card) {
   if (auto official = open_official_splits(config.dataset).value()) {
-    PortData data{load_images(*official->train, config.train_images, spec.in_channels, spec.input_size),
-                  load_images(*official->test, config.eval_images, spec.in_channels, spec.input_size), ""};
+    PortData data{load_images(*official->train, config.train_images, card.input.channels(), card.input.height),
+                  load_images(*official->test, config.eval_images, card.input.channels(), card.input.height), "", {}};
     data.eval_name = official->test->name() + "[:" + std::to_string(data.eval.images.size(0)) + "]";
     return data;
   }
   auto folder = open_dataset(config.dataset).value();
-  auto halves = split_items(folder->size(), SplitPolicy::kAlternate);
-  std::vector<std::size_t>& train_items = halves[0];
-  std::vector<std::size_t>& eval_items = halves[1];
-  if (config.train_images > 0 && train_items.size() > config.train_images) train_items.resize(config.train_images);
-  if (config.eval_images > 0 && eval_items.size() > config.eval_images) eval_items.resize(config.eval_images);
-  if (train_items.empty() || eval_items.empty()) throw Error(invalid_argument(config.dataset + ": too few images to split into adaptation and evaluation halves"));
-  return {preprocessed_images(*folder, train_items, card.input), preprocessed_images(*folder, eval_items, card.input),
-          folder->name() + " (odd items, " + std::to_string(eval_items.size()) + ")"};
+  PortData data;
+  if (!config.validation.empty()) {
+    auto validation = open_dataset(config.validation).value();
+    std::vector<std::size_t> train_items(folder->size()), eval_items(validation->size());
+    std::iota(train_items.begin(), train_items.end(), 0);
+    std::iota(eval_items.begin(), eval_items.end(), 0);
+    train_items = spread_subset(train_items, config.train_images);
+    eval_items = spread_subset(eval_items, config.eval_images);
+    data.train = preprocessed_images(*folder, train_items, card.input, data.skipped);
+    data.eval = preprocessed_images(*validation, eval_items, card.input, data.skipped);
+    data.eval_name = validation->name() + " (" + std::to_string(data.eval.images.size(0)) + ")";
+  } else {
+    auto halves = split_items(folder->size(), SplitPolicy::kAlternate);
+    std::vector<std::size_t>& train_items = halves[0];
+    std::vector<std::size_t>& eval_items = halves[1];
+    if (config.train_images > 0 && train_items.size() > config.train_images) train_items.resize(config.train_images);
+    if (config.eval_images > 0 && eval_items.size() > config.eval_images) eval_items.resize(config.eval_images);
+    data.train = preprocessed_images(*folder, train_items, card.input, data.skipped);
+    data.eval = preprocessed_images(*folder, eval_items, card.input, data.skipped);
+    data.eval_name = folder->name() + " (odd items, " + std::to_string(data.eval.images.size(0)) + ")";
+  }
+  if (data.train.images.size(0) == 0 || data.eval.images.size(0) == 0) {
+    throw Error(invalid_argument(config.dataset + ": too few readable images to adapt and evaluate on"));
+  }
+  return data;
 }
 
 // Goal demands for the tree: negated budgets (a larger budget is less demanding).
@@ -125,13 +160,14 @@ json result_json(const GoalResult& r) {
   return j;
 }
 
-GoalResult result_from_json(const json& j, const ArchSpec& spec) {
+// `cost`: the produced model's, recomputed (its layers are not stored).
+GoalResult result_from_json(const json& j, const ArchCost& cost) {
   GoalResult r;
   r.goal = j.at("goal");
   r.parent = j.at("parent");
   r.constraints_met = j.at("constraints_met");
   r.accuracy_met = j.at("accuracy_met");
-  r.cost = arch_cost(spec);
+  r.cost = cost;
   r.measured_latency_ms = j.at("measured_latency_ms");
   r.accuracy = j.at("accuracy");
   r.adapt_steps = j.at("adapt_steps");
@@ -141,6 +177,15 @@ GoalResult result_from_json(const json& j, const ArchSpec& spec) {
   r.card_file = j.at("card_file");
   if (j.contains("estimated_latency_ms")) r.estimated_latency_ms = j["estimated_latency_ms"].get<double>();
   return r;
+}
+
+// A module port wrote (or is about to), as the base is read: by its ArchSpec or its graph.
+PrunableModel reloaded(const torch::jit::Module& module, const PrunableModel& base, const std::vector<std::int64_t>& input_shape) {
+  if (base.graph) return graph_model(module, input_shape).value();
+  PrunableModel model;
+  model.module = module;
+  model.spec = arch_spec_of(module).value();
+  return model;
 }
 
 double measured_latency(const ModelCard& card) {
@@ -197,34 +242,47 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
 
     PrunableModel base;
     PortResult result;
-    base.module = torch::jit::load((fs::path(base_card.card_path).parent_path() / base_card.file).string());
+    const std::vector<std::int64_t> input_shape = {1, base_card.input.channels(), base_card.input.height, base_card.input.width};
+    torch::jit::Module source = torch::jit::load((fs::path(base_card.card_path).parent_path() / base_card.file).string());
+    source.eval();
     if (base_card.architecture_spec.is_null()) {
-      if (base_card.input.height != base_card.input.width) throw Error(unsupported(base_card.name + ": porting needs a square input"));
-      auto imported = import_sequential_classifier(base.module, base_card.input.height);
-      if (!imported) throw Error(Status(imported.status().code(), base_card.name + ": " + imported.status().message()));
-      base.spec = imported->spec;
-      base.module = imported->module;
-      std::ostringstream note;
-      note << "imported from its TorchScript graph as " << base.spec.layers.size() << " layers; logits equal to the source's within "
-           << imported->max_logit_difference;
-      result.imported = note.str();
+      // A sequential classifier becomes a zoo architecture (every executor, the fast path);
+      // any other graph is pruned through its channel groups.
+      auto imported = base_card.input.height == base_card.input.width ? import_sequential_classifier(source, base_card.input.height)
+                                                                      : Expected<ImportedModel>(unsupported("not square"));
+      if (imported) {
+        base.spec = imported->spec;
+        base.module = imported->module;
+        std::ostringstream note;
+        note << "imported from its TorchScript graph as " << base.spec.layers.size() << " layers; logits equal to the source's within "
+             << imported->max_logit_difference;
+        result.imported = note.str();
+      } else {
+        auto graph = graph_model(source, input_shape);
+        if (!graph) throw Error(Status(graph.status().code(), base_card.name + ": " + graph.status().message()));
+        base = *graph;
+        int prunable = 0;
+        for (const auto& g : base.graph->groups()) prunable += g.prunable ? 1 : 0;
+        result.imported = "read through its TorchScript graph: " + std::to_string(base.graph->groups().size()) + " channel groups, " +
+                          std::to_string(prunable) + " prunable (" + imported.status().message() + " as a sequential model)";
+      }
     } else {
-      base.spec = arch_spec_of(base.module).value();
+      base.spec = arch_spec_of(source).value();
+      base.module = source;
     }
     base.module.eval();
-    const ArchSpec& spec = base.spec;
     for (const auto& goal : config.goals) {
       // Unsatisfiable: not even one channel per group meets it.
-      std::map<std::string, int> narrowest = group_widths(spec);
+      std::map<std::string, int> narrowest = group_widths(base);
       for (auto& [name, width] : narrowest) width = rounded_width(1, width, config.channel_multiple);
-      const Measurement floor = measure(spec_with_widths(spec, narrowest).value(), goal, config.latency_model);
+      const Measurement floor = measure(cost_at(base, narrowest), goal, config.latency_model);
       if (!meets(floor, goal)) {
         throw Error(invalid_argument("goal '" + goal.name + "' cannot be met by " + base_card.name + " even at its narrowest widths (" +
                                      std::to_string(floor.cost.macs) + " MACs, " + std::to_string(floor.cost.params) + " params)"));
       }
     }
 
-    const PortData data = load_port_data(config, base_card, spec);
+    const PortData data = load_port_data(config, base_card);
     const TrainingData& train = data.train;
     const TrainingData& eval = data.eval;
     // The evolutionary proxy scores on training images the fine-tuning never sees last.
@@ -233,7 +291,8 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     const TrainingData proxy{train.images.slice(0, train_count - proxy_count, train_count), train.labels.slice(0, train_count - proxy_count, train_count)};
 
     result.base_model = base_card.name;
-    result.base_cost = arch_cost(spec);
+    result.skipped = data.skipped;
+    result.base_cost = cost_at(base, {});
     result.base_accuracy = top1_accuracy(base.module, eval);
     result.base_measured_latency_ms = measured_latency(base_card);
 
@@ -260,14 +319,9 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       if (fs::exists(result_file) && fs::exists(adapted_file)) {
         std::ifstream in(result_file);
         const json j = json::parse(in);
-        PrunableModel model;
-        if (has_children) {
-          model.module = torch::jit::load(adapted_file.string());
-          model.spec = arch_spec_of(model.module).value();
-          adapted[static_cast<std::size_t>(index)] = model;
-        }
-        auto final_module = torch::jit::load((out / j.at("model_file").get<std::string>()).string());
-        done[static_cast<std::size_t>(index)] = result_from_json(j, arch_spec_of(final_module).value());
+        if (has_children) adapted[static_cast<std::size_t>(index)] = reloaded(torch::jit::load(adapted_file.string()), base, input_shape);
+        const PrunableModel final_model = reloaded(torch::jit::load((out / j.at("model_file").get<std::string>()).string()), base, input_shape);
+        done[static_cast<std::size_t>(index)] = result_from_json(j, cost_at(final_model, {}));
         if (on_progress) on_progress({goal.name, "resumed", 0.0});
         continue;
       }
@@ -284,7 +338,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       const int max_steps = config.algorithm == PortAlgorithm::kMorphNet    ? config.morphnet.max_steps
                             : config.algorithm == PortAlgorithm::kEvolution ? config.evolution.generations + 20
                                                               : 10000;
-      while (!executor->finished(meets(measure(executor->current_spec(), goal, config.latency_model), goal)) && steps < max_steps) {
+      while (!executor->finished(meets(measure(executor->current_cost(), goal, config.latency_model), goal)) && steps < max_steps) {
         executor->adjust();
         ++steps;
       }
@@ -302,9 +356,10 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       r.finetune_seconds = seconds_since(tune_started);
       if (on_progress) on_progress({goal.name, "fine-tuned", r.finetune_seconds});
 
-      // Measured on the produced model itself: its spec as stored in the module, its accuracy.
-      const ArchSpec produced = arch_spec_of(model.module).value();
-      const Measurement m = measure(produced, goal, config.latency_model);
+      // Measured on the produced model itself: its spec as stored in the module (or its graph
+      // read again), its accuracy.
+      const PrunableModel produced = reloaded(model.module, base, input_shape);
+      const Measurement m = measure(cost_at(produced, {}), goal, config.latency_model);
       r.cost = m.cost;
       r.estimated_latency_ms = m.latency_ms;
       r.constraints_met = meets(m, goal);
@@ -320,7 +375,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       card.file = r.model_file;
       card.sha256 = sha256_file(pt.string()).value();
       card.architecture = base_card.architecture + ", ported to goal " + goal.name + " (" + port_algorithm_name(config.algorithm) + ")";
-      card.architecture_spec = json(produced);
+      card.architecture_spec = produced.graph ? json() : json(produced.spec);
       card.params = r.cost.params;
       card.macs = r.cost.macs;
       card.accuracy = AccuracyRecord{data.eval_name, static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
@@ -367,6 +422,9 @@ std::string port_summary_markdown(const PortConfig& config, const PortResult& re
       << 100 * result.base_accuracy << "%, " << result.base_measured_latency_ms << " ms measured (batch 1, this machine). "
       << port_algorithm_name(config.algorithm) << ", " << port_mode_name(config.mode) << "; goal tree built in " << result.tree_ms << " ms.\n\n";
   if (!result.imported.empty()) out << "The base model was " << result.imported << ".\n\n";
+  if (!result.skipped.empty()) {
+    out << result.skipped.size() << " unreadable photos were skipped, e.g. " << result.skipped.front() << ".\n\n";
+  }
   out << "| goal | constraints | adapted from | MACs | params | memory MB | est. latency ms | measured ms | speed-up | top-1 % | met | adapt s | fine-tune s |\n";
   out << "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|\n";
   for (std::size_t i = 0; i < result.goals.size(); ++i) {

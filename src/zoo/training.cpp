@@ -103,7 +103,9 @@ torch::Tensor in_top_k(const torch::Tensor& logits, const torch::Tensor& labels,
 double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
   const bool was_training = module.is_training();
   module.eval();
-  torch::InferenceMode guard;
+  // Not InferenceMode: a module that was just trained may run its forward through the
+  // profiling executor's differentiable plan, which refuses inference tensors.
+  torch::NoGradGuard no_grad;
   std::int64_t correct = 0;
   const auto n = data.images.size(0);
   for (std::int64_t start = 0; start < n; start += 500) {
