@@ -16,6 +16,7 @@
 #include "port/channel_pruning.h"
 #include "test_support.h"
 #include "zoo/module_builder.h"
+#include "zoo/training.h"
 
 namespace edgefleet {
 namespace {
@@ -471,6 +472,48 @@ TEST_F(PortGraphRun, ABranchingGraphPortsThroughItsChannelGroups) {
     ASSERT_TRUE(again) << again.status().to_string();
     EXPECT_EQ(again->goals[1].cost.macs, result->goals[1].cost.macs);
   }
+}
+
+TEST_F(PortGraphRun, FineTuningStopsOnAValidationPlateauAndKeepsTheBestWeights) {
+  auto module = torch::jit::load(dir_.file("fire.pt"));
+  torch::manual_seed(1);
+  const TrainingData data{torch::rand({16, 3, 16, 16}), torch::randint(2, {16}, torch::kInt64)};
+  FinetuneSettings s;
+  s.steps = 100;
+  s.batch = 4;
+  s.learning_rate = 1e-12;  // nothing changes: no check can improve on the first
+  s.patience = 2;
+  s.check_every = 3;
+  EXPECT_EQ(train_steps(module, data, s, 1, {}, {}, &data), 6);
+  s.patience = 0;  // the fixed schedule
+  s.steps = 20;
+  EXPECT_EQ(train_steps(module, data, s, 1, {}, {}, &data), 20);
+}
+
+TEST_F(PortGraphRun, ChainedFineTuningAlongTheTreeRunsAndResumes) {
+  nlohmann::json j = port_config_to_json(config("l1"));
+  j["finetune"] = {{"steps", 12}, {"batch", 4}, {"patience", 1}, {"check_every", 3}, {"from_parent", true}};
+  j["evolution"]["proxy_images"] = 4;
+  const PortConfig c = port_config_from_json(j, "test", builtin_fleet_dir()).value();
+  EXPECT_TRUE(c.finetune_from_parent);
+  const std::string out = dir_.file("chained");
+  auto result = run_port(c, out);
+  ASSERT_TRUE(result) << result.status().to_string();
+  EXPECT_EQ(result->goals[1].parent, "g70");
+  for (const auto& g : result->goals) {
+    EXPECT_GE(g.finetune_steps, 3) << g.goal;
+    EXPECT_LE(g.finetune_steps, 12) << g.goal;
+  }
+  std::vector<std::string> stages;
+  auto again = run_port(c, out, [&](const PortProgress& p) { stages.push_back(p.stage); });
+  ASSERT_TRUE(again) << again.status().to_string();
+  EXPECT_EQ(stages, std::vector<std::string>(2, "resumed"));
+  EXPECT_EQ(again->goals[1].finetune_steps, result->goals[1].finetune_steps);
+  // Too few training images to hold some out for the plateau: refused with the reason.
+  j["evolution"]["proxy_images"] = 1000;
+  auto refused = run_port(port_config_from_json(j, "test", builtin_fleet_dir()).value(), dir_.file("refused"));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("finetune.patience"), std::string::npos) << refused.status().to_string();
 }
 
 }  // namespace

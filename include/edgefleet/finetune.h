@@ -14,6 +14,11 @@ struct FinetuneSettings {
   // Random horizontal flips and shifts of up to 1/16 of the side: with few images (a folder
   // of photos rather than a training set), distillation then sees more than it memorises.
   bool augment = false;
+  // 0: run `steps` steps. Otherwise, with validation images (held out of the training ones),
+  // measure top-1 before training and every `check_every` steps, stop after `patience`
+  // checks without improvement (or at `steps`), and keep the best weights seen.
+  int patience = 0;
+  int check_every = 25;
 };
 
 }  // namespace edgefleet

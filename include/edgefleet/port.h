@@ -80,6 +80,9 @@ struct PortConfig {
   MorphNetKnobs morphnet;
   EvolutionKnobs evolution;
   FinetuneSettings finetune;
+  // Collective mode: a goal starts from its parent's fine-tuned model (not only its adapted
+  // one), so its own fine-tuning continues along the tree path (`finetune.from_parent`).
+  bool finetune_from_parent = false;
   std::size_t train_images = 0;   // 0 = all
   std::size_t eval_images = 2000;
   int threads = 0;
@@ -106,6 +109,7 @@ struct GoalResult {
   int adapt_steps = 0;
   double adapt_seconds = 0.0;
   double finetune_seconds = 0.0;
+  int finetune_steps = 0;  // taken: fewer than finetune.steps when a plateau stopped it
   std::string model_file;
   std::string card_file;
 };

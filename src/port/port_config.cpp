@@ -136,7 +136,15 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     if (j.contains("finetune")) {
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
-      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment"}, origin, "finetune.");
+      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment", "patience", "check_every",
+                     "from_parent"},
+                 origin, "finetune.");
+      read_number(f, "patience", c.finetune.patience, origin, "finetune.", at_least(0, 1000));
+      read_number(f, "check_every", c.finetune.check_every, origin, "finetune.", at_least(1, 1e7));
+      if (f.contains("from_parent")) {
+        if (!f["from_parent"].is_boolean()) fail(origin, "finetune.from_parent must be true or false");
+        c.finetune_from_parent = f["from_parent"].get<bool>();
+      }
       read_number(f, "steps", c.finetune.steps, origin, "finetune.", at_least(0, 1e7));
       read_number(f, "batch", c.finetune.batch, origin, "finetune.", at_least(1, 65536));
       read_number(f, "learning_rate", c.finetune.learning_rate, origin, "finetune.", positive(100));
@@ -220,7 +228,13 @@ json port_config_to_json(const PortConfig& c) {
           {"threads", c.threads},
           {"seed", c.seed},
           {"goals", goals}};
-  if (!c.validation.empty()) out["validation"] = c.validation;  // absent before it existed: resumes still match
+  if (!c.validation.empty()) out["validation"] = c.validation;
+  // Written only when set: folders ported before these existed still resume.
+  if (c.finetune.patience > 0) {
+    out["finetune"]["patience"] = c.finetune.patience;
+    out["finetune"]["check_every"] = c.finetune.check_every;
+  }
+  if (c.finetune_from_parent) out["finetune"]["from_parent"] = true;  // absent before it existed: resumes still match
   return out;
 }
 

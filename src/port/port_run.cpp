@@ -154,6 +154,7 @@ json result_json(const GoalResult& r) {
          {"adapt_steps", r.adapt_steps},
          {"adapt_seconds", r.adapt_seconds},
          {"finetune_seconds", r.finetune_seconds},
+         {"finetune_steps", r.finetune_steps},
          {"model_file", r.model_file},
          {"card_file", r.card_file}};
   if (r.estimated_latency_ms) j["estimated_latency_ms"] = *r.estimated_latency_ms;
@@ -173,6 +174,7 @@ GoalResult result_from_json(const json& j, const ArchCost& cost) {
   r.adapt_steps = j.at("adapt_steps");
   r.adapt_seconds = j.at("adapt_seconds");
   r.finetune_seconds = j.at("finetune_seconds");
+  r.finetune_steps = j.value("finetune_steps", 0);
   r.model_file = j.at("model_file");
   r.card_file = j.at("card_file");
   if (j.contains("estimated_latency_ms")) r.estimated_latency_ms = j["estimated_latency_ms"].get<double>();
@@ -289,6 +291,13 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, train.images.size(0));
     const auto train_count = train.images.size(0);
     const TrainingData proxy{train.images.slice(0, train_count - proxy_count, train_count), train.labels.slice(0, train_count - proxy_count, train_count)};
+    // A fine-tuning that stops on a plateau watches the proxy images, so it does not train on them.
+    const bool plateau = config.finetune.patience > 0;
+    const TrainingData tune = plateau ? TrainingData{train.images.slice(0, 0, train_count - proxy_count), train.labels.slice(0, 0, train_count - proxy_count)}
+                                      : train;
+    if (plateau && (proxy_count == 0 || tune.images.size(0) == 0)) {
+      throw Error(invalid_argument("finetune.patience needs training images beyond evolution.proxy_images (" + std::to_string(proxy_count) + ")"));
+    }
 
     result.base_model = base_card.name;
     result.skipped = data.skipped;
@@ -319,7 +328,11 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       if (fs::exists(result_file) && fs::exists(adapted_file)) {
         std::ifstream in(result_file);
         const json j = json::parse(in);
-        if (has_children) adapted[static_cast<std::size_t>(index)] = reloaded(torch::jit::load(adapted_file.string()), base, input_shape);
+        if (has_children) {
+          // Children start from what this goal handed on: its fine-tuned or its adapted model.
+          const fs::path handed_on = config.finetune_from_parent ? out / j.at("model_file").get<std::string>() : adapted_file;
+          adapted[static_cast<std::size_t>(index)] = reloaded(torch::jit::load(handed_on.string()), base, input_shape);
+        }
         const PrunableModel final_model = reloaded(torch::jit::load((out / j.at("model_file").get<std::string>()).string()), base, input_shape);
         done[static_cast<std::size_t>(index)] = result_from_json(j, cost_at(final_model, {}));
         if (on_progress) on_progress({goal.name, "resumed", 0.0});
@@ -349,11 +362,13 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       // Kept for every goal: a goal added later may hang under any of them.
       replace_atomically(adapted_file.string(), [&](const std::string& tmp) { model.module.save(tmp); });
       if (on_progress) on_progress({goal.name, "adapted", r.adapt_seconds});
-      if (has_children) adapted[static_cast<std::size_t>(index)] = clone_model(model);
+      if (has_children && !config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
 
       const auto tune_started = std::chrono::steady_clock::now();
-      train_steps(model.module, train, config.finetune, config.seed + static_cast<std::uint64_t>(index), teacher_of(base.module, config.finetune.temperature));
+      r.finetune_steps = train_steps(model.module, tune, config.finetune, config.seed + static_cast<std::uint64_t>(index),
+                                     teacher_of(base.module, config.finetune.temperature), {}, plateau ? &proxy : nullptr);
       r.finetune_seconds = seconds_since(tune_started);
+      if (has_children && config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
       if (on_progress) on_progress({goal.name, "fine-tuned", r.finetune_seconds});
 
       // Measured on the produced model itself: its spec as stored in the module (or its graph

@@ -22,9 +22,45 @@ torch::Tensor CosineSgd::step(std::int64_t step, const std::function<torch::Tens
   return value;
 }
 
-void train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
-                 const TeacherProbabilities& teacher, const std::set<std::string>& frozen) {
-  if (s.steps <= 0) return;
+namespace {
+
+// Every parameter and buffer, copied: the best weights a plateau search keeps.
+std::vector<torch::Tensor> snapshot(const torch::jit::Module& module) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (const auto& p : module.parameters()) out.push_back(p.detach().clone());
+  for (const auto& b : module.buffers()) out.push_back(b.detach().clone());
+  return out;
+}
+
+void restore(torch::jit::Module& module, const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  std::size_t i = 0;
+  for (const auto& p : module.parameters()) p.copy_(saved[i++]);
+  for (const auto& b : module.buffers()) b.copy_(saved[i++]);
+}
+
+}  // namespace
+
+int train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
+                const TeacherProbabilities& teacher, const std::set<std::string>& frozen, const TrainingData* validation) {
+  if (s.steps <= 0) return 0;
+  const bool plateau = s.patience > 0 && validation != nullptr && validation->images.size(0) > 0;
+  double best = -1.0;
+  std::vector<torch::Tensor> best_weights;
+  int checks_without_gain = 0;
+  auto check = [&] {
+    const double accuracy = top1_accuracy(module, *validation);
+    if (accuracy > best) {
+      best = accuracy;
+      best_weights = snapshot(module);
+      checks_without_gain = 0;
+    } else {
+      ++checks_without_gain;
+    }
+    return checks_without_gain >= s.patience;
+  };
+  if (plateau) check();
   module.train();
   std::vector<torch::Tensor> parameters;
   for (const auto& p : module.named_parameters()) {
@@ -38,7 +74,10 @@ void train_steps(torch::jit::Module& module, const TrainingData& data, const Fin
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto n = data.images.size(0);
   const bool distill = teacher && s.distill && s.distill_weight > 0;
-  for (int step = 0; step < s.steps; ++step) {
+  int step = 0;
+  bool stopped = false;
+  for (; step < s.steps; ++step) {
+    if (plateau && step > 0 && step % std::max(1, s.check_every) == 0 && (stopped = check())) break;
     const auto index = at::randint(n, {std::min<std::int64_t>(s.batch, n)}, generator, torch::kInt64);
     auto x = data.images.index_select(0, index);
     const auto y = data.labels.index_select(0, index);
@@ -65,7 +104,12 @@ void train_steps(torch::jit::Module& module, const TrainingData& data, const Fin
       return loss;
     });
   }
+  if (plateau) {
+    if (!stopped) check();
+    restore(module, best_weights);
+  }
   module.eval();
+  return step;
 }
 
 TrainingData raw_images(const Dataset& dataset, const std::vector<std::size_t>& items, int channels, int size) {

@@ -51,10 +51,12 @@ using TeacherProbabilities = std::function<torch::Tensor(const torch::Tensor& im
 // `s.steps` SGD steps (Nesterov momentum, cosine decay from s.learning_rate) on random
 // batches of `data`: cross-entropy on the labels, and with a teacher
 // (1 - w) * CE + w * T^2 * KL(teacher || model) at temperature T = s.temperature,
-// w = s.distill_weight. Parameters named in `frozen` are not updated. Leaves the module in
-// eval mode.
-void train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
-                 const TeacherProbabilities& teacher = {}, const std::set<std::string>& frozen = {});
+// w = s.distill_weight. Parameters named in `frozen` are not updated. With s.patience > 0 and
+// `validation`, stops on a validation plateau and restores the best weights (see
+// FinetuneSettings). Leaves the module in eval mode; returns the steps taken.
+int train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
+                const TeacherProbabilities& teacher = {}, const std::set<std::string>& frozen = {},
+                const TrainingData* validation = nullptr);
 
 // The probabilities of one module at a temperature, as a TeacherProbabilities.
 TeacherProbabilities teacher_of(torch::jit::Module& module, double temperature);
