@@ -4,6 +4,9 @@
 # §7: ~10x less porting time). Goals: MACs budgets from 90% to 15% of the base, every third
 # also bounding parameters, so the tree has branches. Prints Markdown.
 # Usage: bench/port_collective.sh [GOALS] [BASE] [ALGORITHM] [OUT_DIR]   (default 10 cnn_plain morphnet)
+# FINETUNE='{"steps": 400, "patience": 2, "check_every": 25, "from_parent": true}' replaces the
+# fine-tuning recipe (from_parent: collective goals continue their parent's fine-tuning; the
+# plateau rule is the same in both modes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 goals=${1:-10}
@@ -15,8 +18,9 @@ card=models/fashion-mnist/$base.json
 macs=$(jq .macs "$card")
 params=$(jq .params "$card")
 mkdir -p "$out"
-jq -n --argjson n "$goals" --argjson macs "$macs" --argjson params "$params" --arg base "$base" --arg algorithm "$algorithm" '
-  {base_model: $base, algorithm: $algorithm, train_images: 20000, eval_images: 2000, finetune: {steps: 200},
+finetune=${FINETUNE:-'{"steps": 200}'}
+jq -n --argjson finetune "$finetune" --argjson n "$goals" --argjson macs "$macs" --argjson params "$params" --arg base "$base" --arg algorithm "$algorithm" '
+  {base_model: $base, algorithm: $algorithm, train_images: 20000, eval_images: 2000, finetune: $finetune,
    goals: [range($n) as $i | (0.9 - 0.75 * $i / ([$n - 1, 1] | max)) as $f |
      {name: "g\($i)", max_macs: ($macs * $f | floor)} +
      (if $i % 3 == 2 then {max_params: ($params * ($f + 0.1) | floor)} else {} end)]}' >"$out/port.json"
@@ -36,15 +40,16 @@ out = sys.argv[1]
 c = json.load(open(f"{out}/collective/port.json"))
 i = json.load(open(f"{out}/independent/port.json"))
 wall = {m: float(open(f"{out}/{m}.seconds").read()) for m in ("collective", "independent")}
-print("| goal | MACs budget | adapted from (collective) | collective MACs | independent MACs | collective top-1 % | independent top-1 % | difference (points) | collective adapt s | independent adapt s |")
-print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| goal | MACs budget | adapted from (collective) | collective MACs | independent MACs | collective top-1 % | independent top-1 % | difference (points) | collective adapt s | independent adapt s | collective fine-tune steps | independent fine-tune steps |")
+print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 budgets = {g["name"]: g for g in json.load(open(f"{out}/port.json"))["goals"]}
 worst = 0.0
 for gc, gi in zip(c["goals"], i["goals"]):
     d = 100 * (gc["accuracy"] - gi["accuracy"])
     worst = min(worst, d)
     print(f"| {gc['goal']} | {budgets[gc['goal']]['max_macs']} | {gc['parent'] or 'base'} | {gc['cost']['macs']} | {gi['cost']['macs']} | "
-          f"{100*gc['accuracy']:.2f} | {100*gi['accuracy']:.2f} | {d:+.2f} | {gc['adapt_seconds']:.1f} | {gi['adapt_seconds']:.1f} |")
+          f"{100*gc['accuracy']:.2f} | {100*gi['accuracy']:.2f} | {d:+.2f} | {gc['adapt_seconds']:.1f} | {gi['adapt_seconds']:.1f} | "
+          f"{gc.get('finetune_steps', '-')} | {gi.get('finetune_steps', '-')} |")
 print()
 print("| | collective | independent | ratio |")
 print("|---|---:|---:|---:|")

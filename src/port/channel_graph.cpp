@@ -255,8 +255,12 @@ class Analysis {
     for (std::size_t i = 0; i < a.size(); ++i) uf_.unite(a[i], b[i]);
   }
 
-  // The attribute a prim::GetAttr chain from self reads, when it is one.
-  std::optional<c10::IValue> attribute_of(const Value* v) const {
+  // The attribute a prim::GetAttr chain from self reads, and its dotted path, when it is one.
+  struct Attribute {
+    std::string path;
+    c10::IValue value;
+  };
+  std::optional<Attribute> attribute_of(const Value* v) const {
     std::vector<std::string> names;
     const Value* cur = v;
     while (cur->node()->kind() == c10::prim::GetAttr) {
@@ -264,12 +268,13 @@ class Analysis {
       cur = cur->node()->input(0);
     }
     if (names.empty() || cur != graph_->inputs()[0]) return std::nullopt;
-    c10::IValue object = impl_.module._ivalue();
+    Attribute out{"", impl_.module._ivalue()};
     for (auto it = names.rbegin(); it != names.rend(); ++it) {
-      if (!object.isObject()) return std::nullopt;
-      object = object.toObjectRef().getAttr(*it);
+      if (!out.value.isObject()) return std::nullopt;
+      out.value = out.value.toObjectRef().getAttr(*it);
+      out.path += (out.path.empty() ? "" : ".") + *it;
     }
-    return object;
+    return out;
   }
 
   // Settings held as attributes (a block's use_res_connect, an activation's name, a kernel
@@ -284,47 +289,28 @@ class Analysis {
           kind != c10::TypeKind::StringType) {
         continue;
       }
-      auto value = attribute_of(node->output());
-      if (!value || !(value->isBool() || value->isInt() || value->isDouble() || value->isString())) continue;
+      auto attribute = attribute_of(node->output());
+      if (!attribute) continue;
+      const c10::IValue& value = attribute->value;
+      if (!(value.isBool() || value.isInt() || value.isDouble() || value.isString())) continue;
       torch::jit::WithInsertPoint guard(node);
-      node->output()->replaceAllUsesWith(graph_->insertConstant(*value));
+      node->output()->replaceAllUsesWith(graph_->insertConstant(value));
     }
   }
 
   // An Optional[Tensor] attribute holding None (a conv without bias).
   bool attribute_is_none(const Value* v) const {
-    std::vector<std::string> names;
-    const Value* cur = v;
-    while (cur->node()->kind() == c10::prim::GetAttr) {
-      names.push_back(cur->node()->s(c10::attr::name));
-      cur = cur->node()->input(0);
-    }
-    if (names.empty() || cur != graph_->inputs()[0]) return false;
-    c10::IValue object = impl_.module._ivalue();
-    for (auto it = names.rbegin(); it != names.rend(); ++it) {
-      if (!object.isObject()) return false;
-      object = object.toObjectRef().getAttr(*it);
-    }
-    return object.isNone();
+    auto attribute = attribute_of(v);
+    return attribute && attribute->value.isNone();
   }
 
   // The module attribute path a value reads ("features.1.conv.0.weight"), when it is a tensor
   // attribute reached by prim::GetAttr from self.
   std::optional<std::string> parameter_path(const Value* v) {
-    std::vector<std::string> names;
-    const Value* cur = v;
-    while (cur->node()->kind() == c10::prim::GetAttr) {
-      names.push_back(cur->node()->s(c10::attr::name));
-      cur = cur->node()->input(0);
-    }
-    if (names.empty() || cur != graph_->inputs()[0]) return std::nullopt;
-    std::string path;
-    c10::IValue object = impl_.module._ivalue();
-    for (auto it = names.rbegin(); it != names.rend(); ++it) {
-      if (!object.isObject()) return std::nullopt;
-      object = object.toObjectRef().getAttr(*it);
-      path += (path.empty() ? "" : ".") + *it;
-    }
+    auto attribute = attribute_of(v);
+    if (!attribute) return std::nullopt;
+    const std::string& path = attribute->path;
+    const c10::IValue& object = attribute->value;
     if (!object.isTensor()) return std::nullopt;
     impl_.parameters.emplace(path, object.toTensor());
     readers_[path].push_back(v);
