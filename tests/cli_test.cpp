@@ -56,7 +56,8 @@ TEST(Cli, NoSubcommandFails) { EXPECT_NE(run_cli("").exit_code, 0); }
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* command : {"zoo", "eval", "fleet", "fleet show", "simulate", "profile", "pipeline", "stability", "harden", "serve",
                               "repository", "infer", "port", "peers", "peers run", "peers device", "peers coordinator", "branches",
-                              "branches build", "branches bench", "branches scenario", "prune"}) {
+                              "branches build", "branches bench", "branches scenario", "prune", "device", "device calibrate",
+                              "device predict"}) {
     auto r = run_cli(std::string(command) + " --help");
     EXPECT_EQ(r.exit_code, 0) << command;
     EXPECT_NE(r.output.find("Usage"), std::string::npos) << command;
@@ -116,6 +117,21 @@ TEST(Cli, PruneBelowTheNarrowestWidthsIsOneLineError) {
   EXPECT_EQ(r.output.rfind("edgefleet: invalid_argument: prune: cnn_tiny cannot reach", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
   EXPECT_FALSE(std::filesystem::exists(dir.file("tiny.pt")));
+}
+
+TEST(Cli, DeviceCalibrateWritesALatencyModelThatPredicts) {
+  testing::TempDir dir;
+  auto r = run_cli("device calibrate --out " + dir.file("latency.json") + " --kernels 4 --threads 1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string model = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/resnet_s.json";
+  auto p = run_cli("device predict --latency-model " + dir.file("latency.json") + " --model " + model + " --measure --rounds 1 --json", true);
+  ASSERT_EQ(p.exit_code, 0) << p.output;
+  const auto j = nlohmann::json::parse(p.output);
+  EXPECT_GT(j["predicted_ms"].get<double>(), 0.0);
+  EXPECT_GT(j["measured_ms"].get<double>(), 0.0);
+  auto missing = run_cli("device predict --latency-model " + dir.file("none.json") + " --model " + model);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(std::count(missing.output.begin(), missing.output.end(), '\n'), 1) << missing.output;
 }
 
 TEST(Cli, InvalidDeviceProfileFailsValidation) {

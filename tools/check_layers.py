@@ -43,7 +43,7 @@ PUBLIC = {
     "harden": ["hardening", "distortion"],
     "serve": ["selection", "simulator", "latency_tracker", "profiler", "kserve", "model_repository",
               "inference_server", "inference_client"],
-    "port": ["port", "goal_tree", "port_server", "multi_branch", "adaptive_runtime", "graph_pruning"],
+    "port": ["port", "goal_tree", "port_server", "multi_branch", "adaptive_runtime", "graph_pruning", "latency_predictor"],
     "peers": ["peer_tuning", "peer_coordinator", "lsh_index"],
 }
 

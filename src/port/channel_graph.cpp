@@ -136,6 +136,7 @@ struct ChannelGraph::Impl {
   std::vector<std::pair<std::size_t, std::vector<int>>> depthwise;  // top-level node index, its channel ids
   std::map<std::string, torch::Tensor> parameters;  // every parameter or buffer the analysed ops read, by path
   std::map<std::string, std::vector<std::int64_t>> parameter_sizes;  // every trainable parameter of the module
+  std::vector<KernelUse> kernels;
 };
 
 namespace {
@@ -341,6 +342,16 @@ class Analysis {
   }
 
   bool is_activation(const Value* v) const { return act_.count(v) > 0; }
+
+  std::int64_t elements(const Value* v) const { return product(shape(v), 0); }
+
+  void record(const std::string& kind, const Node* node) {
+    KernelUse k;
+    k.kind = kind;
+    k.input_elements = shapes_.count(node->input(0)) ? elements(node->input(0)) : elements(node->outputs()[0]);
+    k.output_elements = elements(node->outputs()[0]);
+    impl_.kernels.push_back(k);
+  }
   bool touches_activation(const Node* node) const {
     for (const Value* v : node->inputs()) {
       if (is_activation(v) || lists_.count(v) || parts_.count(v)) return true;
@@ -429,6 +440,19 @@ class Analysis {
     for (Value* out : node->outputs()) {
       if (out->type()->cast<c10::TensorType>()) act_[out] = ids;
     }
+    const auto kind = node->kind();
+    if (kind == c10::aten::max_pool2d || kind == c10::aten::avg_pool2d || kind == c10::aten::adaptive_avg_pool2d ||
+        kind == c10::aten::adaptive_max_pool2d) {
+      record("pool", node);
+    } else if (kind != c10::aten::dropout && kind != c10::aten::dropout_ && kind != c10::aten::feature_dropout &&
+               kind != c10::aten::contiguous && kind != c10::aten::detach && kind != c10::aten::clone) {
+      // An activation right after a conv or batch norm is folded into it by the frozen graph.
+      const auto producer = node->input(0)->node()->kind();
+      if (producer != c10::aten::conv2d && producer != c10::aten::_convolution && producer != c10::aten::batch_norm &&
+          producer != c10::aten::linear) {
+        record("elementwise", node);
+      }
+    }
   }
 
   void convolution(Node* node, std::size_t index) {
@@ -471,6 +495,15 @@ class Analysis {
     layer.out_ids = out;
     layer.bias = bias.value_or("");
     if (*groups == 1 && means_.count(x)) layer.input_mean = means_.at(x);
+    KernelUse k;
+    k.kind = layer.depthwise ? "dwconv" : "conv";
+    k.weights = w.numel();
+    k.macs = elements(node->output()) * product(w.sizes().vec(), 1);
+    k.input_elements = elements(x);
+    k.output_elements = elements(node->output());
+    k.kernel = static_cast<int>(w.size(-1));
+    k.stride = static_cast<int>(std::max<std::int64_t>(1, shape(x).back() / std::max<std::int64_t>(1, shape(node->output()).back())));
+    impl_.kernels.push_back(k);
     written_by_[node->output()] = impl_.layers.size();
     impl_.layers.push_back(std::move(layer));
     act_[node->output()] = std::move(out);
@@ -513,6 +546,15 @@ class Analysis {
     layer.linear = true;
     layer.in_ids = in;
     layer.out_ids = out;
+    {
+      KernelUse k;
+      k.kind = "linear";
+      k.weights = impl_.parameters.at(weight).numel();
+      k.macs = k.weights;
+      k.input_elements = elements(x);
+      k.output_elements = elements(node->output());
+      impl_.kernels.push_back(k);
+    }
     layer.bias = bias.value_or("");
     if (means_.count(x)) layer.input_mean = means_.at(x);
     written_by_[node->output()] = impl_.layers.size();
@@ -537,6 +579,11 @@ class Analysis {
         throw Error(refused(node, "broadcasts " + std::to_string(other.size()) + " channels against " + std::to_string(ids.size())));
       }
       act_[node->output()] = ids.size() >= other.size() ? ids : other;
+      record(node->kind() == c10::aten::add || node->kind() == c10::aten::add_ || node->kind() == c10::aten::sub ||
+                     node->kind() == c10::aten::sub_
+                 ? "add"
+                 : "elementwise",
+             node);
       return;
     }
     if (b->type()->cast<c10::TensorType>()) {
@@ -565,6 +612,7 @@ class Analysis {
     if (!count) throw Error(refused(node, "pads by a list of unknown length"));
     if (*count > 2 * (shape(node->input(0)).size() - 2)) throw Error(refused(node, "pads the channel dimension"));
     act_[node->output()] = ids;
+    record("pad", node);
   }
 
   // Channels times the positions each one spans: what a linear layer reads after flattening.
@@ -623,6 +671,7 @@ class Analysis {
       if (normalised_dim(d, rank) == 1) throw Error(refused(node, "reduces over the channels"));
     }
     act_[node->output()] = ids;
+    record("pool", node);
   }
 
   void list(Node* node) {
@@ -650,6 +699,7 @@ class Analysis {
       for (const Value* v : it->second) tie(out, act_.at(v), node);
     }
     act_[node->output()] = std::move(out);
+    record("concat", node);
   }
 
   // A split along the channels keeps its sizes written in the program: its channels stay whole.
@@ -800,6 +850,8 @@ Module ChannelGraph::module() const { return impl_->module; }
 const std::vector<std::int64_t>& ChannelGraph::input_shape() const { return impl_->input_shape; }
 
 const std::vector<GraphChannelGroup>& ChannelGraph::groups() const { return impl_->groups; }
+
+const std::vector<KernelUse>& ChannelGraph::kernels() const { return impl_->kernels; }
 
 std::map<std::string, torch::Tensor> ChannelGraph::filter_l1_norms() const {
   const Impl& impl = *impl_;

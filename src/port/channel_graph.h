@@ -37,6 +37,19 @@ struct GraphChannelGroup {
   std::vector<std::string> members;  // "parameter:dim" slices, e.g. "features.3.conv.1.weight:0"
 };
 
+// One kernel of the forward pass at full width, as a latency model sees it: conv (with the
+// batch norm and activation a frozen graph folds into it), dwconv, linear, add, concat, pool,
+// pad, elementwise (an activation no conv precedes).
+struct KernelUse {
+  std::string kind;
+  std::int64_t macs = 0;
+  std::int64_t input_elements = 0;
+  std::int64_t output_elements = 0;
+  std::int64_t weights = 0;
+  int kernel = 1;  // conv window side
+  int stride = 1;
+};
+
 class ChannelGraph {
  public:
   // `input_shape`: one NCHW input, e.g. {1, 3, 224, 224}; the forward pass runs once on it (in
@@ -60,6 +73,8 @@ class ChannelGraph {
   // norms that write it (|gamma| * sqrt(var / (var + eps)), the largest), else the mean L1
   // norm of the conv/linear rows that write it.
   std::map<std::string, torch::Tensor> saliency() const;
+  // The forward pass as kernels, in graph order (full widths).
+  const std::vector<KernelUse>& kernels() const;
   // Per prunable group, each channel's mean L1 norm of the conv/linear rows that write it.
   std::map<std::string, torch::Tensor> filter_l1_norms() const;
   // Per prunable group, the scales (gamma) of the batch norms that cover exactly its channels,
