@@ -19,6 +19,11 @@ struct FinetuneSettings {
   // checks without improvement (or at `steps`), and keep the best weights seen.
   int patience = 0;
   int check_every = 25;
+  // Train with the model in eval mode: batch norms keep their running statistics (and
+  // dropout is off) while every weight learns. For a few hundred photos, and for converted
+  // models whose batch norms only carry folded scales (re-estimating their statistics from
+  // batches changes the function at the first step).
+  bool frozen_batch_norm = false;
 };
 
 }  // namespace edgefleet

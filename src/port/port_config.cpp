@@ -17,6 +17,7 @@ using json_fields::at_least;
 using json_fields::check_keys;
 using json_fields::fail;
 using json_fields::positive;
+using json_fields::read_bool;
 using json_fields::read_number;
 using json_fields::read_string;
 
@@ -137,10 +138,11 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
       check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment", "patience", "check_every",
-                     "from_parent"},
+                     "from_parent", "frozen_batch_norm"},
                  origin, "finetune.");
       read_number(f, "patience", c.finetune.patience, origin, "finetune.", at_least(0, 1000));
       read_number(f, "check_every", c.finetune.check_every, origin, "finetune.", at_least(1, 1e7));
+      read_bool(f, "frozen_batch_norm", c.finetune.frozen_batch_norm, origin, "finetune.");
       if (f.contains("from_parent")) {
         if (!f["from_parent"].is_boolean()) fail(origin, "finetune.from_parent must be true or false");
         c.finetune_from_parent = f["from_parent"].get<bool>();
@@ -234,7 +236,8 @@ json port_config_to_json(const PortConfig& c) {
     out["finetune"]["patience"] = c.finetune.patience;
     out["finetune"]["check_every"] = c.finetune.check_every;
   }
-  if (c.finetune_from_parent) out["finetune"]["from_parent"] = true;  // absent before it existed: resumes still match
+  if (c.finetune_from_parent) out["finetune"]["from_parent"] = true;
+  if (c.finetune.frozen_batch_norm) out["finetune"]["frozen_batch_norm"] = true;  // absent before it existed: resumes still match
   return out;
 }
 

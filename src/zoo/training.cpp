@@ -61,7 +61,7 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
     return checks_without_gain >= s.patience;
   };
   if (plateau) check();
-  module.train();
+  module.train(!s.frozen_batch_norm);
   std::vector<torch::Tensor> parameters;
   for (const auto& p : module.named_parameters()) {
     if (frozen.count(p.name)) {
