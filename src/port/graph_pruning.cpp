@@ -1,6 +1,8 @@
 #include "edgefleet/graph_pruning.h"
 
 #include <filesystem>
+#include <iomanip>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -42,10 +44,12 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
     // The largest uniform fraction whose rounded widths fit the budget.
     double lo = 0.0, hi = 1.0;
     if (static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) > budget) {
-      throw Error(invalid_argument("prune: " + base.name + " cannot reach " + std::to_string(options.macs_fraction) +
-                                   " of its MACs: its narrowest widths keep " +
-                                   std::to_string(static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) /
-                                                  static_cast<double>(full.macs))));
+      const double narrowest = static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) /
+                               static_cast<double>(full.macs);
+      std::ostringstream message;
+      message << "prune: " << base.name << " cannot reach " << 100 * options.macs_fraction << "% of its MACs: its narrowest widths (multiples of "
+              << options.channel_multiple << ") keep " << std::setprecision(3) << 100 * narrowest << "%";
+      throw Error(invalid_argument(message.str()));
     }
     for (int step = 0; step < 40; ++step) {
       const double mid = (lo + hi) / 2;
