@@ -1,11 +1,12 @@
 // edgefleet device: a latency model measured on this device (calibrate), and a model's latency
 // predicted from it beside the measured one (predict).
-#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "core/atomic_file.h"
+#include "core/median.h"
 #include "edgefleet/classifier.h"
 #include "edgefleet/latency.h"
 #include "edgefleet/latency_predictor.h"
@@ -34,11 +35,11 @@ int run_calibrate(const DeviceArgs& args) {
   auto predictor = calibrate_latency(args.calibration, [](const std::string& line) { std::cout << line << std::endl; });
   if (!predictor) return fail(predictor.status());
   out["latency_model"] = latency_predictor_to_json(*predictor);
-  std::ofstream file(args.out + ".tmp");
-  file << out.dump(1) << "\n";
-  file.close();
-  if (!file) return fail(io_error("cannot write " + args.out));
-  std::rename((args.out + ".tmp").c_str(), args.out.c_str());
+  try {
+    write_file_atomically(out.dump(1) + "\n", args.out);
+  } catch (const Error& e) {
+    return fail(e.status());
+  }
   std::vector<std::vector<std::string>> rows;
   for (const auto& [key, samples] : predictor->samples) {
     rows.push_back({key, std::to_string(samples), fixed(100 * predictor->fit_error.at(key), 1)});
@@ -70,8 +71,7 @@ int run_predict(const DeviceArgs& args) {
       if (!stats) return fail(stats.status());
       medians.push_back(stats->median_ms);
     }
-    std::sort(medians.begin(), medians.end());
-    const double measured = medians[medians.size() / 2];
+    const double measured = median_of(medians);
     out["measured_ms"] = measured;
     out["error"] = (*predicted - measured) / measured;
   }

@@ -1,11 +1,11 @@
 // edgefleet prune: one pruned copy of any TorchScript classifier at a fraction of its MACs,
 // from the channel groups of its graph; with --measure, batch-1 latency of base and pruned
 // model measured in the same run.
-#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "core/median.h"
 #include "edgefleet/classifier.h"
 #include "edgefleet/graph_pruning.h"
 #include "edgefleet/latency.h"
@@ -45,11 +45,7 @@ Expected<PairLatency> measure_pair(const ModelCard& base, const ModelCard& prune
     base_ms.push_back(x->median_ms);
     pruned_ms.push_back(y->median_ms);
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  return PairLatency{median(base_ms), median(pruned_ms), (*a)->engine(), (*b)->engine()};
+  return PairLatency{median_of(base_ms), median_of(pruned_ms), (*a)->engine(), (*b)->engine()};
 }
 
 int run(const PruneArgs& args) {

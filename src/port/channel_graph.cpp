@@ -853,26 +853,56 @@ const std::vector<GraphChannelGroup>& ChannelGraph::groups() const { return impl
 
 const std::vector<KernelUse>& ChannelGraph::kernels() const { return impl_->kernels; }
 
-std::map<std::string, torch::Tensor> ChannelGraph::filter_l1_norms() const {
-  const Impl& impl = *impl_;
-  torch::NoGradGuard no_grad;
-  std::vector<std::vector<float>> by_group(impl.groups.size());
-  for (std::size_t g = 0; g < impl.groups.size(); ++g) by_group[g].assign(static_cast<std::size_t>(impl.groups[g].channels), 0.0f);
+namespace {
+
+// Per group, one score per channel (in the group's channel order).
+using GroupScores = std::vector<std::vector<float>>;
+
+GroupScores zero_scores(const ChannelGraph::Impl& impl) {
+  GroupScores scores(impl.groups.size());
+  for (std::size_t g = 0; g < impl.groups.size(); ++g) scores[g].assign(static_cast<std::size_t>(impl.groups[g].channels), 0.0f);
+  return scores;
+}
+
+// The group of a channel id and its position there ({-1, -1}: no parameter reads it).
+std::pair<int, int> slot_of(const ChannelGraph::Impl& impl, int id) {
+  const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(id)]);
+  return {impl.group_of_class[c], impl.index_in_group[c]};
+}
+
+std::vector<float> float_values(const torch::Tensor& t) {
+  const auto f = t.to(torch::kFloat).contiguous();
+  return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+}
+
+// Adds, per channel, the mean |w| of each conv/linear row that writes it, except in `skip`ped groups.
+void add_writer_norms(const ChannelGraph::Impl& impl, GroupScores& scores, const std::vector<bool>& skip) {
   for (const auto& l : impl.layers) {
     const auto& w = impl.parameters.at(l.weight);
-    const auto rows = w.abs().reshape({w.size(0), -1}).mean(1).to(torch::kFloat).contiguous();
-    const float* r = rows.data_ptr<float>();
+    const auto rows = float_values(w.abs().reshape({w.size(0), -1}).mean(1));
     for (std::size_t i = 0; i < l.out_ids.size(); ++i) {
-      const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(l.out_ids[i])]);
-      const int g = impl.group_of_class[c];
-      if (g >= 0) by_group[static_cast<std::size_t>(g)][static_cast<std::size_t>(impl.index_in_group[c])] += r[i];
+      auto [g, k] = slot_of(impl, l.out_ids[i]);
+      if (g < 0 || skip[static_cast<std::size_t>(g)]) continue;
+      scores[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)] += rows[i];
     }
   }
+}
+
+std::map<std::string, torch::Tensor> prunable_by_name(const ChannelGraph::Impl& impl, const GroupScores& scores) {
   std::map<std::string, torch::Tensor> out;
   for (std::size_t g = 0; g < impl.groups.size(); ++g) {
-    if (impl.groups[g].prunable) out[impl.groups[g].name] = torch::tensor(by_group[g]);
+    if (impl.groups[g].prunable) out[impl.groups[g].name] = torch::tensor(scores[g]);
   }
   return out;
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> ChannelGraph::filter_l1_norms() const {
+  torch::NoGradGuard no_grad;
+  auto scores = zero_scores(*impl_);
+  add_writer_norms(*impl_, scores, std::vector<bool>(impl_->groups.size(), false));
+  return prunable_by_name(*impl_, scores);
 }
 
 std::map<std::string, std::vector<torch::Tensor>> ChannelGraph::batch_norm_scales() const {
@@ -952,43 +982,22 @@ ArchCost ChannelGraph::cost(const std::map<std::string, int>& widths) const {
 std::map<std::string, torch::Tensor> ChannelGraph::saliency() const {
   const Impl& impl = *impl_;
   torch::NoGradGuard no_grad;
-  std::vector<std::vector<float>> by_group(impl.groups.size());
+  auto scores = zero_scores(impl);
   std::vector<bool> from_batch_norm(impl.groups.size(), false);
-  for (std::size_t g = 0; g < impl.groups.size(); ++g) by_group[g].assign(static_cast<std::size_t>(impl.groups[g].channels), 0.0f);
-  auto slot = [&](int id) -> std::pair<int, int> {
-    const auto c = static_cast<std::size_t>(impl.root[static_cast<std::size_t>(id)]);
-    return {impl.group_of_class[c], impl.index_in_group[c]};
-  };
-  auto values = [](const torch::Tensor& t) {
-    const auto f = t.to(torch::kFloat).contiguous();
-    return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
-  };
   for (const auto& bn : impl.batch_norms) {
     const auto gamma = impl.parameters.at(bn.weight).abs();
     const auto var = impl.parameters.at(bn.running_var);
-    const auto spread = values(gamma * (var / (var + bn.eps)).sqrt());
+    const auto spread = float_values(gamma * (var / (var + bn.eps)).sqrt());
     for (std::size_t i = 0; i < bn.ids.size(); ++i) {
-      auto [g, k] = slot(bn.ids[i]);
+      auto [g, k] = slot_of(impl, bn.ids[i]);
       if (g < 0) continue;
-      float& cell = by_group[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)];
+      float& cell = scores[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)];
       cell = std::max(cell, spread[i]);
       from_batch_norm[static_cast<std::size_t>(g)] = true;
     }
   }
-  for (const auto& l : impl.layers) {
-    const auto& w = impl.parameters.at(l.weight);
-    const auto rows = values(w.abs().reshape({w.size(0), -1}).mean(1));
-    for (std::size_t i = 0; i < l.out_ids.size(); ++i) {
-      auto [g, k] = slot(l.out_ids[i]);
-      if (g < 0 || from_batch_norm[static_cast<std::size_t>(g)]) continue;
-      by_group[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)] += rows[i];
-    }
-  }
-  std::map<std::string, torch::Tensor> out;
-  for (std::size_t g = 0; g < impl.groups.size(); ++g) {
-    if (impl.groups[g].prunable) out[impl.groups[g].name] = torch::tensor(by_group[g]);
-  }
-  return out;
+  add_writer_norms(impl, scores, from_batch_norm);
+  return prunable_by_name(impl, scores);
 }
 
 Expected<Module> ChannelGraph::prune(const std::map<std::string, std::vector<std::int64_t>>& keep) const {

@@ -43,9 +43,9 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
     const double budget = options.macs_fraction * static_cast<double>(full.macs);
     // The largest uniform fraction whose rounded widths fit the budget.
     double lo = 0.0, hi = 1.0;
-    if (static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) > budget) {
-      const double narrowest = static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs) /
-                               static_cast<double>(full.macs);
+    const auto narrowest_macs = static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs);
+    if (narrowest_macs > budget) {
+      const double narrowest = narrowest_macs / static_cast<double>(full.macs);
       std::ostringstream message;
       message << "prune: " << base.name << " cannot reach " << 100 * options.macs_fraction << "% of its MACs: its narrowest widths (multiples of "
               << options.channel_multiple << ") keep " << std::setprecision(3) << 100 * narrowest << "%";

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "core/elapsed.h"
+#include "core/median.h"
 #include "port/channel_graph.h"
 
 namespace edgefleet {
@@ -28,10 +30,6 @@ std::string predictor_key(const KernelUse& k) {
   return k.kind;
 }
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
 // Median ms of one forward through the graph the classifier runs (frozen, optimised).
 double time_kernel(Module module, const torch::Tensor& input) {
   module.eval();
@@ -49,8 +47,7 @@ double time_kernel(Module module, const torch::Tensor& input) {
     for (int i = 0; i < runs; ++i) frozen.forward({input});
     per_run.push_back(seconds_since(start) * 1e3 / runs);
   }
-  std::sort(per_run.begin(), per_run.end());
-  return per_run[per_run.size() / 2];
+  return median_of(per_run);
 }
 
 Module kernel_module(const std::string& name) {
@@ -231,8 +228,7 @@ Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, 
       predictor.samples[key] = static_cast<int>(samples.size());
       std::vector<double> errors;
       for (const auto& s : samples) errors.push_back(std::abs(evaluate(predictor.coefficients[key], s.use) - s.ms) / s.ms);
-      std::sort(errors.begin(), errors.end());
-      predictor.fit_error[key] = errors[errors.size() / 2];
+      predictor.fit_error[key] = median_of(errors);
     }
     torch::set_num_threads(previous_threads);
     return predictor;
