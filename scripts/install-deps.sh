@@ -9,7 +9,9 @@ PACKAGES=(
   # tensors, TorchScript, training (the system BLAS must be OpenBLAS, not the reference one)
   libtorch-dev libopenblas0-pthread
   # imaging and the second inference engine
-  libopencv-dev libturbojpeg0-dev libpng-dev libwebp-dev libheif-dev libraw-dev libexif-dev libjpeg-dev libvips-dev libmagick++-6.q16-dev zlib1g-dev
+  libopencv-dev libturbojpeg0-dev libpng-dev libwebp-dev libheif-dev libraw-dev libtiff-dev libexif-dev libjpeg-dev libvips-dev libmagick++-6.q16-dev zlib1g-dev
+  # real raw developers the virtual camera's ISP stages run (camera:dcraw|darktable|rawtherapee)
+  dcraw darktable rawtherapee
   # storage, serving, config, CLI, logging
   libssl-dev libsqlite3-dev libcpp-httplib-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libsimdjson-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtbb-dev
   # data

@@ -231,6 +231,27 @@ TEST(Cli, StabilityRunWritesSummaryAndResumes) {
   EXPECT_NE(one_env.output.find("at least two"), std::string::npos) << one_env.output;
 }
 
+TEST(Cli, StabilityOnThePhonesFleetVariesTheCaptureAndRepeatsSessions) {
+  testing::TempDir dir;
+  write_two_class_folder(dir, 1);
+  const ModelCard card = testing::write_tiny_model(dir.path());
+  auto r = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " + dir.file("run") +
+                   " --fleet phones --vary capture --repeats 2 --common-isp camera:opencv,demosaic=ea");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto summary = nlohmann::json::parse(testing::read_text(dir.file("run/summary.json")));
+  ASSERT_EQ(summary["environments"].size(), 10u);
+  EXPECT_EQ(summary["environments"][0]["name"], "galaxy-s10/r1");
+  EXPECT_EQ(summary["per_source"].size(), 5u);  // one repeat-instability figure per phone
+  auto no_fleet = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
+                          dir.file("run2") + " --axis precision --vary capture");
+  EXPECT_EQ(no_fleet.exit_code, 1);
+  EXPECT_NE(no_fleet.output.find("give --fleet"), std::string::npos) << no_fleet.output;
+  auto bad_isp = run_cli("stability run --model " + card.card_path + " --data " + dir.file("data") + " --out " +
+                         dir.file("run3") + " --fleet phones --common-isp encode:png");
+  EXPECT_EQ(bad_isp.exit_code, 1);
+  EXPECT_NE(bad_isp.output.find("--common-isp: 'encode:png' is not a camera stage"), std::string::npos) << bad_isp.output;
+}
+
 
 TEST(Cli, StabilityAxesReportEachSourceSeparately) {
   testing::TempDir dir;

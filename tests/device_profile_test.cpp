@@ -1,5 +1,11 @@
 #include "edgefleet/device_profile.h"
 
+#include <stdexcept>
+#include <variant>
+
+#include "edgefleet/camera.h"
+#include "edgefleet/pipeline.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -149,6 +155,89 @@ TEST(Fleet, DuplicateDeviceNamesAreRejected) {
 TEST(Fleet, EmptyFolderIsRejected) {
   testing::TempDir dir;
   EXPECT_NE(read_fleet(dir.path()).status().message().find("holds no device profiles"), std::string::npos);
+}
+
+
+// The published rows the phones fleet cites (BorealisAI/noise_flow cam_iso_nlf.txt, ISO 100).
+struct PublishedNoise {
+  const char* phone;
+  const char* sidd_camera;
+  double beta1, beta2;
+};
+constexpr PublishedNoise kPublishedIso100[] = {{"galaxy-s10", "S6", 0.000479, 0.000002},
+                                               {"htc-desire-10", "GP", 0.000228, 0.000002},
+                                               {"iphone-xr", "IP", 0.000702, 0.000003},
+                                               {"lg-k10", "G4", 0.000739, 0.000002},
+                                               {"moto-g5", "N6", 0.000473, 0.000003}};
+
+const CameraOptions& camera_of(const DeviceProfile& phone) {
+  for (const auto& stage : phone.environment.pipeline.stages) {
+    if (const auto* camera = std::get_if<CameraStage>(&stage)) return camera->options;
+  }
+  throw std::runtime_error(phone.name + " has no camera stage");
+}
+
+TEST(PhonesFleet, HoldsThePapersFivePhonesEachCitingItsNoiseSource) {
+  const auto fleet = read_fleet("phones").value();
+  ASSERT_EQ(fleet.size(), 5u);
+  for (std::size_t i = 0; i < fleet.size(); ++i) {
+    const PublishedNoise& published = kPublishedIso100[i];
+    EXPECT_EQ(fleet[i].name, published.phone);
+    const CameraOptions& camera = camera_of(fleet[i]);
+    ASSERT_TRUE(camera.noise_level_function.has_value()) << fleet[i].name;
+    EXPECT_EQ(camera.noise_level_function->camera, published.sidd_camera);
+    EXPECT_EQ(camera.noise_level_function->iso, 100);
+    EXPECT_DOUBLE_EQ(camera.shot_noise, published.beta1);
+    EXPECT_DOUBLE_EQ(camera.read_noise, published.beta2);
+    // The capture ends with the codec the camera app writes; the app side follows.
+    const PipelineParts parts = split_capture(fleet[i].environment.pipeline);
+    ASSERT_FALSE(parts.capture.stages.empty());
+    EXPECT_TRUE(std::holds_alternative<ScreenStage>(parts.capture.stages.front()));
+    EXPECT_TRUE(std::holds_alternative<EncodeStage>(parts.capture.stages.back()));
+    EXPECT_TRUE(std::holds_alternative<DecodeStage>(parts.deployment.stages.front()));
+  }
+}
+
+TEST(PhonesFleet, EachPhonesSensorReproducesItsNoiseLevelFunctionOnAFlatFieldPerPhotositeAndBinned) {
+  const auto phones = read_fleet("phones").value();
+  for (const auto& phone : phones) {
+    ASSERT_GT(camera_of(phone).photosites, 0) << phone.name;
+    // Per photosite (binning off), then as the model sees it: K x K photosites averaged.
+    for (const bool binned : {false, true}) {
+    CameraOptions noisy = camera_of(phone);
+    if (!binned) noisy.photosites = 0;
+    CameraOptions clean = noisy;
+    clean.shot_noise = clean.read_noise = 0;
+    const double k = noisy.photosites * noisy.fill / 512.0;
+    for (std::uint8_t level : {40, 110, 200}) {
+      Image flat;
+      flat.width = flat.height = 512;
+      flat.channels = 3;
+      flat.pixels.assign(512 * 512 * 3, level);
+      const RawMosaic signal = unprocess_to_raw(flat, clean).value();
+      const RawMosaic measured = unprocess_to_raw(flat, noisy).value();
+      for (int channel = 0; channel < 3; ++channel) {
+        double x = 0, sum = 0, sum2 = 0, n = 0;
+        for (int y = 0; y < signal.height; ++y) {
+          for (int px = 0; px < signal.width; ++px) {
+            const int c = (y & 1) * 2 + (px & 1);  // RGGB
+            if ((c == 0 ? 0 : c == 3 ? 2 : 1) != channel) continue;
+            const std::size_t i = static_cast<std::size_t>(y) * signal.width + px;
+            const double d = measured.values[i] - signal.values[i];
+            x = signal.values[i];
+            sum += d;
+            sum2 += d * d;
+            n += 1;
+          }
+        }
+        const double variance = sum2 / n - (sum / n) * (sum / n);
+        const double expected = (noisy.shot_noise * x + noisy.read_noise) / (binned ? k * k : 1.0);
+        EXPECT_NEAR(variance / expected, 1.0, 0.05)
+            << phone.name << " level " << int(level) << " channel " << channel << " x=" << x << " binned " << binned;
+      }
+    }
+    }
+  }
 }
 
 }  // namespace edgefleet

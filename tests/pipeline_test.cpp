@@ -49,6 +49,44 @@ TEST(PipelineSpec, EveryStageKindRoundTripsThroughStringAndJson) {
   EXPECT_EQ(pipeline_to_string(pipeline_from_json(json).value()), spec);
 }
 
+TEST(PipelineSpec, ScreenAndMeasuredSensorStagesRoundTrip) {
+  const std::string spec =
+      "screen:scale=0.02,shift=0.01,rotate=1,keystone=0.02,blur=0.001,exposure=0.33,seed=3"
+      "|camera:opencv,sensor=2,demosaic=ea,wb=grayworld,nlf=S6,iso=400,photosites=3024,fill=0.8,seed=3|encode:jpeg,quality=95";
+  const Pipeline pipeline = parse_pipeline(spec).value();
+  EXPECT_EQ(pipeline_to_string(pipeline), spec);
+  EXPECT_EQ(pipeline_to_string(pipeline_from_json(pipeline_to_json(pipeline)).value()), spec);
+  const CameraOptions& camera = std::get<CameraStage>(pipeline.stages[1]).options;
+  EXPECT_DOUBLE_EQ(camera.shot_noise, 0.001774);  // SIDD's S6 at ISO 400
+  EXPECT_DOUBLE_EQ(camera.read_noise, 0.000002);
+  EXPECT_EQ(pipeline_to_string(parse_pipeline("screen").value()), "screen");
+}
+
+TEST(PipelineSpec, MeasuredNoiseErrorsNameWhatWasMeasured) {
+  auto error = [](const std::string& spec) { return parse_pipeline(spec).status().message(); };
+  EXPECT_NE(error("camera:opencv,nlf=XX,iso=100").find("measured: IP, GP, S6, N6, G4"), std::string::npos);
+  EXPECT_NE(error("camera:opencv,nlf=GP,iso=400").find("GP at ISO 100, 800, not 400"), std::string::npos);
+  EXPECT_NE(error("camera:opencv,nlf=GP").find("nlf and iso go together"), std::string::npos);
+  EXPECT_NE(error("camera:opencv,nlf=GP,iso=100,shot=0.1").find("not both"), std::string::npos);
+  EXPECT_NE(error("camera:opencv,sensor=4").find("sensor 4 is out of range [0, 3]"), std::string::npos);
+  EXPECT_NE(error("screen:blur=-1").find("blur -1 is out of range"), std::string::npos);
+}
+
+TEST(PipelineParts, CaptureEndsWithTheFirstEncodeOrTheLastCameraStage) {
+  auto parts = [](const std::string& spec) {
+    const PipelineParts p = split_capture(parse_pipeline(spec).value());
+    return pipeline_to_string(p.capture) + " || " + pipeline_to_string(p.deployment);
+  };
+  EXPECT_EQ(parts("screen|camera:opencv|color:bt709,limited|encode:jpeg|decode:turbojpeg|resize:opencv,linear,model"),
+            "screen|camera:opencv|color:bt709,limited|encode:jpeg || decode:turbojpeg|resize:opencv,linear,model");
+  EXPECT_EQ(parts("encode:jpeg,quality=95|decode:opencv"), "encode:jpeg,quality=95 || decode:opencv");
+  EXPECT_EQ(parts("camera:libraw|resize:opencv,linear,32"), "camera:libraw || resize:opencv,linear,32");
+  EXPECT_EQ(parts("decode:opencv|crop:center,0.875"), " || decode:opencv|crop:center,0.875");
+  const Pipeline whole = parse_pipeline("camera:opencv|encode:png|decode:libpng").value();
+  const PipelineParts p = split_capture(whole);
+  EXPECT_EQ(pipeline_to_string(concatenate(p.capture, p.deployment)), pipeline_to_string(whole));
+}
+
 TEST(PipelineSpec, JsonAcceptsNumbersAndBooleans) {
   const auto json = nlohmann::json::parse(
       R"([{"stage": "encode", "format": "jpeg", "quality": 85}, {"stage": "resize", "library": "torch",
@@ -63,7 +101,7 @@ TEST(PipelineSpec, ErrorsNameTheOffendingTokenAndTheAllowedValues) {
     std::vector<std::string> expected;
   };
   const Case cases[] = {
-      {"decode:turbojpeg|blur:3", {"stage 2", "blur", "allowed: camera, encode, decode, resize, crop, color"}},
+      {"decode:turbojpeg|blur:3", {"stage 2", "blur", "allowed: screen, camera, encode, decode, resize, crop, color"}},
       {"resize:opencv,fast,256", {"method 'fast'", "nearest, linear, cubic, area, lanczos4"}},
       {"resize:pillow,linear,256", {"library 'pillow'", "opencv, vips, magick, torch"}},
       {"decode:turbojpeg,dct=fastest", {"dct 'fastest'", "islow, ifast, float"}},

@@ -32,7 +32,7 @@ LAYERS = {
 # public header -> layer
 PUBLIC = {
     "core": ["status", "image", "labels", "sha256", "plot"],
-    "imaging": ["decode", "encode", "resize", "color_conversion", "camera", "pipeline", "pipeline_comparison",
+    "imaging": ["decode", "encode", "resize", "color_conversion", "camera", "screen_capture", "raw_file", "pipeline", "pipeline_comparison",
                 "input_contract"],
     "model": ["dataset", "model_card", "classifier", "inference_setting", "evaluation", "latency", "preprocess"],
     "fleet": ["device_profile"],

@@ -41,7 +41,9 @@ struct DecodeLimits {
 
 // The decoding libraries. kAuto picks the format's own library (libjpeg-turbo, libpng,
 // libwebp, libheif) and OpenCV for the rest.
-enum class Decoder { kAuto, kTurboJpeg, kOpenCv, kMagick, kVips, kLibPng, kLibWebp, kLibHeif };
+// kLibRaw develops camera raw files (DNG, CR2, NEF, ...) with LibRaw's defaults: AHD demosaic,
+// the camera's white balance and colour matrix, sRGB gamma, 8 bits.
+enum class Decoder { kAuto, kTurboJpeg, kOpenCv, kMagick, kVips, kLibPng, kLibWebp, kLibHeif, kLibRaw };
 
 enum class DctMethod { kIslow, kIfast, kFloat };
 

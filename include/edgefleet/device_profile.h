@@ -24,7 +24,7 @@ struct Hardware {
 };
 
 // What the device does between the scene and the answer: its image pipeline, from the scene
-// to the model's input (e.g. camera:opencv,demosaic=ea|encode:jpeg,quality=95|
+// to the model's input (split_capture() parts it into capture and deployment) (e.g. camera:opencv,demosaic=ea|encode:jpeg,quality=95|
 // decode:turbojpeg|resize:opencv,linear,model|crop:center,model; empty = the card's own
 // preprocessing of the source picture), and its inference setting (precision, engine,
 // threads). Parsed once, when the profile is read.
@@ -54,10 +54,15 @@ Expected<DeviceProfile> device_profile_from_json(const nlohmann::json& j, const 
 nlohmann::json device_profile_to_json(const DeviceProfile& profile);
 Expected<DeviceProfile> read_device_profile(const std::string& path);
 
-// Reads every *.json in `dir` ("builtin" = builtin_fleet_dir()), sorted by name. Fails on the
+// The folder a fleet name stands for: "builtin" = builtin_fleet_dir() (the span fleet, from a
+// microcontroller to a V100), "phones" = its phones/ folder (the instability paper's five
+// phones, calibrated), anything else = that folder.
+std::string fleet_dir(const std::string& name);
+
+// Reads every *.json in fleet_dir(name), sorted by name. Fails on the
 // first invalid profile, on duplicated device names, or on a folder with no profiles.
-Expected<std::vector<DeviceProfile>> read_fleet(const std::string& dir);
-// The profile of the device called `name` in the fleet `dir` ("builtin" as above).
+Expected<std::vector<DeviceProfile>> read_fleet(const std::string& name);
+// The profile of the device called `name` in the fleet `dir` (a name as above).
 Expected<DeviceProfile> find_device(const std::string& dir, const std::string& name);
 
 // The built-in fleet folder (fleet/ in the installed data, or $EDGEFLEET_FLEET_DIR).

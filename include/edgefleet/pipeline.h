@@ -3,13 +3,18 @@
 //   decode:turbojpeg,dct=ifast|resize:opencv,linear,256|crop:center,224|color:bt709,limited
 //
 // Stages (positional values first, then key=value options, in any order):
-//   camera:ISP        ISP = opencv | libraw; bayer=, demosaic=, wb=true|grayworld|none,
-//                     ccm=0|1, gamma=srgb|bt709, tone=0|1, denoise=, sharpen=, shot=, read=,
-//                     red_gain=, blue_gain=, seed=
+//   screen:           the picture shown on a screen and photographed (misregistration, defocus,
+//                     exposure): scale=, shift=, rotate=, keystone=, blur=, exposure=, seed=
+//   camera:ISP        ISP = opencv | libraw; bayer=, sensor=0..3, demosaic=, wb=true|grayworld|none,
+//                     ccm=0|1, gamma=srgb|bt709, tone=0|1, denoise=, sharpen=, shot=, read= (or
+//                     nlf=IP|GP|S6|N6|G4 with iso=N: a measured phone's noise), photosites=,
+//                     fill=, oversample= (the sensor's resolution: noise averaged over it,
+//                     demosaiced at up to `oversample` photosites per pixel), red_gain=,
+//                     blue_gain=, seed=
 //   encode:FORMAT     FORMAT = jpeg | png | webp | heif; quality=, subsampling=444|422|420,
 //                     dct=islow|ifast|float, lossless=0|1
 //   decode:LIBRARY    LIBRARY = auto | turbojpeg | opencv | magick | vips | libpng | libwebp |
-//                     libheif; dct=islow|ifast|float, upsampling=fancy|simple,
+//                     libheif | libraw (camera raw files); dct=islow|ifast|float, upsampling=fancy|simple,
 //                     orientation=apply|ignore
 //   resize:LIBRARY,METHOD,SIZE   SIZE = N (shorter side) | WxH (exact) | model; antialias=0|1
 //   crop:center,SIZE  SIZE = N | WxH | a fraction in (0,1) | model
@@ -39,9 +44,11 @@
 #include "edgefleet/encode.h"
 #include "edgefleet/input_contract.h"
 #include "edgefleet/resize.h"
+#include "edgefleet/screen_capture.h"
 
 namespace edgefleet {
 
+struct ScreenStage { ScreenCaptureOptions options; };
 struct CameraStage { CameraOptions options; };
 struct EncodeStage { EncodeOptions options; };
 struct DecodeStage { DecodeOptions options; };
@@ -49,7 +56,7 @@ struct ResizeStage { ResizeOptions options; };
 struct CropStage { CropOptions options; };
 struct ColorStage { ColorConversionOptions options; };
 
-using Stage = std::variant<CameraStage, EncodeStage, DecodeStage, ResizeStage, CropStage, ColorStage>;
+using Stage = std::variant<ScreenStage, CameraStage, EncodeStage, DecodeStage, ResizeStage, CropStage, ColorStage>;
 
 struct Pipeline {
   std::vector<Stage> stages;
@@ -65,6 +72,18 @@ Expected<Pipeline> pipeline_from_json(const nlohmann::json& json);
 // Replaces "model" sizes with the contract's: resize to its shorter side (shorter-side), its
 // square (squash) or its exact size (exact); crop to its width x height.
 Pipeline bind_to_input(const Pipeline& pipeline, const InputContract& contract);
+
+// A device's pipeline in two parts (the instability paper varies the first and keeps the
+// second): the capture — what the phone's camera app makes of the scene, up to the file it
+// writes (every stage up to and including the first encode; without an encode, the leading
+// screen and camera stages) — and the deployment: what the app running the model does with
+// that file (decode, resize, crop, colour conversion).
+struct PipelineParts {
+  Pipeline capture;
+  Pipeline deployment;
+};
+PipelineParts split_capture(const Pipeline& pipeline);
+Pipeline concatenate(const Pipeline& first, const Pipeline& second);
 
 // Canonical forms: options at their defaults are left out, so equal pipelines print equally.
 std::string stage_to_string(const Stage& stage);

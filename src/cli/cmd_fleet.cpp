@@ -21,7 +21,7 @@ std::pair<std::string, std::string> camera_and_codec(const Pipeline& pipeline) {
   std::string camera = "-", codec = "-";
   for (const auto& stage : pipeline.stages) {
     if (const auto* c = std::get_if<CameraStage>(&stage)) {
-      camera = std::string(c->options.isp == IspEngine::kLibRaw ? "libraw/" : "opencv/") + c->options.demosaic;
+      camera = std::string(isp_engine_name(c->options.isp)) + "/" + c->options.demosaic;
     } else if (const auto* e = std::get_if<EncodeStage>(&stage)) {
       codec = image_format_name(e->options.format);
       if (e->options.format != ImageFormat::kPng) {
@@ -96,11 +96,11 @@ Runner add_fleet_command(CLI::App& app) {
   auto* fleet = app.add_subcommand("fleet", "Device profiles: list a fleet, validate profile files");
   fleet->require_subcommand(1);
   auto* list = fleet->add_subcommand("list", "Table of the devices in a fleet folder");
-  list->add_option("--fleet", args->dir, "Fleet folder, or builtin")->capture_default_str();
+  list->add_option("--fleet", args->dir, "Fleet folder, builtin (the span fleet) or phones (the paper's five phones)")->capture_default_str();
   list->add_flag("--json", args->json, "Print the profiles as JSON");
   auto* show = fleet->add_subcommand("show", "One device: hardware, image pipeline (canonical form) and inference setting");
   show->add_option("device", args->device, "Device name")->required();
-  show->add_option("--fleet", args->dir, "Fleet folder, or builtin")->capture_default_str();
+  show->add_option("--fleet", args->dir, "Fleet folder, builtin (the span fleet) or phones (the paper's five phones)")->capture_default_str();
   show->add_flag("--json", args->json, "Print the profile as JSON");
   auto* validate = fleet->add_subcommand("validate", "Check device profile files; one line per file");
   validate->add_option("files", args->files, "Profile files")->required()->check(CLI::ExistingFile);

@@ -122,7 +122,7 @@ Runner add_harden_command(CLI::App& app) {
       ->required();
   command->add_option("--out", args->out, "The hardened model (.pt; its card is written beside it)")->required();
   command->add_option("--work", args->work, "Caches and finished candidates (default: OUT.hardening); a rerun resumes");
-  command->add_option("--fleet", args->fleet, "Fleet folder, or 'builtin'")->capture_default_str();
+  command->add_option("--fleet", args->fleet, "Fleet folder, 'builtin' or 'phones'")->capture_default_str();
   command->add_option("--holdout", args->holdout, "Devices never trained on, measured after (default: every other by name)")
       ->delimiter(',');
   command->add_option("--noise", args->noises, "none|gaussian|distortion|paired|subsample|mixed, or all")

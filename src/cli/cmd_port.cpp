@@ -66,7 +66,7 @@ Runner add_port_command(CLI::App& app) {
   auto* command = app.add_subcommand("port", "Tailor one model (a zoo model or any TorchScript classifier) into a suite of variants, one per device goal (Mistify)");
   command->add_option("config", args->config, "Port config (JSON): base model, goals, algorithm, fine-tuning")->required();
   command->add_option("--out", args->out, "Output folder: one model + card per goal, summary.md, port.json; a rerun resumes")->required();
-  command->add_option("--fleet", args->fleet, "Fleet folder that device goals name, or 'builtin'")->capture_default_str();
+  command->add_option("--fleet", args->fleet, "Fleet folder that device goals name, 'builtin' or 'phones'")->capture_default_str();
   command->add_option("--mode", args->mode, "Override the config: collective (along the goal tree) or independent")
       ->check(CLI::IsMember(port_mode_names()));
   command->add_option("--algorithm", args->algorithm, "Override the config: morphnet, evolution or l1")

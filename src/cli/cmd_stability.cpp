@@ -28,6 +28,11 @@ struct StabilityArgs {
   std::string model;
   std::string data;
   std::string fleet;
+  std::string vary;
+  std::string capture;
+  std::string deployment;
+  int repeats = 0;
+  std::string common_isp;
   std::vector<std::string> envs;
   std::string experiment_file;
   std::vector<std::string> axes;
@@ -125,6 +130,26 @@ Expected<std::vector<StabilityEnvironment>> gather_environments(const StabilityA
     experiment = std::move(*from_file);
   }
   if (!args.fleet.empty()) experiment.fleet = args.fleet;
+  if (!args.vary.empty()) {
+    auto part = parse_fleet_part(args.vary);
+    if (!part) return invalid_argument("--vary: " + part.status().message());
+    experiment.vary = *part;
+  }
+  for (const auto& [spec, shared] : {std::pair{&args.capture, &experiment.capture}, std::pair{&args.deployment, &experiment.deployment}}) {
+    if (spec->empty()) continue;
+    auto parsed = parse_environment(shared->name, *spec);
+    if (!parsed) return parsed.status();
+    *shared = std::move(*parsed);
+  }
+  if (args.repeats > 0) experiment.repeats = args.repeats;
+  if (!args.common_isp.empty()) {
+    auto isp = parse_common_isp(args.common_isp);
+    if (!isp) return invalid_argument("--common-isp: " + isp.status().message());
+    experiment.common_isp = *isp;
+  }
+  if (experiment.fleet.empty() && (experiment.vary != FleetPart::kAll || experiment.repeats > 1 || experiment.common_isp)) {
+    return invalid_argument("--vary, --repeats and --common-isp apply to a fleet's devices: give --fleet");
+  }
   experiment.axes.insert(experiment.axes.end(), args.axes.begin(), args.axes.end());
   for (const auto& item : args.envs) {
     auto environment = parse_environment(item);
@@ -407,7 +432,12 @@ Runner add_stability_command(CLI::App& app) {
   auto* run = command->add_subcommand("run", "Run every input through every environment into OUT/results.sqlite (resumable)");
   run->add_option("--model", args->model, "Model card, or a built-in zoo model name")->required();
   run->add_option("--data", args->data, "Dataset: fashion-mnist[:train|:test] or an image folder")->required();
-  run->add_option("--fleet", args->fleet, "Use every device of this fleet folder ('builtin' = the built-in fleet)");
+  run->add_option("--fleet", args->fleet, "Use every device of this fleet folder ('builtin' = the built-in span fleet, 'phones' = the instability paper's five phones)");
+  run->add_option("--vary", args->vary, "The fleet devices' part to vary: all, capture (deployment shared: the paper's set-up) or deployment");
+  run->add_option("--capture", args->capture, "The capture every device shares with --vary deployment (default: the source file)");
+  run->add_option("--deployment", args->deployment, "The deployment every device shares with --vary capture, optionally ending in |infer:SETTING (default: decode, the card's preprocessing, fp32)");
+  run->add_option("--common-isp", args->common_isp, "Develop every fleet device's raw with this ISP, e.g. camera:opencv,demosaic=ea,wb=grayworld (the paper's 9.2)");
+  run->add_option("--repeats", args->repeats, "Sessions per fleet device (DEVICE/rK, other screen and noise seeds): per-device repeat instability")->check(CLI::Range(1, 100));
   run->add_option("--env", args->envs, "An environment NAME=SPEC: a pipeline, optionally ending in |infer:SETTING (repeatable)");
   run->add_option("--experiment,--envs", args->experiment_file, "An experiment file: {\"fleet\", \"axes\": [...], \"environments\": [{name, spec}...]}");
   run->add_option("--axis", args->axes, "Vary one source at a time (repeatable): " + [] {

@@ -167,8 +167,14 @@ Expected<DeviceProfile> read_device_profile(const std::string& path) {
   return device_profile_from_json(j, path);
 }
 
+std::string fleet_dir(const std::string& name) {
+  if (name == "builtin") return builtin_fleet_dir();
+  if (name == "phones") return builtin_fleet_dir() + "/phones";
+  return name;
+}
+
 Expected<std::vector<DeviceProfile>> read_fleet(const std::string& name) {
-  const std::string dir = name == "builtin" ? builtin_fleet_dir() : name;
+  const std::string dir = fleet_dir(name);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return not_found("fleet folder '" + dir + "' does not exist");
   std::vector<std::string> files;
@@ -199,7 +205,7 @@ Expected<DeviceProfile> find_device(const std::string& dir, const std::string& n
     if (device.name == name) return std::move(device);
     names += (names.empty() ? "" : ", ") + device.name;
   }
-  return not_found("no device '" + name + "' in the fleet " + (dir == "builtin" ? builtin_fleet_dir() : dir) + " (devices: " + names + ")");
+  return not_found("no device '" + name + "' in the fleet " + fleet_dir(dir) + " (devices: " + names + ")");
 }
 
 std::string builtin_fleet_dir() {

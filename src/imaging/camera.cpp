@@ -13,17 +13,24 @@
 namespace edgefleet {
 namespace {
 
-double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
-double linear_to_srgb(double v) { return v <= 0.0031308 ? 12.92 * v : 1.055 * std::pow(v, 1.0 / 2.4) - 0.055; }
 double linear_to_bt709(double v) { return v < 0.018 ? 4.5 * v : 1.099 * std::pow(v, 0.45) - 0.099; }
 
 }  // namespace
 
 namespace detail {
 
-cv::Matx33d rgb_to_camera() {
-  // XYZ -> camera of the first sensor in Brooks et al.'s unprocessing code, and sRGB -> XYZ (D65).
-  const cv::Matx33d xyz_to_camera(1.0234, -0.2969, -0.2266, -0.5625, 1.6328, -0.0469, -0.0703, 0.2188, 0.6406);
+double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
+double linear_to_srgb(double v) { return v <= 0.0031308 ? 12.92 * v : 1.055 * std::pow(v, 1.0 / 2.4) - 0.055; }
+
+cv::Matx33d rgb_to_camera(int sensor) {
+  // XYZ -> camera of the four measured sensors in Brooks et al.'s unprocessing code
+  // (google-research/unprocessing, unprocess.py: random_ccm), and sRGB -> XYZ (D65).
+  static const cv::Matx33d kXyzToCamera[kSensorMatrices] = {
+      {1.0234, -0.2969, -0.2266, -0.5625, 1.6328, -0.0469, -0.0703, 0.2188, 0.6406},
+      {0.4913, -0.0541, -0.0202, -0.613, 1.3513, 0.2906, -0.1564, 0.2151, 0.7183},
+      {0.838, -0.263, -0.0639, -0.2887, 1.0725, 0.2496, -0.0627, 0.1427, 0.5438},
+      {0.6596, -0.2079, -0.0562, -0.4782, 1.3016, 0.1933, -0.097, 0.1581, 0.5181}};
+  const cv::Matx33d& xyz_to_camera = kXyzToCamera[std::clamp(sensor, 0, kSensorMatrices - 1)];
   const cv::Matx33d rgb_to_xyz(0.4124564, 0.3575761, 0.1804375, 0.2126729, 0.7151522, 0.0721750, 0.0193339, 0.1191920,
                                0.9503041);
   cv::Matx33d m = xyz_to_camera * rgb_to_xyz;
@@ -34,7 +41,7 @@ cv::Matx33d rgb_to_camera() {
   return m;
 }
 
-cv::Matx33d camera_to_rgb() { return rgb_to_camera().inv(); }
+cv::Matx33d camera_to_rgb(int sensor) { return rgb_to_camera(sensor).inv(); }
 
 int bayer_channel(BayerPattern bayer, int y, int x) {
   static const int kLayouts[4][4] = {{0, 1, 1, 2}, {2, 1, 1, 0}, {1, 0, 2, 1}, {1, 2, 0, 1}};  // RGGB BGGR GRBG GBRG
@@ -65,7 +72,7 @@ void isp_gains(const RawMosaic& raw, const CameraOptions& options, double* red, 
 
 Image render_linear_rgb(cv::Mat rgb, double red_gain, double blue_gain, const CameraOptions& options) {
   cv::Matx33d m = cv::Matx33d::diag(cv::Vec3d(red_gain, 1.0, blue_gain));
-  if (options.color_matrix) m = camera_to_rgb() * m;
+  if (options.color_matrix) m = camera_to_rgb(options.sensor) * m;
   cv::transform(rgb, rgb, cv::Mat(cv::Matx33f(m)));
   float lut[4096];  // gamma through a fine table: exact to 8 bits, much faster than pow
   for (int i = 0; i < 4096; ++i) {
@@ -157,10 +164,63 @@ Expected<Image> process_raw_opencv(const RawMosaic& raw, const CameraOptions& op
 
 }  // namespace
 
+const std::vector<NoiseLevelFunction>& sidd_noise_level_functions() {
+  // BorealisAI/noise_flow, cam_iso_nlf.txt (SIDD), as published: camera, ISO, beta1, beta2.
+  static const std::vector<NoiseLevelFunction> kTable = {
+      {"IP", 100, 0.000702, 0.000003}, {"IP", 400, 0.000735, 0.000003}, {"IP", 800, 0.000723, 0.000003},
+      {"IP", 1600, 0.000687, 0.000002}, {"GP", 100, 0.000228, 0.000002}, {"GP", 800, 0.001764, 0.000012},
+      {"S6", 100, 0.000479, 0.000002}, {"S6", 400, 0.001774, 0.000002}, {"S6", 800, 0.003696, 0.000002},
+      {"S6", 1600, 0.008211, 0.000002}, {"S6", 3200, 0.019930, 0.000002}, {"N6", 100, 0.000473, 0.000003},
+      {"N6", 800, 0.003476, 0.000052}, {"G4", 100, 0.000739, 0.000002}, {"G4", 800, 0.003356, 0.000063}};
+  return kTable;
+}
+
+Expected<NoiseLevelFunction> find_noise_level_function(const std::string& camera, int iso) {
+  std::string cameras, isos;
+  for (const auto& row : sidd_noise_level_functions()) {
+    if (row.camera == camera && row.iso == iso) return row;
+    if (cameras.find(row.camera) == std::string::npos) cameras += (cameras.empty() ? "" : ", ") + row.camera;
+    if (row.camera == camera) isos += (isos.empty() ? "" : ", ") + std::to_string(row.iso);
+  }
+  if (isos.empty()) return invalid_argument("no SIDD noise calibration for camera '" + camera + "' (measured: " + cameras + ")");
+  return invalid_argument("SIDD measured camera " + camera + " at ISO " + isos + ", not " + std::to_string(iso));
+}
+
+CameraOptions with_isp_of(const CameraOptions& sensor, const CameraOptions& isp) {
+  CameraOptions out = sensor;
+  out.isp = isp.isp;
+  out.demosaic = isp.demosaic;
+  out.white_balance = isp.white_balance;
+  out.color_matrix = isp.color_matrix;
+  out.gamma = isp.gamma;
+  out.tone_curve = isp.tone_curve;
+  out.denoise = isp.denoise;
+  out.sharpen = isp.sharpen;
+  return out;
+}
+
 const std::vector<std::string>& demosaic_methods(IspEngine isp) {
   static const std::vector<std::string> kOpenCv = {"bilinear", "vng", "ea"};
   static const std::vector<std::string> kLibRaw = {"linear", "vng", "ppg", "ahd", "dcb", "dht", "aahd"};
-  return isp == IspEngine::kLibRaw ? kLibRaw : kOpenCv;
+  static const std::vector<std::string> kDcraw = {"ahd", "bilinear", "vng", "ppg"};
+  static const std::vector<std::string> kDefault = {"default"};
+  switch (isp) {
+    case IspEngine::kLibRaw: return kLibRaw;
+    case IspEngine::kDcraw: return kDcraw;
+    case IspEngine::kDarktable:
+    case IspEngine::kRawTherapee: return kDefault;
+    default: return kOpenCv;
+  }
+}
+
+const char* isp_engine_name(IspEngine isp) {
+  switch (isp) {
+    case IspEngine::kLibRaw: return "libraw";
+    case IspEngine::kDcraw: return "dcraw";
+    case IspEngine::kDarktable: return "darktable";
+    case IspEngine::kRawTherapee: return "rawtherapee";
+    default: return "opencv";
+  }
 }
 
 Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& options) {
@@ -170,6 +230,12 @@ Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& opt
   }
   if (options.red_gain <= 0 || options.blue_gain <= 0) return invalid_argument("camera: gains must be positive");
   if (options.shot_noise < 0 || options.read_noise < 0) return invalid_argument("camera: noise must not be negative");
+  if (options.photosites < 0 || !(options.fill > 0 && options.fill <= 1)) {
+    return invalid_argument("camera: photosites must not be negative and fill must be in (0, 1]");
+  }
+  if (options.sensor < 0 || options.sensor >= kSensorMatrices) {
+    return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(kSensorMatrices - 1));
+  }
   RawMosaic raw;
   raw.width = srgb.width & ~1;
   raw.height = srgb.height & ~1;
@@ -181,13 +247,16 @@ Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& opt
   for (int i = 0; i < 256; ++i) {
     const double y = i / 255.0;
     const double untoned = 0.5 - std::sin(std::asin(1.0 - 2.0 * y) / 3.0);
-    linear[i] = srgb_to_linear(std::clamp(untoned, 0.0, 1.0));
+    linear[i] = detail::srgb_to_linear(std::clamp(untoned, 0.0, 1.0));
   }
-  const cv::Matx33d to_camera = detail::rgb_to_camera();
+  const cv::Matx33d to_camera = detail::rgb_to_camera(options.sensor);
   const double inverse_gain[3] = {1.0 / options.red_gain, 1.0, 1.0 / options.blue_gain};
   std::mt19937_64 rng(content_hash(srgb) ^ (options.seed * 0x9E3779B97F4A7C15ULL));
   std::normal_distribution<double> gaussian(0.0, 1.0);
   const bool noisy = options.shot_noise > 0 || options.read_noise > 0;
+  const double photosites_per_pixel = options.photosites * options.fill / std::min(srgb.width, srgb.height);
+  const double binning = photosites_per_pixel > 1 ? 1.0 / (photosites_per_pixel * photosites_per_pixel) : 1.0;
+  const double shot = options.shot_noise * binning, read = options.read_noise * binning;
   for (int y = 0; y < raw.height; ++y) {
     for (int x = 0; x < raw.width; ++x) {
       const std::uint8_t* p = &srgb.pixels[(static_cast<std::size_t>(y) * srgb.width + x) * srgb.channels];
@@ -195,7 +264,7 @@ Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& opt
       const int c = detail::bayer_channel(options.bayer, y, x);
       double v = (to_camera(c, 0) * rgb[0] + to_camera(c, 1) * rgb[1] + to_camera(c, 2) * rgb[2]) * inverse_gain[c];
       v = std::clamp(v, 0.0, 1.0);
-      if (noisy) v += gaussian(rng) * std::sqrt(options.shot_noise * v + options.read_noise);
+      if (noisy) v += gaussian(rng) * std::sqrt(shot * v + read);
       raw.values[static_cast<std::size_t>(y) * raw.width + x] = static_cast<float>(std::clamp(v, 0.0, 1.0));
     }
   }
@@ -210,10 +279,14 @@ Expected<Image> process_raw(const RawMosaic& raw, const CameraOptions& options) 
   const auto& methods = demosaic_methods(options.isp);
   if (std::find(methods.begin(), methods.end(), options.demosaic) == methods.end()) {
     return invalid_argument("camera: demosaic '" + options.demosaic + "' is not one of the " +
-                            (options.isp == IspEngine::kLibRaw ? "libraw" : "opencv") + " ISP's methods");
+                            isp_engine_name(options.isp) + " ISP's methods");
   }
   if (options.denoise < 0 || options.sharpen < 0) return invalid_argument("camera: denoise and sharpen must not be negative");
+  if (options.sensor < 0 || options.sensor >= kSensorMatrices) {
+    return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(kSensorMatrices - 1));
+  }
   if (options.isp == IspEngine::kLibRaw) return detail::process_raw_libraw(raw, options);
+  if (options.isp != IspEngine::kOpenCv) return detail::process_raw_developer(raw, options);
   try {
     return process_raw_opencv(raw, options);
   } catch (const cv::Exception& e) {
@@ -233,11 +306,27 @@ Expected<Image> simulate_camera(const Image& srgb, const CameraOptions& options)
     cv::copyMakeBorder(mat_view(srgb), padded, 0, pad_y, 0, pad_x, cv::BORDER_REPLICATE);
     scene = image_from_mat(padded);
   }
+  if (options.oversample < 1) return invalid_argument("camera: oversample must be at least 1");
+  const double photosites_per_pixel = options.photosites * options.fill / std::min(srgb.width, srgb.height);
+  const int oversample = std::clamp(static_cast<int>(photosites_per_pixel), 1, options.oversample);
+  const int scene_width = scene.width, scene_height = scene.height;
+  if (oversample > 1) {
+    cv::Mat larger;
+    cv::resize(mat_view(scene), larger, cv::Size(scene_width * oversample, scene_height * oversample), 0, 0, cv::INTER_LINEAR);
+    scene = image_from_mat(larger);
+  }
   auto raw = unprocess_to_raw(scene, options);
   if (!raw) return raw.status();
   auto picture = process_raw(*raw, options);
-  if (!picture || (!pad_x && !pad_y)) return picture;
-  return image_from_mat(mat_view(*picture)(cv::Rect(0, 0, srgb.width, srgb.height)));
+  if (!picture) return picture;
+  cv::Mat out = mat_view(*picture);
+  if (oversample > 1) {
+    cv::Mat smaller;
+    cv::resize(out, smaller, cv::Size(scene_width, scene_height), 0, 0, cv::INTER_AREA);
+    out = smaller;
+  }
+  if (oversample == 1 && !pad_x && !pad_y) return picture;
+  return image_from_mat(out(cv::Rect(0, 0, srgb.width, srgb.height)));
 }
 
 }  // namespace edgefleet

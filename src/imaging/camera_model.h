@@ -8,9 +8,14 @@
 
 namespace edgefleet::detail {
 
-// sRGB (linear) -> camera RGB, rows summing to one (Brooks et al. 2019), and its inverse.
-cv::Matx33d rgb_to_camera();
-cv::Matx33d camera_to_rgb();
+// The sRGB transfer function and its inverse, on [0, 1].
+double srgb_to_linear(double v);
+double linear_to_srgb(double v);
+
+// sRGB (linear) -> camera RGB of measured sensor `sensor` (0 .. kSensorMatrices-1), rows
+// summing to one (Brooks et al. 2019), and its inverse.
+cv::Matx33d rgb_to_camera(int sensor);
+cv::Matx33d camera_to_rgb(int sensor);
 
 // White-balance gains (red, blue; green = 1) the ISP applies to `raw` under `options`.
 void isp_gains(const RawMosaic& raw, const CameraOptions& options, double* red, double* blue);
@@ -26,5 +31,6 @@ Image render_linear_rgb(cv::Mat rgb, double red_gain, double blue_gain, const Ca
 cv::Mat finish_isp(cv::Mat rgb8, const CameraOptions& options);
 
 Expected<Image> process_raw_libraw(const RawMosaic& raw, const CameraOptions& options);
+Expected<Image> process_raw_developer(const RawMosaic& raw, const CameraOptions& options);
 
 }  // namespace edgefleet::detail

@@ -55,6 +55,7 @@ const char* decoder_name(Decoder decoder) {
     case Decoder::kLibPng: return "libpng";
     case Decoder::kLibWebp: return "libwebp";
     case Decoder::kLibHeif: return "libheif";
+    case Decoder::kLibRaw: return "libraw";
     case Decoder::kAuto: break;
   }
   return "auto";
@@ -99,6 +100,8 @@ Expected<Image> decode_image(const std::vector<std::uint8_t>& bytes, const std::
     case Decoder::kLibHeif:
       if (!(status = only(ImageFormat::kHeif, "libheif")).is_ok()) return status;
       return detail::decode_libheif(bytes, origin, options);
+    case Decoder::kLibRaw:  // raw formats have no one signature: LibRaw identifies them itself
+      return detail::decode_libraw(bytes, origin, options);
     case Decoder::kMagick:
     case Decoder::kVips:
     case Decoder::kOpenCv:

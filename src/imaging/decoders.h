@@ -19,6 +19,7 @@ Expected<Image> decode_vips(const Bytes& bytes, const std::string& origin, const
 Expected<Image> decode_libpng(const Bytes& bytes, const std::string& origin, const DecodeOptions& options);
 Expected<Image> decode_libwebp(const Bytes& bytes, const std::string& origin, const DecodeOptions& options);
 Expected<Image> decode_libheif(const Bytes& bytes, const std::string& origin, const DecodeOptions& options);
+Expected<Image> decode_libraw(const Bytes& bytes, const std::string& origin, const DecodeOptions& options);
 
 // Width and height from the file's header without decoding pixels, for JPEG (its frame
 // header), PNG (IHDR) and WebP (libwebp). False for other formats or unreadable headers.

@@ -24,8 +24,9 @@ struct StageSyntax {
 
 const std::vector<StageSyntax>& syntax() {
   static const std::vector<StageSyntax> kSyntax = {
-      {"camera", {"isp"}, {"bayer", "demosaic", "wb", "ccm", "gamma", "tone", "denoise", "sharpen", "shot", "read",
-                           "red_gain", "blue_gain", "seed"}},
+      {"screen", {}, {"scale", "shift", "rotate", "keystone", "blur", "exposure", "seed"}},
+      {"camera", {"isp"}, {"bayer", "sensor", "demosaic", "wb", "ccm", "gamma", "tone", "denoise", "sharpen", "shot", "read",
+                           "nlf", "iso", "photosites", "fill", "oversample", "red_gain", "blue_gain", "seed"}},
       {"encode", {"format"}, {"quality", "subsampling", "dct", "lossless"}},
       {"decode", {"decoder"}, {"dct", "upsampling", "orientation"}},
       {"resize", {"library", "method", "size"}, {"antialias"}},
@@ -108,13 +109,13 @@ class FieldReader {
   std::string where_;
 };
 
-const std::vector<std::string> kDecoders = {"auto", "turbojpeg", "opencv", "magick", "vips", "libpng", "libwebp", "libheif"};
+const std::vector<std::string> kDecoders = {"auto", "turbojpeg", "opencv", "magick", "vips", "libpng", "libwebp", "libheif", "libraw"};
 const std::vector<std::string> kDct = {"islow", "ifast", "float"};
 const std::vector<std::string> kSubsampling = {"444", "422", "420"};
 const std::vector<std::string> kEncodeFormats = {"jpeg", "png", "webp", "heif"};
 const std::vector<std::string> kResizeLibraries = {"opencv", "vips", "magick", "torch"};
 const std::vector<std::string> kBayer = {"rggb", "bggr", "grbg", "gbrg"};
-const std::vector<std::string> kIsp = {"opencv", "libraw"};
+const std::vector<std::string> kIsp = {"opencv", "libraw", "dcraw", "darktable", "rawtherapee"};
 const std::vector<std::string> kWhiteBalance = {"true", "grayworld", "none"};
 const std::vector<std::string> kGamma = {"srgb", "bt709"};
 
@@ -170,9 +171,20 @@ std::string size_text(const TargetSize& size) {
 
 Stage stage_from_fields(const Fields& fields, const std::string& where) {
   const FieldReader r(fields, where);
+  if (fields.kind == "screen") {
+    ScreenCaptureOptions o;
+    o.scale = r.number("scale", 0, 0, 0.5);
+    o.shift = r.number("shift", 0, 0, 0.5);
+    o.rotate = r.number("rotate", 0, 0, 45);
+    o.keystone = r.number("keystone", 0, 0, 0.5);
+    o.blur = r.number("blur", 0, 0, 0.1);
+    o.exposure = r.number("exposure", 0, 0, 4);
+    o.seed = static_cast<std::uint64_t>(r.integer("seed", 0, 0, 1 << 30));
+    return ScreenStage{o};
+  }
   if (fields.kind == "camera") {
     CameraOptions o;
-    o.isp = r.choice("isp", kIsp, "") == 1 ? IspEngine::kLibRaw : IspEngine::kOpenCv;
+    o.isp = static_cast<IspEngine>(r.choice("isp", kIsp, ""));
     o.bayer = static_cast<BayerPattern>(r.choice("bayer", kBayer, "rggb"));
     const auto& methods = demosaic_methods(o.isp);
     o.demosaic = methods[r.choice("demosaic", methods, methods.front())];
@@ -182,8 +194,21 @@ Stage stage_from_fields(const Fields& fields, const std::string& where) {
     o.tone_curve = r.flag("tone", true);
     o.denoise = r.number("denoise", 0, 0, 100);
     o.sharpen = r.number("sharpen", 0, 0, 10);
+    o.sensor = r.integer("sensor", 0, 0, kSensorMatrices - 1);
+    o.photosites = r.integer("photosites", 0, 0, 100000);
+    o.fill = r.number("fill", 1.0, 0.01, 1.0);
+    o.oversample = r.integer("oversample", 1, 1, 16);
     o.shot_noise = r.number("shot", 0, 0, 1);
     o.read_noise = r.number("read", 0, 0, 1);
+    if (r.has("nlf") || r.has("iso")) {
+      if (!r.has("nlf") || !r.has("iso")) r.fail("nlf and iso go together (a measured camera at one ISO)");
+      if (r.has("shot") || r.has("read")) r.fail("give either nlf and iso (a measured noise) or shot and read, not both");
+      auto nlf = find_noise_level_function(r.text("nlf", ""), r.integer("iso", 0, 1, 1 << 20));
+      if (!nlf) r.fail(nlf.status().message());
+      o.shot_noise = nlf->beta1;
+      o.read_noise = nlf->beta2;
+      o.noise_level_function = *nlf;
+    }
     o.red_gain = r.number("red_gain", o.red_gain, 0.1, 10);
     o.blue_gain = r.number("blue_gain", o.blue_gain, 0.1, 10);
     o.seed = static_cast<std::uint64_t>(r.integer("seed", 0, 0, 1 << 30));
@@ -253,12 +278,23 @@ Stage stage_from_fields(const Fields& fields, const std::string& where) {
 std::vector<std::pair<std::string, std::string>> stage_fields(const Stage& stage, std::string* kind) {
   std::vector<std::pair<std::string, std::string>> f;
   auto number = [](double v) { return FieldReader::format_number(v); };
-  if (const auto* s = std::get_if<CameraStage>(&stage)) {
+  if (const auto* s = std::get_if<ScreenStage>(&stage)) {
+    const ScreenCaptureOptions& o = s->options;
+    *kind = "screen";
+    if (o.scale != 0) f.emplace_back("scale", number(o.scale));
+    if (o.shift != 0) f.emplace_back("shift", number(o.shift));
+    if (o.rotate != 0) f.emplace_back("rotate", number(o.rotate));
+    if (o.keystone != 0) f.emplace_back("keystone", number(o.keystone));
+    if (o.blur != 0) f.emplace_back("blur", number(o.blur));
+    if (o.exposure != 0) f.emplace_back("exposure", number(o.exposure));
+    if (o.seed != 0) f.emplace_back("seed", std::to_string(o.seed));
+  } else if (const auto* s = std::get_if<CameraStage>(&stage)) {
     const CameraOptions& o = s->options;
     const CameraOptions d;
     *kind = "camera";
-    f.emplace_back("isp", kIsp[o.isp == IspEngine::kLibRaw ? 1 : 0]);
+    f.emplace_back("isp", kIsp[static_cast<int>(o.isp)]);
     if (o.bayer != d.bayer) f.emplace_back("bayer", kBayer[static_cast<int>(o.bayer)]);
+    if (o.sensor != d.sensor) f.emplace_back("sensor", std::to_string(o.sensor));
     if (o.demosaic != demosaic_methods(o.isp).front()) f.emplace_back("demosaic", o.demosaic);
     if (o.white_balance != d.white_balance) f.emplace_back("wb", kWhiteBalance[static_cast<int>(o.white_balance)]);
     if (o.color_matrix != d.color_matrix) f.emplace_back("ccm", "0");
@@ -266,8 +302,16 @@ std::vector<std::pair<std::string, std::string>> stage_fields(const Stage& stage
     if (o.tone_curve != d.tone_curve) f.emplace_back("tone", "0");
     if (o.denoise != d.denoise) f.emplace_back("denoise", number(o.denoise));
     if (o.sharpen != d.sharpen) f.emplace_back("sharpen", number(o.sharpen));
-    if (o.shot_noise != d.shot_noise) f.emplace_back("shot", number(o.shot_noise));
-    if (o.read_noise != d.read_noise) f.emplace_back("read", number(o.read_noise));
+    if (o.noise_level_function) {
+      f.emplace_back("nlf", o.noise_level_function->camera);
+      f.emplace_back("iso", std::to_string(o.noise_level_function->iso));
+    } else {
+      if (o.shot_noise != d.shot_noise) f.emplace_back("shot", number(o.shot_noise));
+      if (o.read_noise != d.read_noise) f.emplace_back("read", number(o.read_noise));
+    }
+    if (o.photosites != d.photosites) f.emplace_back("photosites", std::to_string(o.photosites));
+    if (o.fill != d.fill) f.emplace_back("fill", number(o.fill));
+    if (o.oversample != d.oversample) f.emplace_back("oversample", std::to_string(o.oversample));
     if (o.red_gain != d.red_gain) f.emplace_back("red_gain", number(o.red_gain));
     if (o.blue_gain != d.blue_gain) f.emplace_back("blue_gain", number(o.blue_gain));
     if (o.seed != d.seed) f.emplace_back("seed", std::to_string(o.seed));
@@ -447,7 +491,7 @@ std::string stage_to_string(const Stage& stage) {
   std::string kind;
   const auto fields = stage_fields(stage, &kind);
   const StageSyntax* s = find_syntax(kind);
-  std::string out = kind + ":";
+  std::string out = kind + (fields.empty() ? "" : ":");
   bool first = true;
   for (const auto& [key, value] : fields) {
     const bool positional = std::count(s->positional.begin(), s->positional.end(), key) != 0;
@@ -472,6 +516,25 @@ nlohmann::json pipeline_to_json(const Pipeline& pipeline) {
     object["stage"] = kind;
     out.push_back(object);
   }
+  return out;
+}
+
+PipelineParts split_capture(const Pipeline& pipeline) {
+  const auto& stages = pipeline.stages;
+  auto end = std::find_if(stages.begin(), stages.end(), [](const Stage& s) { return std::holds_alternative<EncodeStage>(s); });
+  if (end != stages.end()) {
+    ++end;
+  } else {
+    end = std::find_if(stages.begin(), stages.end(), [](const Stage& s) {
+      return !std::holds_alternative<ScreenStage>(s) && !std::holds_alternative<CameraStage>(s);
+    });
+  }
+  return {Pipeline{{stages.begin(), end}}, Pipeline{{end, stages.end()}}};
+}
+
+Pipeline concatenate(const Pipeline& first, const Pipeline& second) {
+  Pipeline out = first;
+  out.stages.insert(out.stages.end(), second.stages.begin(), second.stages.end());
   return out;
 }
 
@@ -528,6 +591,8 @@ Expected<Payload> apply_stage(const Stage& stage, Payload payload, const std::st
     auto bytes = encode_image(image, s->options);
     if (!bytes) return with_context(bytes.status());
     return Payload{std::move(*bytes), std::nullopt};
+  } else if (const auto* s = std::get_if<ScreenStage>(&stage)) {
+    next = photograph_screen(image, s->options);
   } else if (const auto* s = std::get_if<CameraStage>(&stage)) {
     next = simulate_camera(image, s->options);
   } else if (const auto* s = std::get_if<ResizeStage>(&stage)) {
