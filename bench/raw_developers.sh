@@ -15,17 +15,18 @@ if [[ ! -f "$model" ]]; then echo "raw_developers: no model '$model' (needs ../s
 for program in dcraw darktable-cli rawtherapee-cli; do
   command -v "$program" > /dev/null || { echo "raw_developers: $program is not installed (scripts/install-deps.sh)"; exit 1; }
 done
-echo "developers: $(dcraw 2>&1 | grep -o 'v[0-9.]*' | head -1 | sed 's/^/dcraw /'), $(darktable-cli --version | head -1), $(rawtherapee-cli -v 2>&1 | head -1)"
+echo "developers: dcraw $(dcraw 2>&1 | grep -o "v[0-9.]*" | head -1), $(darktable-cli --version | head -1 | sed "s/this is //"), $(rawtherapee-cli -v 2>&1 | head -1 | sed "s/, command line.//")"
 screen="screen:scale=0.02,shift=0.01,rotate=1,keystone=0.02,blur=0.001,exposure=0.33,seed=1"
 sensor="sensor=0,wb=grayworld,nlf=S6,iso=100,photosites=3024,fill=0.8,oversample=3,seed=1"
 rm -rf "$out"
+mkdir -p "$out"
 started=$SECONDS
 "$build"/edgefleet stability run --model "$model" --data ../shared/imagenette/val --shard "0/$stride" --out "$out/run" \
   --env "libraw=$screen|camera:libraw,demosaic=ahd,$sensor|encode:jpeg,quality=95" \
   --env "dcraw=$screen|camera:dcraw,demosaic=ahd,$sensor|encode:jpeg,quality=95" \
   --env "darktable=$screen|camera:darktable,demosaic=default,$sensor|encode:jpeg,quality=95" \
   --env "rawtherapee=$screen|camera:rawtherapee,demosaic=default,$sensor|encode:jpeg,quality=95" > "$out/run.log" 2>&1
-"$build"/edgefleet stability merge --out "$out/merged" "$out/run/results-0-of-$stride.sqlite" 2>&1 | grep -v "^merged"
+"$build"/edgefleet stability merge --out "$out/merged" "$out/run/results-0-of-$stride.sqlite" 2>&1 | grep -v "^merged" || true
 echo "pairwise disagreement (share of photos two developers answer differently):"
 /usr/bin/python3 - "$out/merged/summary.json" <<'PY'
 import json, sys
