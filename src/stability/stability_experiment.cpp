@@ -47,7 +47,7 @@ Expected<StabilityExperiment> read_experiment(const std::string& path) {
     experiment.common_isp = *isp;
   }
   if (j.contains("fleet")) {
-    if (!j["fleet"].is_string()) return invalid_argument(path + ": fleet: not a folder name or 'builtin'");
+    if (!j["fleet"].is_string()) return invalid_argument(path + ": fleet: not a folder name, 'builtin' or 'phones'");
     experiment.fleet = j["fleet"].get<std::string>();
   }
   if (j.contains("axes")) {
