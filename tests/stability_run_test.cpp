@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "edgefleet/instability.h"
 #include "edgefleet/preprocess.h"
 #include "test_support.h"
@@ -108,6 +110,21 @@ TEST(StabilityRun, ResumingComputesOnlyWhatIsMissing) {
   const auto again = run_stability(f.card, *f.data, three_environments(), *store, same).value();
   EXPECT_EQ(again.evaluated, 0u);
   EXPECT_EQ(again.already_recorded, 15u);
+}
+
+TEST(StabilityRun, AMissingRawDeveloperFailsTheRunBeforeAnyInput) {
+  Fixture f;
+  auto store = ResultsStore::open(f.dir.file("run.sqlite")).value();
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  ::setenv("PATH", f.dir.file("no-programs-here").c_str(), 1);
+  const auto run = run_stability(f.card, *f.data,
+                                 {parse_environment("dcraw=camera:dcraw").value(), parse_environment("png=encode:png").value()},
+                                 *store);
+  ::setenv("PATH", path.c_str(), 1);
+  ASSERT_FALSE(run.has_value());
+  EXPECT_EQ(run.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(run.status().message().find("dcraw is not installed"), std::string::npos) << run.status().message();
+  EXPECT_TRUE(store->recorded().value().empty());
 }
 
 TEST(StabilityRun, ShardsTogetherEqualOneRun) {

@@ -60,6 +60,8 @@ struct StabilityRunStats {
   // Per distinct inference setting ("" = default): the engine that ran it, with what it
   // simulated (Classifier::engine()).
   std::map<std::string, std::string> engines;
+  // The raw developers the environments run ("dcraw 9.28", ...), also in the store's fingerprint.
+  std::vector<std::string> raw_developers;
 };
 
 // A fingerprint of what the run computes (model file hash, dataset, environments) for the

@@ -237,6 +237,7 @@ int run_run(const StabilityArgs& args) {
   for (const auto& [setting, engine] : stats->engines) {
     std::cout << "  " << (setting.empty() ? "default" : setting) << ": " << engine << "\n";
   }
+  for (const auto& developer : stats->raw_developers) std::cout << "  raw developer: " << developer << "\n";
   if (shard_count > 1) {
     std::cout << store_path << " (merge the shards with: edgefleet stability merge --out " << args.out << " SHARDS...)\n";
     return 0;

@@ -6,10 +6,12 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "core/thread_count.h"
 #include "core/top_k.h"
+#include "edgefleet/camera.h"
 #include "edgefleet/preprocess.h"
 
 namespace edgefleet {
@@ -301,6 +303,25 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   std::vector<StoredInput> inputs;
   for (std::size_t i = 0; i < total; ++i) inputs.push_back({data.item_name(i), data.label(i)});
   std::string fingerprint = stability_fingerprint(card, data, environments);
+  // Raw developers run as programs: a missing one fails the run now, not every input, and
+  // their versions are part of what the store's answers mean (a resume after an upgrade is
+  // refused like one with another model).
+  StabilityRunStats stats;
+  std::set<IspEngine> developers;
+  for (const auto& e : environments) {
+    for (const auto& stage : e.environment.pipeline.stages) {
+      const auto* camera = std::get_if<CameraStage>(&stage);
+      if (camera && camera->options.isp != IspEngine::kOpenCv && camera->options.isp != IspEngine::kLibRaw) {
+        developers.insert(camera->options.isp);
+      }
+    }
+  }
+  for (IspEngine developer : developers) {
+    auto version = raw_developer_version(developer);
+    if (!version) return version.status();
+    stats.raw_developers.push_back(*version);
+    fingerprint += "; " + *version;
+  }
   for (const auto& e : environments) {
     if (is_int8(e.environment.inference.precision)) {
       // INT8 answers depend on the calibration set as well.
@@ -317,7 +338,6 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   auto classifiers = load_setting_classifiers(card, environments, options.calibration, options.threads);
   if (!classifiers) return classifiers.status();
 
-  StabilityRunStats stats;
   for (const auto& [setting, classifier] : *classifiers) {
     stats.engines[inference_setting_to_string(setting)] = classifier->engine();
   }
