@@ -8,6 +8,7 @@
 #include <libraw/libraw.h>
 
 #include "imaging/camera_model.h"
+#include "imaging/libraw_image.h"
 #include "imaging/opencv_image.h"
 
 namespace edgefleet::detail {
@@ -32,10 +33,6 @@ int libraw_quality(const std::string& demosaic) {
   if (demosaic == "dht") return 11;
   return 12;  // aahd
 }
-
-struct ProcessedImageDeleter {
-  void operator()(libraw_processed_image_t* p) const { LibRaw::dcraw_clear_mem(p); }
-};
 
 }  // namespace
 
@@ -74,7 +71,7 @@ Expected<Image> process_raw_libraw(const RawMosaic& raw, const CameraOptions& op
   params.user_mul[3] = 1.0f;
   if ((rc = processor->dcraw_process()) != LIBRAW_SUCCESS) return fail("dcraw_process", rc);
   int error = 0;
-  std::unique_ptr<libraw_processed_image_t, ProcessedImageDeleter> processed(processor->dcraw_make_mem_image(&error));
+  LibRawImage processed(processor->dcraw_make_mem_image(&error));
   if (!processed) return fail("dcraw_make_mem_image", error);
   if (processed->type != LIBRAW_IMAGE_BITMAP || processed->colors != 3 || processed->bits != 16) {
     return internal_error("camera: LibRaw returned an unexpected image layout");

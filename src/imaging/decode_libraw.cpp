@@ -1,17 +1,9 @@
-#include <memory>
-
 #include <libraw/libraw.h>
 
 #include "imaging/decoders.h"
+#include "imaging/libraw_image.h"
 
 namespace edgefleet::detail {
-namespace {
-
-struct ProcessedImageDeleter {
-  void operator()(libraw_processed_image_t* p) const { LibRaw::dcraw_clear_mem(p); }
-};
-
-}  // namespace
 
 Expected<Image> decode_libraw(const Bytes& bytes, const std::string& origin, const DecodeOptions& options) {
   auto processor = std::make_unique<LibRaw>();
@@ -24,7 +16,7 @@ Expected<Image> decode_libraw(const Bytes& bytes, const std::string& origin, con
   processor->imgdata.params.output_bps = 8;
   if ((rc = processor->dcraw_process()) != LIBRAW_SUCCESS) return corrupt(origin + ": LibRaw: " + libraw_strerror(rc));
   int error = 0;
-  std::unique_ptr<libraw_processed_image_t, ProcessedImageDeleter> processed(processor->dcraw_make_mem_image(&error));
+  LibRawImage processed(processor->dcraw_make_mem_image(&error));
   if (!processed) return corrupt(origin + ": LibRaw: " + libraw_strerror(error));
   if (processed->type != LIBRAW_IMAGE_BITMAP || processed->bits != 8 || (processed->colors != 3 && processed->colors != 1)) {
     return unsupported(origin + ": LibRaw developed an unexpected layout");
