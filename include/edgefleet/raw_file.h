@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "edgefleet/camera.h"
@@ -11,9 +12,12 @@
 
 namespace edgefleet {
 
-// A 16-bit uncompressed DNG 1.4 of `raw`: ColorMatrix1 is the sensor's XYZ -> camera matrix
-// (`sensor.sensor`, D65), AsShotNeutral the camera response to white under the gains
-// (as_shot_red, as_shot_blue) a camera's white balance chose (1/gain).
+// A 16-bit uncompressed DNG 1.4 of `raw` written to `path`: ColorMatrix1 is the sensor's
+// XYZ -> camera matrix (`sensor.sensor`, D65), AsShotNeutral the camera response to white under
+// the gains (as_shot_red, as_shot_blue) a camera's white balance chose (1/gain).
+Status write_dng(const RawMosaic& raw, const CameraOptions& sensor, double as_shot_red, double as_shot_blue,
+                 const std::string& path);
+// The same DNG as bytes.
 Expected<std::vector<std::uint8_t>> encode_dng(const RawMosaic& raw, const CameraOptions& sensor, double as_shot_red,
                                                double as_shot_blue);
 

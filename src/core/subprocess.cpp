@@ -27,18 +27,14 @@ bool program_on_path(const std::string& program) {
   return false;
 }
 
-namespace {
-
-std::string last_line(const std::string& path) {
+std::string last_line_of(const std::string& path) {
   std::ifstream in(path);
   std::string line, last;
   while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+    if (!line.empty()) last = line;
   }
-  return last.empty() ? "" : ": " + last;
+  return last;
 }
-
-}  // namespace
 
 Status run_program(const std::vector<std::string>& argv, double timeout_seconds, const std::string& stdout_path,
                    const std::string& cwd, const std::string& stderr_path) {
@@ -71,7 +67,8 @@ Status run_program(const std::vector<std::string>& argv, double timeout_seconds,
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
-  const std::string said = stderr_path.empty() ? "" : last_line(stderr_path);
+  const std::string last = stderr_path.empty() ? "" : last_line_of(stderr_path);
+  const std::string said = last.empty() ? "" : ": " + last;
   if (WIFSIGNALED(status)) return io_error(argv[0] + " was killed by signal " + std::to_string(WTERMSIG(status)) + said);
   return io_error(argv[0] + " exited with status " + std::to_string(WEXITSTATUS(status)) + said);
 }

@@ -15,6 +15,9 @@ namespace edgefleet {
 Status run_program(const std::vector<std::string>& argv, double timeout_seconds, const std::string& stdout_path = "",
                    const std::string& cwd = "", const std::string& stderr_path = "");
 
+// The last non-empty line of a text file (a program's log), "" when there is none.
+std::string last_line_of(const std::string& path);
+
 // Whether `program` is an executable on PATH.
 bool program_on_path(const std::string& program);
 

@@ -22,6 +22,10 @@ namespace detail {
 double srgb_to_linear(double v) { return v <= 0.04045 ? v / 12.92 : std::pow((v + 0.055) / 1.055, 2.4); }
 double linear_to_srgb(double v) { return v <= 0.0031308 ? 12.92 * v : 1.055 * std::pow(v, 1.0 / 2.4) - 0.055; }
 
+cv::Matx33d srgb_to_xyz() {
+  return {0.4124564, 0.3575761, 0.1804375, 0.2126729, 0.7151522, 0.0721750, 0.0193339, 0.1191920, 0.9503041};
+}
+
 cv::Matx33d rgb_to_camera(int sensor) {
   // XYZ -> camera of the four measured sensors in Brooks et al.'s unprocessing code
   // (google-research/unprocessing, unprocess.py: random_ccm), and sRGB -> XYZ (D65).
@@ -31,9 +35,7 @@ cv::Matx33d rgb_to_camera(int sensor) {
       {0.838, -0.263, -0.0639, -0.2887, 1.0725, 0.2496, -0.0627, 0.1427, 0.5438},
       {0.6596, -0.2079, -0.0562, -0.4782, 1.3016, 0.1933, -0.097, 0.1581, 0.5181}};
   const cv::Matx33d& xyz_to_camera = kXyzToCamera[std::clamp(sensor, 0, kSensorMatrices - 1)];
-  const cv::Matx33d rgb_to_xyz(0.4124564, 0.3575761, 0.1804375, 0.2126729, 0.7151522, 0.0721750, 0.0193339, 0.1191920,
-                               0.9503041);
-  cv::Matx33d m = xyz_to_camera * rgb_to_xyz;
+  cv::Matx33d m = xyz_to_camera * srgb_to_xyz();
   for (int r = 0; r < 3; ++r) {
     const double sum = m(r, 0) + m(r, 1) + m(r, 2);
     for (int c = 0; c < 3; ++c) m(r, c) /= sum;  // white stays white
@@ -119,6 +121,16 @@ cv::Mat finish_isp(cv::Mat rgb8, const CameraOptions& options) {
 
 namespace {
 
+
+Status check_sensor(const CameraOptions& options) {
+  if (options.sensor >= 0 && options.sensor < kSensorMatrices) return Status::ok();
+  return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(kSensorMatrices - 1));
+}
+
+// K: the photosites the sensor spends on one pixel of a width x height picture, along a side.
+double photosites_per_pixel(const CameraOptions& options, int width, int height) {
+  return options.photosites * options.fill / std::min(width, height);
+}
 
 std::uint64_t content_hash(const Image& image) {
   std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
@@ -233,9 +245,7 @@ Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& opt
   if (options.photosites < 0 || !(options.fill > 0 && options.fill <= 1)) {
     return invalid_argument("camera: photosites must not be negative and fill must be in (0, 1]");
   }
-  if (options.sensor < 0 || options.sensor >= kSensorMatrices) {
-    return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(kSensorMatrices - 1));
-  }
+  if (Status s = check_sensor(options); !s.is_ok()) return s;
   RawMosaic raw;
   raw.width = srgb.width & ~1;
   raw.height = srgb.height & ~1;
@@ -254,8 +264,8 @@ Expected<RawMosaic> unprocess_to_raw(const Image& srgb, const CameraOptions& opt
   std::mt19937_64 rng(content_hash(srgb) ^ (options.seed * 0x9E3779B97F4A7C15ULL));
   std::normal_distribution<double> gaussian(0.0, 1.0);
   const bool noisy = options.shot_noise > 0 || options.read_noise > 0;
-  const double photosites_per_pixel = options.photosites * options.fill / std::min(srgb.width, srgb.height);
-  const double binning = photosites_per_pixel > 1 ? 1.0 / (photosites_per_pixel * photosites_per_pixel) : 1.0;
+  const double k = photosites_per_pixel(options, srgb.width, srgb.height);
+  const double binning = k > 1 ? 1.0 / (k * k) : 1.0;
   const double shot = options.shot_noise * binning, read = options.read_noise * binning;
   for (int y = 0; y < raw.height; ++y) {
     for (int x = 0; x < raw.width; ++x) {
@@ -282,9 +292,7 @@ Expected<Image> process_raw(const RawMosaic& raw, const CameraOptions& options) 
                             isp_engine_name(options.isp) + " ISP's methods");
   }
   if (options.denoise < 0 || options.sharpen < 0) return invalid_argument("camera: denoise and sharpen must not be negative");
-  if (options.sensor < 0 || options.sensor >= kSensorMatrices) {
-    return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(kSensorMatrices - 1));
-  }
+  if (Status s = check_sensor(options); !s.is_ok()) return s;
   if (options.isp == IspEngine::kLibRaw) return detail::process_raw_libraw(raw, options);
   if (options.isp != IspEngine::kOpenCv) return detail::process_raw_developer(raw, options);
   try {
@@ -307,8 +315,7 @@ Expected<Image> simulate_camera(const Image& srgb, const CameraOptions& options)
     scene = image_from_mat(padded);
   }
   if (options.oversample < 1) return invalid_argument("camera: oversample must be at least 1");
-  const double photosites_per_pixel = options.photosites * options.fill / std::min(srgb.width, srgb.height);
-  const int oversample = std::clamp(static_cast<int>(photosites_per_pixel), 1, options.oversample);
+  const int oversample = std::clamp(static_cast<int>(photosites_per_pixel(options, srgb.width, srgb.height)), 1, options.oversample);
   const int scene_width = scene.width, scene_height = scene.height;
   if (oversample > 1) {
     cv::Mat larger;

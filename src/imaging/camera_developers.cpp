@@ -1,16 +1,12 @@
 // Real raw developers as the camera's ISP: the mosaic is written as a DNG, developed by the
 // program into a temporary folder, and read back. Each run gets its own folder (and darktable
 // its own configuration and an in-memory library), so concurrent runs never share state.
-#include <unistd.h>
-
-#include <atomic>
-#include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "core/scratch_folder.h"
 #include "core/subprocess.h"
 #include "edgefleet/raw_file.h"
 #include "imaging/camera_model.h"
@@ -18,8 +14,6 @@
 
 namespace edgefleet {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr double kDeveloperTimeoutSeconds = 120;
 
@@ -31,23 +25,6 @@ const char* program_of(IspEngine isp) {
     default: return "";
   }
 }
-
-class ScratchFolder {
- public:
-  ScratchFolder() {
-    static std::atomic<unsigned long> counter{0};
-    path_ = fs::temp_directory_path() / ("edgefleet-develop-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path_);
-  }
-  ~ScratchFolder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // The program's command line: DNG in, an 8-bit sRGB picture out (dcraw: PPM on stdout).
 std::vector<std::string> command(const CameraOptions& options, const ScratchFolder& dir, std::string* output,
@@ -76,7 +53,7 @@ Expected<std::string> raw_developer_version(IspEngine isp) {
   const std::string program = program_of(isp);
   if (program.empty()) return std::string();
   if (!program_on_path(program)) return not_found(program + " is not installed (scripts/install-deps.sh installs it)");
-  ScratchFolder dir;
+  const ScratchFolder dir("version");
   const std::string out = dir.file("version.txt");
   // dcraw prints its banner when run without arguments (and exits 1); the others take a flag.
   const std::vector<std::string> argv =
@@ -107,17 +84,11 @@ Expected<Image> process_raw_developer(const RawMosaic& raw, const CameraOptions&
   }
   double red = 1, blue = 1;
   isp_gains(raw, options, &red, &blue);
-  auto dng = encode_dng(raw, options, red, blue);
-  if (!dng) return dng.status();
-  ScratchFolder dir;
-  {
-    std::ofstream out(dir.file("raw.dng"), std::ios::binary);
-    out.write(reinterpret_cast<const char*>(dng->data()), static_cast<std::streamsize>(dng->size()));
-    if (!out) return io_error("camera: cannot write the DNG for " + program);
-  }
+  const ScratchFolder dir("develop");
+  if (Status s = write_dng(raw, options, red, blue, dir.file("raw.dng")); !s.is_ok()) return s;
   std::string output, stdout_path;
   const auto argv = command(options, dir, &output, &stdout_path);
-  if (Status s = run_program(argv, kDeveloperTimeoutSeconds, stdout_path, dir.file(""), dir.file("log.txt")); !s.is_ok()) {
+  if (Status s = run_program(argv, kDeveloperTimeoutSeconds, stdout_path, dir.path(), dir.file("log.txt")); !s.is_ok()) {
     return Status(s.code(), "camera: " + s.message());
   }
   cv::Mat picture = cv::imread(output, cv::IMREAD_COLOR);

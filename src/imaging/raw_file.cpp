@@ -1,11 +1,6 @@
 #include "edgefleet/raw_file.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -13,6 +8,7 @@
 #include <libraw/libraw.h>
 #include <tiffio.h>
 
+#include "core/scratch_folder.h"
 #include "imaging/camera_model.h"
 
 namespace edgefleet {
@@ -27,32 +23,22 @@ std::vector<std::uint8_t> cfa_pattern(BayerPattern bayer) {
   return pattern;
 }
 
-// libtiff writes to files; a unique temporary name per call keeps concurrent calls apart.
-std::filesystem::path temporary_path(const char* suffix) {
-  static std::atomic<unsigned long> counter{0};
-  return std::filesystem::temp_directory_path() /
-         ("edgefleet-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + suffix);
-}
-
 }  // namespace
 
-Expected<std::vector<std::uint8_t>> encode_dng(const RawMosaic& raw, const CameraOptions& sensor, double as_shot_red,
-                                               double as_shot_blue) {
+Status write_dng(const RawMosaic& raw, const CameraOptions& sensor, double as_shot_red, double as_shot_blue,
+                 const std::string& path) {
   if (raw.width < 2 || raw.height < 2 || raw.values.size() != static_cast<std::size_t>(raw.width) * raw.height) {
     return invalid_argument("dng: mosaic must be at least 2x2 with one value per photosite");
   }
   if (as_shot_red <= 0 || as_shot_blue <= 0) return invalid_argument("dng: white-balance gains must be positive");
-  const std::filesystem::path path = temporary_path(".dng");
   TIFF* tif = TIFFOpen(path.c_str(), "w");
-  if (!tif) return io_error("dng: cannot create " + path.string());
+  if (!tif) return io_error("dng: cannot create " + path);
   const std::uint16_t repeat[2] = {2, 2};
   const std::vector<std::uint8_t> pattern = cfa_pattern(raw.bayer);
   const std::uint8_t version[4] = {1, 4, 0, 0};
   const std::uint32_t white = 65535;
   // XYZ -> camera = (linear sRGB -> camera) x (XYZ -> linear sRGB), as the sensor was simulated.
-  const cv::Matx33d rgb_to_xyz(0.4124564, 0.3575761, 0.1804375, 0.2126729, 0.7151522, 0.0721750, 0.0193339, 0.1191920,
-                               0.9503041);
-  const cv::Matx33d xyz_to_camera = detail::rgb_to_camera(sensor.sensor) * rgb_to_xyz.inv();
+  const cv::Matx33d xyz_to_camera = detail::rgb_to_camera(sensor.sensor) * detail::srgb_to_xyz().inv();
   float matrix[9];
   for (int i = 0; i < 9; ++i) matrix[i] = static_cast<float>(xyz_to_camera(i / 3, i % 3));
   const float neutral[3] = {static_cast<float>(1.0 / as_shot_red), 1.0f, static_cast<float>(1.0 / as_shot_blue)};
@@ -86,11 +72,18 @@ Expected<std::vector<std::uint8_t>> encode_dng(const RawMosaic& raw, const Camer
     written = TIFFWriteScanline(tif, row.data(), static_cast<std::uint32_t>(y), 0) == 1;
   }
   TIFFClose(tif);
+  if (!written) return io_error("dng: libtiff could not write the mosaic to " + path);
+  return Status::ok();
+}
+
+Expected<std::vector<std::uint8_t>> encode_dng(const RawMosaic& raw, const CameraOptions& sensor, double as_shot_red,
+                                               double as_shot_blue) {
+  const ScratchFolder dir("dng");  // libtiff writes files
+  const std::string path = dir.file("raw.dng");
+  if (Status s = write_dng(raw, sensor, as_shot_red, as_shot_blue, path); !s.is_ok()) return s;
   std::ifstream in(path, std::ios::binary);
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  if (!written || bytes.empty()) return io_error("dng: libtiff could not write the mosaic");
+  if (bytes.empty()) return io_error("dng: cannot read back " + path);
   return bytes;
 }
 

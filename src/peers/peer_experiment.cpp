@@ -15,6 +15,7 @@
 
 #include "core/atomic_file.h"
 #include "core/secret.h"
+#include "core/subprocess.h"
 #include "edgefleet/peer_coordinator.h"
 #include "edgefleet/peer_tuning.h"
 
@@ -25,15 +26,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-std::string last_line_of(const fs::path& file) {
-  std::ifstream in(file);
-  std::string line, last;
-  while (std::getline(in, line)) {
-    if (!line.empty()) last = line;
-  }
-  return last;
-}
 
 // Starts `cli_path args...` with stdout and stderr appended to `log`.
 // Starts `cli_path args` with this process's environment plus `extra` ("NAME=value": the
@@ -142,7 +134,7 @@ Expected<PeerTable> run_peer_experiment(const PeerConfig& config, const std::str
       const bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
       if (log) log(name + (ok ? " finished" : " failed"));
       if (!ok && failure.empty()) {
-        failure = "device " + name + " failed: " + last_line_of(out / "devices" / (name + ".log"));
+        failure = "device " + name + " failed: " + last_line_of((out / "devices" / (name + ".log")).string());
         for (const auto& [p, other] : running) kill(p, SIGTERM);
       }
     }
