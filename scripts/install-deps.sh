@@ -8,6 +8,8 @@ PACKAGES=(
   g++ cmake make pkg-config ccache
   # tensors, TorchScript, training (the system BLAS must be OpenBLAS, not the reference one)
   libtorch-dev libopenblas0-pthread
+  # the ONNX protobuf schema port writes variants in (what phones and Raspberry Pis run)
+  libonnx-dev
   # imaging and the second inference engine
   libopencv-dev libturbojpeg0-dev libpng-dev libwebp-dev libheif-dev libraw-dev libtiff-dev libexif-dev libjpeg-dev libvips-dev libmagick++-6.q16-dev zlib1g-dev
   # real raw developers the virtual camera's ISP stages run (camera:dcraw|darktable|rawtherapee)

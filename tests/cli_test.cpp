@@ -119,6 +119,23 @@ TEST(Cli, PruneBelowTheNarrowestWidthsIsOneLineError) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("tiny.pt")));
 }
 
+TEST(Cli, ExportWritesAnOnnxCopyThatOpenCvRuns) {
+  testing::TempDir dir;
+  const std::string base = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/mobilenetv2_w035.json";
+  auto r = run_cli("export --model " + base + " --out " + dir.file("m.onnx") + " --json", true);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_LT(j["max_relative_error"].get<double>(), 1e-4);
+  EXPECT_TRUE(j["dynamic_batch"].get<bool>());
+  write_two_class_folder(dir, 2);
+  auto eval = run_cli("eval --model " + dir.file("m.onnx") + " --data " + dir.file("data") + " --json", true);
+  ASSERT_EQ(eval.exit_code, 0) << eval.output;
+  EXPECT_EQ(nlohmann::json::parse(eval.output)["images"], 4);
+  auto missing = run_cli("export --model " + dir.file("none.json"));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(std::count(missing.output.begin(), missing.output.end(), '\n'), 1) << missing.output;
+}
+
 TEST(Cli, DeviceCalibrateWritesALatencyModelThatPredicts) {
   testing::TempDir dir;
   auto r = run_cli("device calibrate --out " + dir.file("latency.json") + " --kernels 4 --threads 1");
@@ -400,7 +417,14 @@ TEST(Cli, StabilityExplainNamesTheStageThatFlipsARunsUnstableInputs) {
     EXPECT_EQ(e["to"], "crushed");
     ASSERT_FALSE(e["culprit"].empty());
     EXPECT_NE(e["culprit"].dump().find("7x7"), std::string::npos) << e.dump(2);
+    EXPECT_FALSE(e["activations"]["layers"].empty()) << e.dump(2);
   }
+  // The summary carries them and the report's gallery links to each.
+  std::ifstream summary_file(dir.file("run/summary.json"));
+  EXPECT_EQ(nlohmann::json::parse(summary_file)["explanations"].size(), 2u);
+  const std::string report = testing::read_text(dir.file("run/report.html"));
+  EXPECT_NE(report.find("Why they flip"), std::string::npos);
+  EXPECT_NE(report.find("why it flips"), std::string::npos);
 }
 
 // Shards merged while one is still missing: the merge says which and exits 75 (retry later);

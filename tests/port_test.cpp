@@ -301,6 +301,10 @@ void expect_goals_met(const PortConfig& config, const PortResult& result, const 
     if (goal.max_latency_ms) EXPECT_LE(estimated_latency_ms(arch_cost(spec), goal.hardware).value(), *goal.max_latency_ms) << goal.name;
     EXPECT_TRUE(result.goals[i].constraints_met) << goal.name;
     EXPECT_EQ(card.macs, traced.macs);
+    // Each variant also as ONNX, giving the TorchScript logits through OpenCV DNN.
+    EXPECT_EQ(result.goals[i].onnx_error, "") << goal.name;
+    EXPECT_TRUE(std::filesystem::exists(out + "/" + result.goals[i].onnx_file)) << goal.name;
+    EXPECT_LT(result.goals[i].onnx_max_relative_error, 1e-4) << goal.name;
   }
 }
 

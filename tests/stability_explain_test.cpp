@@ -35,6 +35,13 @@ TEST(StabilityExplain, FindsTheOneStageThatFlipsAndLeavesTheHarmlessOneOut) {
     EXPECT_NE(why->from_top1, why->to_top1);
     ASSERT_GE(why->evaluated.size(), 3u);  // both ends and at least one half
     EXPECT_EQ(explanation_to_json(*why)["culprit"][0], why->changes[1]);
+    // Inside the model: the two pictures already differ at the input, and are compared at
+    // every conv, pooling and the linear layer.
+    EXPECT_EQ(why->activations_error, "");
+    ASSERT_GE(why->activations.layers.size(), 5u);
+    EXPECT_EQ(why->activations.layers.front().layer, "input");
+    EXPECT_LT(why->activations.layers.front().cosine, 1.0);
+    EXPECT_EQ(explanation_to_json(*why)["activations"]["layers"].size(), why->activations.layers.size());
   }
   EXPECT_GE(explained, 1) << "no input of the first 40 flipped under the 7x7 crush";
 }

@@ -34,7 +34,7 @@ PUBLIC = {
     "core": ["status", "image", "labels", "sha256", "plot"],
     "imaging": ["decode", "encode", "resize", "color_conversion", "camera", "screen_capture", "raw_file", "pipeline", "pipeline_comparison",
                 "input_contract"],
-    "model": ["dataset", "model_card", "classifier", "inference_setting", "evaluation", "latency", "preprocess"],
+    "model": ["dataset", "model_card", "classifier", "inference_setting", "evaluation", "latency", "preprocess", "onnx_export", "activation_divergence"],
     "fleet": ["device_profile"],
     "zoo": ["architecture", "arch_cost", "zoo", "finetune"],
     "stability": ["instability", "results_store", "stability_run", "stability_axes", "stability_experiment", "stability_summary",
@@ -51,7 +51,7 @@ PUBLIC = {
 EXPORTED = {
     "core": "*",  # the library's shared internals: files, time, threads, JSON fields, HTTP
     "imaging": ["opencv_image.h"],
-    "model": ["torchscript_cost.h"],
+    "model": ["torchscript_cost.h", "torchscript_graph.h"],
     "zoo": ["module_builder.h", "torchscript_import.h", "training.h"],
 }
 

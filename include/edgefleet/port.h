@@ -112,6 +112,11 @@ struct GoalResult {
   int finetune_steps = 0;  // taken: fewer than finetune.steps when a plateau stopped it
   std::string model_file;
   std::string card_file;
+  // The variant as ONNX (what phones and Raspberry Pis run), checked through OpenCV DNN
+  // against the TorchScript logits; "" with onnx_error saying why when it could not be written.
+  std::string onnx_file;
+  double onnx_max_relative_error = 0.0;
+  std::string onnx_error;
 };
 
 struct PortResult {

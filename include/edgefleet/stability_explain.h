@@ -9,6 +9,9 @@
 // inference setting is one more difference. The result is 1-minimal: removing any one
 // difference from it no longer flips the answer (not necessarily the smallest of all).
 //
+// For a TorchScript model, the two environments' model inputs are also compared inside the
+// model, layer by layer (activation_divergence.h): where the two pictures part.
+//
 //   auto why = explain_flip(card, data, index, from, to).value();
 //   for (int c : why.culprit) std::cout << why.changes[c] << "\n";
 #pragma once
@@ -19,6 +22,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "edgefleet/activation_divergence.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/stability_run.h"
@@ -41,6 +45,10 @@ struct Explanation {
   std::vector<std::string> changes;          // every difference, from `from` towards `to`
   std::vector<int> culprit;                  // a 1-minimal set of them that flips from's answer
   std::vector<ExplainCandidate> evaluated;   // every environment tried, in order
+  // `from`'s and `to`'s model inputs through the model (FP32), layer by layer; empty layers
+  // with the reason in activations_error when the model's layers cannot be read (ONNX).
+  ActivationDivergence activations;
+  std::string activations_error;
 };
 
 // invalid_argument when the two environments agree on the input (nothing to explain) or one

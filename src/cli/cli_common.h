@@ -50,6 +50,7 @@ Runner add_repository_command(CLI::App& app);
 Runner add_infer_command(CLI::App& app);
 Runner add_port_command(CLI::App& app);
 Runner add_prune_command(CLI::App& app);
+Runner add_export_command(CLI::App& app);
 Runner add_device_command(CLI::App& app);
 Runner add_peers_command(CLI::App& app);
 Runner add_branches_command(CLI::App& app);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "core/atomic_file.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/shard.h"
@@ -70,6 +71,23 @@ StabilityReportExtras report_extras(const nlohmann::json& summary, const Dataset
   return extras;
 }
 
+// OUT/summary.json and OUT/report.html; the explanations of OUT/explain.json (stability
+// explain), when there, go into both (the report's gallery links to them).
+Status write_summary_and_report(nlohmann::json summary, const std::string& out, const Dataset* data) {
+  if (!summary.contains("explanations")) {
+    std::ifstream explain(out + "/explain.json");
+    if (explain) {
+      auto parsed = nlohmann::json::parse(explain, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded() || !parsed.is_array()) return corrupt(out + "/explain.json is not a list of explanations");
+      summary["explanations"] = std::move(parsed);
+    }
+  }
+  const std::string path = out + "/summary.json";
+  write_file_atomically(summary.dump(1) + "\n", path);
+  write_file_atomically(stability_report_html(summary, report_extras(summary, data)), out + "/report.html");
+  return Status::ok();
+}
+
 Status write_summary(const ResultsStore& store, const StabilityArgs& args, const Dataset* data) {
   InstabilityOptions options;
   options.top_k = args.top_k;
@@ -84,14 +102,9 @@ Status write_summary(const ResultsStore& store, const StabilityArgs& args, const
   }
   auto summary = summarize_stability(store, options);
   if (!summary) return summary.status();
+  if (auto written = write_summary_and_report(*summary, args.out, data); !written.is_ok()) return written;
   const std::string path = args.out + "/summary.json";
-  std::ofstream out(path);
-  out << summary->dump(1) << "\n";
-  if (!out) return io_error("cannot write '" + path + "'");
   const std::string report_path = args.out + "/report.html";
-  std::ofstream report(report_path);
-  report << stability_report_html(*summary, report_extras(*summary, data));
-  if (!report) return io_error("cannot write '" + report_path + "'");
   std::vector<std::vector<std::string>> rows;
   for (const auto& e : (*summary)["environments"]) {
     rows.push_back({e["name"].get<std::string>(), fixed(100.0 * e["accuracy"].get<double>(), 2)});
@@ -415,12 +428,16 @@ int run_explain(const StabilityArgs& args) {
     std::cout << input << ": " << reference << " says " << why->from_top1 << ", " << other << " says " << why->to_top1
               << "; " << why->changes.size() << " differences, " << why->evaluated.size() << " environments tried; flips with:\n";
     for (int c : why->culprit) std::cout << "  " << why->changes[static_cast<std::size_t>(c)] << "\n";
+    if (why->activations.parted_at >= 0) {
+      const auto& layer = why->activations.layers[static_cast<std::size_t>(why->activations.parted_at)];
+      std::cout << "  inside the model, the two inputs part at " << layer.layer << " (cosine " << fixed(layer.cosine, 4) << ")\n";
+    }
     out.push_back(explanation_to_json(*why));
   }
-  std::ofstream file(args.out + "/explain.json");
-  file << out.dump(2) << "\n";
-  if (!file) return fail(io_error("could not write '" + args.out + "/explain.json'"));
-  std::cout << args.out << "/explain.json\n";
+  write_file_atomically(out.dump(2) + "\n", args.out + "/explain.json");
+  (*summary)["explanations"] = out;
+  if (auto written = write_summary_and_report(*summary, args.out, data->get()); !written.is_ok()) return fail(written);
+  std::cout << args.out << "/explain.json\n" << args.out << "/report.html (the gallery links to the explanations)\n";
   return 0;
 }
 

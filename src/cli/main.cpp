@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   add(edgefleet::cli::add_harden_command(app));
   add(edgefleet::cli::add_port_command(app));
   add(edgefleet::cli::add_prune_command(app));
+  add(edgefleet::cli::add_export_command(app));
   add(edgefleet::cli::add_device_command(app));
   add(edgefleet::cli::add_peers_command(app));
   add(edgefleet::cli::add_branches_command(app));

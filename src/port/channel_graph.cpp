@@ -1,6 +1,5 @@
 #include "port/channel_graph.h"
 
-#include <torch/csrc/jit/api/function_impl.h>
 #include <torch/csrc/jit/passes/constant_propagation.h>
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/inliner.h>
@@ -13,6 +12,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "model/torchscript_graph.h"
+
 namespace edgefleet {
 
 using torch::jit::Graph;
@@ -22,45 +23,9 @@ using torch::jit::Value;
 
 namespace {
 
-// Where a node is, for messages: its source line when the graph kept one.
-std::string where(const Node* node) {
-  std::string out = node->kind().toQualString();
-  if (auto flc = node->sourceRange().file_line_col()) {
-    out += " (" + std::get<0>(*flc) + ":" + std::to_string(std::get<1>(*flc)) + ")";
-  }
-  return out;
-}
-
 Status refused(const Node* node, const std::string& why) {
-  return unsupported("channel analysis: operation " + where(node) + " " + why + "; the graph cannot be pruned");
+  return unsupported("channel analysis: operation " + graph_node_location(node) + " " + why + "; the graph cannot be pruned");
 }
-
-std::optional<c10::IValue> constant(const Value* v) { return torch::jit::toIValue(v); }
-
-std::optional<std::int64_t> constant_int(const Value* v) {
-  auto c = constant(v);
-  if (!c || !c->isInt()) return std::nullopt;
-  return c->toInt();
-}
-
-std::optional<std::vector<std::int64_t>> constant_ints(const Value* v) {
-  if (v->node()->kind() == c10::prim::ListConstruct) {
-    std::vector<std::int64_t> out;
-    for (const Value* e : v->node()->inputs()) {
-      auto i = constant_int(e);
-      if (!i) return std::nullopt;
-      out.push_back(*i);
-    }
-    return out;
-  }
-  auto c = constant(v);
-  if (!c) return std::nullopt;
-  if (c->isInt()) return std::vector<std::int64_t>{c->toInt()};
-  if (c->isIntList()) return c->toIntVector();
-  return std::nullopt;
-}
-
-bool is_none(const Value* v) { return v->type()->kind() == c10::TypeKind::NoneType || v->mustBeNone(); }
 
 std::int64_t product(const std::vector<std::int64_t>& sizes, std::size_t from) {
   std::int64_t p = 1;
@@ -177,32 +142,17 @@ class Analysis {
  private:
   // Runs a copy of the graph that returns every top-level tensor, to learn each one's shape.
   void probe_shapes() {
-    std::vector<Value*> originals;
+    std::vector<const Value*> originals;
     originals.push_back(graph_->inputs()[1]);
     for (Node* node : graph_->nodes()) {
       for (Value* v : node->outputs()) {
         if (v->type()->cast<c10::TensorType>()) originals.push_back(v);
       }
     }
-    auto copy = graph_->copy();
-    std::unordered_map<const Value*, Value*> to_copy;
-    to_copy[graph_->inputs()[0]] = copy->inputs()[0];
-    to_copy[graph_->inputs()[1]] = copy->inputs()[1];
-    auto a = graph_->nodes().begin();
-    auto b = copy->nodes().begin();
-    for (; a != graph_->nodes().end(); ++a, ++b) {
-      for (std::size_t i = 0; i < a->outputs().size(); ++i) to_copy[a->outputs()[i]] = b->outputs()[i];
-    }
-    std::vector<Value*> wanted;
-    for (const Value* v : originals) wanted.push_back(to_copy.at(v));
-    while (!copy->outputs().empty()) copy->eraseOutput(0);
-    Node* tuple = copy->insertNode(copy->createTuple(wanted));
-    copy->registerOutput(tuple->output());
-    torch::jit::GraphFunction probe("channel_probe", copy, nullptr);
     Module m = impl_.module;
     const bool was_training = m.is_training();
     m.eval();
-    c10::IValue result;
+    std::vector<c10::IValue> elements;
     // A batch of probes gives each channel's mean; a model that runs only at the given batch
     // size (sizes written into its program) is probed at that size.
     for (const std::int64_t n : {kProbeBatch, impl_.input_shape[0]}) {
@@ -211,7 +161,7 @@ class Analysis {
         std::vector<std::int64_t> batch = impl_.input_shape;
         batch[0] = n;
         torch::manual_seed(0);
-        result = probe({m._ivalue(), torch::rand(batch)});
+        elements = probe_graph_values(graph_, m._ivalue(), torch::rand(batch), originals);
         probe_batch_ = n;
         break;
       } catch (const std::exception& e) {
@@ -221,7 +171,6 @@ class Analysis {
       }
     }
     m.train(was_training);
-    const auto& elements = result.toTupleRef().elements();
     for (std::size_t i = 0; i < originals.size(); ++i) {
       if (!elements[i].isTensor()) continue;
       const auto& t = elements[i].toTensor();
@@ -335,7 +284,7 @@ class Analysis {
   // A parameter input of a known operation: a tensor attribute, or absent (None).
   std::optional<std::string> parameter_input(const Node* node, std::size_t i) {
     const Value* v = node->input(i);
-    if (is_none(v) || attribute_is_none(v)) return std::nullopt;
+    if (graph_value_is_none(v) || attribute_is_none(v)) return std::nullopt;
     auto path = parameter_path(v);
     if (!path) throw Error(refused(node, "takes a computed tensor where a parameter was expected"));
     return path;
@@ -400,7 +349,7 @@ class Analysis {
     if (kind == c10::aten::slice) return slice(node);
     if (kind == c10::aten::dim || (kind == c10::aten::size && node->inputs().size() == 1)) return;
     if (kind == c10::aten::size) {
-      auto d = constant_int(node->input(1));
+      auto d = graph_constant_int(node->input(1));
       if (d && normalised_dim(*d, shape(node->input(0)).size()) != 1) return;
       throw Error(refused(node, "reads the channel count into the program"));
     }
@@ -459,10 +408,10 @@ class Analysis {
     const Value* x = node->input(0);
     if (!is_activation(x) || is_activation(node->input(1))) throw Error(refused(node, "convolves with a computed weight"));
     const bool underscore = node->kind() == c10::aten::_convolution;
-    if (underscore && constant(node->input(6)).value_or(c10::IValue(true)).toBool()) {
+    if (underscore && graph_constant(node->input(6)).value_or(c10::IValue(true)).toBool()) {
       throw Error(refused(node, "is a transposed convolution"));
     }
-    auto groups = constant_int(node->input(underscore ? 8 : 6));
+    auto groups = graph_constant_int(node->input(underscore ? 8 : 6));
     if (!groups) throw Error(refused(node, "has a computed group count"));
     const auto weight = *parameter_input(node, 1);
     const auto bias = parameter_input(node, 2);
@@ -524,7 +473,7 @@ class Analysis {
       }
       if (i == 4) bn.running_var = *path;
     }
-    if (auto eps = constant(node->input(7)); eps && eps->isDouble()) bn.eps = eps->toDouble();
+    if (auto eps = graph_constant(node->input(7)); eps && eps->isDouble()) bn.eps = eps->toDouble();
     if (!bn.weight.empty() && !bn.running_var.empty()) impl_.batch_norms.push_back(std::move(bn));
     act_[node->output()] = ids;
   }
@@ -588,7 +537,7 @@ class Analysis {
     }
     if (b->type()->cast<c10::TensorType>()) {
       auto path = parameter_path(b);
-      const c10::IValue value = path ? c10::IValue(impl_.parameters.at(*path)) : constant(b).value_or(c10::IValue());
+      const c10::IValue value = path ? c10::IValue(impl_.parameters.at(*path)) : graph_constant(b).value_or(c10::IValue());
       if (!value.isTensor()) throw Error(refused(node, "combines an activation with a computed tensor"));
       const auto t = value.toTensor();
       // Broadcasting aligns trailing dimensions: the activation's dim 1 is t's dim t.dim() - (rank - 1).
@@ -608,7 +557,7 @@ class Analysis {
     const Value* amounts = node->input(1);
     std::optional<std::size_t> count;
     if (amounts->node()->kind() == c10::prim::ListConstruct) count = amounts->node()->inputs().size();
-    if (auto listed = constant_ints(amounts)) count = listed->size();
+    if (auto listed = graph_constant_ints(amounts)) count = listed->size();
     if (!count) throw Error(refused(node, "pads by a list of unknown length"));
     if (*count > 2 * (shape(node->input(0)).size() - 2)) throw Error(refused(node, "pads the channel dimension"));
     act_[node->output()] = ids;
@@ -626,8 +575,8 @@ class Analysis {
   void flatten(Node* node) {
     const auto& ids = only_activation(node);
     const auto& in = shape(node->input(0));
-    auto start = constant_int(node->input(1));
-    auto end = constant_int(node->input(2));
+    auto start = graph_constant_int(node->input(1));
+    auto end = graph_constant_int(node->input(2));
     if (!start || !end) throw Error(refused(node, "has computed dimensions"));
     const int s = normalised_dim(*start, in.size());
     const int e = normalised_dim(*end, in.size());
@@ -653,8 +602,8 @@ class Analysis {
     const Node* sizes = node->input(1)->node();
     const bool to_rows = out.size() == 2 && out[0] == in[0] && out[1] == product(in, 1);
     const bool minus_one = sizes->kind() == c10::prim::ListConstruct && sizes->inputs().size() == 2 &&
-                           constant_int(sizes->input(1)).value_or(0) == -1;
-    const auto listed = constant_ints(node->input(1));
+                           graph_constant_int(sizes->input(1)).value_or(0) == -1;
+    const auto listed = graph_constant_ints(node->input(1));
     if (to_rows && (minus_one || (listed && listed->size() == 2 && (*listed)[1] == -1))) {
       act_[node->output()] = spread(ids, product(in, 2));
       return;
@@ -665,7 +614,7 @@ class Analysis {
   void reduce(Node* node) {
     const auto& ids = only_activation(node);
     const auto rank = shape(node->input(0)).size();
-    auto dims = node->inputs().size() > 1 ? constant_ints(node->input(1)) : std::nullopt;
+    auto dims = node->inputs().size() > 1 ? graph_constant_ints(node->input(1)) : std::nullopt;
     if (!dims || dims->empty()) throw Error(refused(node, "reduces over every dimension"));
     for (auto d : *dims) {
       if (normalised_dim(d, rank) == 1) throw Error(refused(node, "reduces over the channels"));
@@ -688,7 +637,7 @@ class Analysis {
   void concatenate(Node* node) {
     auto it = lists_.find(node->input(0));
     if (it == lists_.end()) throw Error(refused(node, "concatenates a list built elsewhere"));
-    auto dim = constant_int(node->input(1));
+    auto dim = graph_constant_int(node->input(1));
     if (!dim) throw Error(refused(node, "has a computed dimension"));
     const auto rank = shape(it->second.front()).size();
     std::vector<int> out;
@@ -706,7 +655,7 @@ class Analysis {
   void split(Node* node) {
     const auto& ids = only_activation(node);
     const auto rank = shape(node->input(0)).size();
-    auto dim = constant_int(node->input(2));
+    auto dim = graph_constant_int(node->input(2));
     if (!dim) throw Error(refused(node, "has a computed dimension"));
     const bool channels = normalised_dim(*dim, rank) == 1;
     if (channels) {
@@ -734,7 +683,7 @@ class Analysis {
   void slice(Node* node) {
     const auto& ids = only_activation(node);
     const auto rank = shape(node->input(0)).size();
-    auto dim = constant_int(node->input(1));
+    auto dim = graph_constant_int(node->input(1));
     if (!dim) throw Error(refused(node, "has a computed dimension"));
     if (normalised_dim(*dim, rank) != 1) {
       act_[node->output()] = ids;
@@ -742,9 +691,9 @@ class Analysis {
     }
     // Channel slices are written into the program: the sliced channels stay whole.
     for (int id : ids) fixed_.insert(id);
-    auto start = constant_int(node->input(2));
+    auto start = graph_constant_int(node->input(2));
     const auto count = shape(node->output()).at(1);
-    if (!start || (node->inputs().size() > 4 && constant_int(node->input(4)).value_or(0) != 1)) {
+    if (!start || (node->inputs().size() > 4 && graph_constant_int(node->input(4)).value_or(0) != 1)) {
       throw Error(refused(node, "slices channels with a computed start or a step"));
     }
     const auto from = static_cast<std::size_t>(*start < 0 ? *start + static_cast<std::int64_t>(ids.size()) : *start);

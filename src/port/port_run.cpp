@@ -17,6 +17,7 @@
 #include "edgefleet/goal_tree.h"
 #include "edgefleet/latency.h"
 #include "edgefleet/model_card.h"
+#include "edgefleet/onnx_export.h"
 #include "edgefleet/plot.h"
 #include "edgefleet/preprocess.h"
 #include "edgefleet/sha256.h"
@@ -157,6 +158,8 @@ json result_json(const GoalResult& r) {
          {"finetune_steps", r.finetune_steps},
          {"model_file", r.model_file},
          {"card_file", r.card_file}};
+  if (!r.onnx_file.empty()) j["onnx"] = {{"file", r.onnx_file}, {"max_relative_error", r.onnx_max_relative_error}};
+  if (!r.onnx_error.empty()) j["onnx_error"] = r.onnx_error;
   if (r.estimated_latency_ms) j["estimated_latency_ms"] = *r.estimated_latency_ms;
   return j;
 }
@@ -177,6 +180,11 @@ GoalResult result_from_json(const json& j, const ArchCost& cost) {
   r.finetune_steps = j.value("finetune_steps", 0);
   r.model_file = j.at("model_file");
   r.card_file = j.at("card_file");
+  if (j.contains("onnx")) {
+    r.onnx_file = j["onnx"].at("file");
+    r.onnx_max_relative_error = j["onnx"].at("max_relative_error");
+  }
+  r.onnx_error = j.value("onnx_error", "");
   if (j.contains("estimated_latency_ms")) r.estimated_latency_ms = j["estimated_latency_ms"].get<double>();
   return r;
 }
@@ -405,6 +413,13 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       if (!written.is_ok()) throw Error(written);
       card.card_path = fs::absolute(card_path).string();
       r.measured_latency_ms = measured_latency(card);
+      // A variant ONNX cannot express stays a TorchScript variant; the reason is reported.
+      if (auto onnx = export_onnx(card, (out / (goal.name + ".onnx")).string()); onnx) {
+        r.onnx_file = goal.name + ".onnx";
+        r.onnx_max_relative_error = onnx->check.max_relative_error;
+      } else {
+        r.onnx_error = onnx.status().message();
+      }
       write_file_atomically(result_json(r).dump(1), result_file.string());
       done[static_cast<std::size_t>(index)] = r;
     }
@@ -450,6 +465,9 @@ std::string port_summary_markdown(const PortConfig& config, const PortResult& re
         << g.measured_latency_ms << " | " << result.base_measured_latency_ms / g.measured_latency_ms << "x | " << 100 * g.accuracy
         << " | " << (g.constraints_met && g.accuracy_met ? "yes" : (g.constraints_met ? "constraints only" : "NO")) << " | "
         << g.adapt_seconds << " | " << g.finetune_seconds << " |\n";
+  }
+  for (const auto& g : result.goals) {
+    if (!g.onnx_error.empty()) out << "\n" << g.goal << " has no ONNX copy: " << g.onnx_error << "\n";
   }
   out << "\nTotal: adaptation " << result.adapt_seconds << " s, fine-tuning " << result.finetune_seconds << " s.\n";
   return out.str();

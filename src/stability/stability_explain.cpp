@@ -118,6 +118,7 @@ Expected<Explanation> explain_flip(const ModelCard& card, const Dataset& data, s
   out.changes = search.changes;
 
   std::map<std::vector<int>, ExplainCandidate> tried;
+  std::map<std::vector<int>, std::vector<float>> model_inputs;  // of the first and last candidate
   const auto evaluate = [&](std::vector<int> applied) -> const ExplainCandidate& {
     std::sort(applied.begin(), applied.end());
     if (auto it = tried.find(applied); it != tried.end()) return it->second;
@@ -131,6 +132,7 @@ Expected<Explanation> explain_flip(const ModelCard& card, const Dataset& data, s
     } else if (inputs->tensors[0][0].empty()) {
       c.error = inputs->errors[0][0];
     } else {
+      if (applied.empty() || applied.size() == out.changes.size()) model_inputs[applied] = inputs->tensors[0][0];
       auto logits = classifiers->at(env.environment.inference)->infer(inputs->tensors[0][0].data(), 1);
       if (!logits) {
         c.error = logits.status().message();
@@ -197,6 +199,12 @@ Expected<Explanation> explain_flip(const ModelCard& card, const Dataset& data, s
     n = std::min(current.size(), parts * 2);
   }
   out.culprit = current;
+  auto activations = compare_activations(card, model_inputs.at({}), model_inputs.at(all));
+  if (activations) {
+    out.activations = std::move(*activations);
+  } else {
+    out.activations_error = activations.status().message();
+  }
   return out;
 }
 
@@ -209,8 +217,14 @@ nlohmann::json explanation_to_json(const Explanation& e) {
   }
   std::vector<std::string> culprit;
   for (int c : e.culprit) culprit.push_back(e.changes[static_cast<std::size_t>(c)]);
-  return {{"input", e.input},     {"from", e.from},       {"to", e.to},           {"from_top1", e.from_top1},
-          {"to_top1", e.to_top1}, {"changes", e.changes}, {"culprit", culprit},   {"evaluated", evaluated}};
+  nlohmann::json j{{"input", e.input},     {"from", e.from},       {"to", e.to},         {"from_top1", e.from_top1},
+                   {"to_top1", e.to_top1}, {"changes", e.changes}, {"culprit", culprit}, {"evaluated", evaluated}};
+  if (e.activations_error.empty()) {
+    j["activations"] = activation_divergence_to_json(e.activations);
+  } else {
+    j["activations_error"] = e.activations_error;
+  }
+  return j;
 }
 
 }  // namespace edgefleet

@@ -133,9 +133,46 @@ const char* kScript = R"JS(
   const classes = S.per_class.slice().sort((a, b) => b.instability - a.instability).slice(0, 15);
   bars('classes', classes.map(p => ({name: className(p.class) + ' (' + p.images + ')', value: p.instability})), 'class-instability');
 
+  // Explanations (edgefleet stability explain), which the gallery links to.
+  const explained = {};
+  (S.explanations || []).forEach((x, i) => {
+    explained[x.input] = 'explain-' + i;
+    const box = el('div', {class: 'explanation', id: 'explain-' + i});
+    box.appendChild(el('h3', {}, x.input.split('/').slice(-2).join('/')));
+    box.appendChild(el('p', {}, `${x.from} says ${className(x.from_top1)}, ${x.to} says ${className(x.to_top1)}; ` +
+                                `${x.changes.length} differences, ${x.evaluated.length} environments tried.`));
+    box.appendChild(el('p', {}, 'The smallest set of changes that flips it:'));
+    const culprit = el('ul', {class: 'culprit'});
+    for (const c of x.culprit) culprit.appendChild(el('li', {}, c));
+    box.appendChild(culprit);
+    if (x.activations) {
+      const a = x.activations;
+      box.appendChild(el('p', {class: 'parted'}, a.parted_at === null
+          ? `Inside the model the two inputs never fall below cosine ${a.min_cosine}.`
+          : `Inside the model the two inputs part at ${a.parted_at} (first cosine below ${a.min_cosine}).`));
+      const details = el('details', {});
+      details.appendChild(el('summary', {}, 'layer by layer'));
+      const table = el('table', {});
+      table.appendChild(el('tr', {})).append(el('th', {}, 'layer'), el('th', {}, 'cosine'), el('th', {}, 'relative error'));
+      for (const l of a.layers) {
+        const row = el('tr', {class: l.layer === a.parted_at ? 'wrong' : ''});
+        row.append(el('td', {}, l.layer), el('td', {}, l.cosine.toFixed(4)),
+                   el('td', {}, l.relative_error === null ? 'inf' : l.relative_error.toFixed(4)));
+        table.appendChild(row);
+      }
+      details.appendChild(table);
+      box.appendChild(details);
+    } else if (x.activations_error) {
+      box.appendChild(el('p', {}, x.activations_error));
+    }
+    $('explanations').appendChild(box);
+  });
+  if (!(S.explanations || []).length) $('explanations').appendChild(el('p', {}, 'None yet: run edgefleet stability explain on this folder.'));
+
   // Gallery of the most unstable inputs.
   for (const item of S.most_unstable) {
     const card = el('div', {class: 'item', 'data-input': item.input});
+    if (explained[item.input]) card.appendChild(el('a', {href: '#' + explained[item.input], class: 'why'}, 'why it flips'));
     if (X.thumbnails[item.input]) card.appendChild(el('img', {src: X.thumbnails[item.input], alt: item.input}));
     card.appendChild(el('div', {class: 'name'}, item.input.split('/').slice(-2).join('/')));
     card.appendChild(el('div', {class: 'truth'}, 'true: ' + className(item.label)));
@@ -164,6 +201,7 @@ table { border-collapse: collapse; margin: 0.5em 0; } td, th { padding: 2px 8px;
 #gallery { display: flex; flex-wrap: wrap; gap: 1em; }
 .item { border: 1px solid #ddd; border-radius: 6px; padding: 0.5em; width: 300px; }
 .item img { max-width: 112px; image-rendering: pixelated; } .item .name { font-size: 0.8em; color: #666; }
+.explanation { border-top: 1px solid #eee; } .explanation h3 { font-size: 1em; }
 tr.right td { color: #2a7a3a; } tr.wrong td { color: #b03a2e; }
 )CSS";
 
@@ -183,6 +221,7 @@ std::string stability_report_html(const nlohmann::json& summary, const Stability
           "<h2>Confidence of stable (green) vs unstable (red) inputs</h2><div id=\"confidence\"></div>\n"
           "<h2>Most unstable classes (%)</h2><div id=\"classes\"></div>\n"
           "<h2>Most unstable inputs</h2><div id=\"gallery\"></div>\n"
+          "<h2>Why they flip</h2><div id=\"explanations\"></div>\n"
           "<script id=\"summary\" type=\"application/json\">";
   html += script_safe(summary.dump());
   html += "</script>\n<script id=\"extras\" type=\"application/json\">";
