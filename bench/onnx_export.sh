@@ -13,7 +13,7 @@ row() {  # card, label
   local started=$SECONDS
   if r=$("$edgefleet" export --model "$1" --out "$out/$2.onnx" --check-inputs "$inputs" --json 2>&1); then
     echo "$r" | jq -r --arg l "$2" --arg s "$((SECONDS - started))" \
-      '"| \($l) | \(.nodes) | \(if .dynamic_batch then "dynamic" else "fixed 1" end) | \(.max_relative_error | tostring | .[0:8]) | \(100 * .top1_agreement)% | \($s) |"'
+      '"| \($l) | \(.nodes) | \(if .dynamic_batch then "dynamic" else "fixed 1" end) | \(.max_relative_error | tostring) | \(100 * .top1_agreement)% | \($s) |"'
   else
     echo "| $2 | refused: ${r//|/\\|} | | | | |"
   fi

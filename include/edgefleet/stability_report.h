@@ -2,8 +2,10 @@
 // embeds summary.json and draws it with inline script — headline figures, accuracy per
 // environment, instability per source, the pairwise disagreement heatmap, confidence
 // histograms of stable vs unstable inputs, and a gallery of the most unstable inputs with
-// what each environment predicted. Every figure on the page is read from the embedded summary,
-// so the page and summary.json cannot disagree.
+// what each environment predicted, linked to the explanations `stability explain` added to the
+// summary (which stage changes flip it, where inside the model the two inputs part). Every
+// figure on the page is read from the embedded summary, so the page and summary.json cannot
+// disagree.
 #pragma once
 
 #include <map>

@@ -30,7 +30,8 @@ std::string layer_name(const Node* n) {
   if (auto stack = n->callstack()) {
     for (const auto& entry : (*stack)->vec()) {
       const auto& info = std::get<2>(entry);
-      if (!info || info->instance_name().empty()) continue;
+      // "SELF" marks a method a module calls on itself, not a submodule.
+      if (!info || info->instance_name().empty() || info->instance_name() == "SELF") continue;
       path += (path.empty() ? "" : ".") + info->instance_name();
     }
   }
@@ -70,6 +71,9 @@ Expected<ActivationDivergence> compare_activations(const ModelCard& card, const 
       throw Error(corrupt("activation comparison: cannot load " + card.model_path() + ": " + first_meaningful_line(e.what())));
     }
     module.eval();
+    // Frozen (attributes become constants, so branches on settings such as a block's
+    // use_res_connect fold away and their layers are top-level), without numeric rewrites.
+    module = torch::jit::freeze(module, c10::nullopt, /*optimize_numerics=*/false);
     auto graph = module.get_method("forward").graph()->copy();
     torch::jit::Inline(*graph);
     if (graph->inputs().size() != 2) throw Error(unsupported("activation comparison: forward must take one input tensor"));
