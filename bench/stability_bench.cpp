@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/allocator.h"
 #include "edgefleet/dataset.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/stability_run.h"
@@ -43,6 +44,8 @@ double timed_run(const ModelCard& card, const Dataset& data, const std::vector<S
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the edgefleet binary runs (src/cli/main.cpp): freed inference buffers kept for reuse.
+  keep_freed_memory_for_reuse();
   if (argc < 5) {
     std::cerr << "usage: bench_stability CARD DATA LIMIT ENV_FILE [ROUNDS=2]\n";
     return 2;
