@@ -53,9 +53,11 @@ struct StabilityRunStats {
   std::size_t failures = 0;          // answers recorded as failures (corrupt input, stage error)
   std::size_t stage_runs = 0;        // pipeline stages executed (shared prefixes run once)
   std::size_t stage_runs_unshared = 0;  // what running every environment independently would take
-  // Answers taken from another environment's inference instead of running the model: its
-  // model input was bit-identical under the same inference setting (a setting that differs,
-  // threads included, is never shared: that difference is what such an axis measures).
+  // Answers taken from another inference instead of running the model: its model input was
+  // bit-identical under the same inference setting (a setting that differs, threads included,
+  // is never shared: that difference is what such an axis measures). Within a batch the
+  // inputs are compared in full; across batches (a photo that appears twice) by a 128-bit
+  // digest of their bytes, the last 64 MB of answers kept.
   std::size_t inferences_shared = 0;
   // Per distinct inference setting ("" = default): the engine that ran it, with what it
   // simulated (Classifier::engine()).

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -90,10 +91,18 @@ struct InferredRow {
   std::vector<float> logits;
 };
 
-// A 64-bit hash of the tensor's bytes, two floats at a time (FNV-style multiply, folded):
-// only a bucket key, matches are compared in full.
-std::uint64_t bytes_hash(const std::vector<float>& tensor) {
+// Two 64-bit hashes of the tensor's bytes in one pass, eight bytes at a time (FNV-style
+// multiplies with different primes, folded). Within a batch the first is only a bucket key
+// (matches are compared in full); across batches both together are the key, since the
+// tensors themselves are not kept.
+using TensorDigest = std::pair<std::uint64_t, std::uint64_t>;
+
+// At most this many logits kept across batches: 64 MB, 16k answers of a 1000-class model.
+constexpr std::size_t kAnswerCacheFloats = std::size_t{16} << 20;
+
+TensorDigest bytes_digest(const std::vector<float>& tensor) {
   std::uint64_t h = 14695981039346656037ull ^ tensor.size();
+  std::uint64_t g = 0x9e3779b97f4a7c15ull ^ (tensor.size() * 0xff51afd7ed558ccdull);
   const std::size_t bytes = tensor.size() * sizeof(float);
   const auto* data = reinterpret_cast<const unsigned char*>(tensor.data());
   std::size_t i = 0;
@@ -102,10 +111,47 @@ std::uint64_t bytes_hash(const std::vector<float>& tensor) {
     std::memcpy(&word, data + i, 8);
     h = (h ^ word) * 1099511628211ull;
     h ^= h >> 29;
+    g = (g ^ (word + i)) * 0xc4ceb9fe1a85ec53ull;
+    g ^= g >> 31;
   }
-  for (; i < bytes; ++i) h = (h ^ data[i]) * 1099511628211ull;
-  return h;
+  for (; i < bytes; ++i) {
+    h = (h ^ data[i]) * 1099511628211ull;
+    g = (g ^ data[i]) * 0xc4ceb9fe1a85ec53ull;
+  }
+  return {h, g};
 }
+
+// Answers across batches (a photo that appears twice, an environment whose input equals one
+// another batch already ran): logits by setting and digest, at most `max_floats` logits kept,
+// the oldest dropped first.
+class AnswerCache {
+ public:
+  explicit AnswerCache(std::size_t max_floats) : max_floats_(max_floats) {}
+
+  const std::vector<float>* find(const InferenceSetting& setting, const TensorDigest& digest) const {
+    auto it = answers_.find({setting, digest});
+    return it == answers_.end() ? nullptr : &it->second;
+  }
+
+  void add(const InferenceSetting& setting, const TensorDigest& digest, const std::vector<float>& logits) {
+    if (logits.size() > max_floats_ || !answers_.emplace(std::make_pair(setting, digest), logits).second) return;
+    order_.push_back({setting, digest});
+    floats_ += logits.size();
+    while (floats_ > max_floats_) {
+      auto oldest = answers_.find(order_.front());
+      floats_ -= oldest->second.size();
+      answers_.erase(oldest);
+      order_.pop_front();
+    }
+  }
+
+ private:
+  using Key = std::pair<InferenceSetting, TensorDigest>;
+  std::map<Key, std::vector<float>> answers_;
+  std::deque<Key> order_;
+  std::size_t floats_ = 0;
+  std::size_t max_floats_;
+};
 
 const InferredRow* find_inferred(const std::map<std::pair<InferenceSetting, std::uint64_t>, std::vector<InferredRow>>& inferred,
                                  const InferenceSetting& setting, std::uint64_t hash, const std::vector<float>& tensor) {
@@ -352,6 +398,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   }
   const int workers = resolve_thread_count(options.threads);
   std::size_t done = stats.inputs - todo.size();
+  AnswerCache across_batches(kAnswerCacheFloats);
   for (std::size_t begin = 0; begin < todo.size(); begin += options.batch_size) {
     const std::size_t n = std::min<std::size_t>(options.batch_size, todo.size() - begin);
     // Pipelines of this batch's inputs on `workers` threads (inference runs after, so the two
@@ -363,13 +410,14 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
 
     std::vector<ResultRow> rows;
     // Content-addressed inference: answers by (setting, hash of the input tensor's bytes), for
-    // the later environments whose input is bit-identical (checked in full, not by hash alone).
+    // the later environments whose input is bit-identical (checked in full, not by hash
+    // alone), then from earlier batches (by digest).
     std::map<std::pair<InferenceSetting, std::uint64_t>, std::vector<InferredRow>> inferred;
     for (std::size_t e = 0; e < environments.size(); ++e) {
       const InferenceSetting& setting = environments[e].environment.inference;
       std::vector<float> batch;
       std::vector<std::size_t> members;
-      std::vector<std::uint64_t> member_hashes;
+      std::vector<TensorDigest> member_digests;
       for (std::size_t j = 0; j < n; ++j) {
         const int input = static_cast<int>(todo[begin + j]);
         if (recorded->count({input, static_cast<int>(e)})) continue;
@@ -383,19 +431,25 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
           continue;
         }
         const std::vector<float>& tensor = outcomes[j].tensors[e];
-        const std::uint64_t hash = bytes_hash(tensor);
-        if (const InferredRow* same = find_inferred(inferred, setting, hash, tensor)) {
+        const TensorDigest digest = bytes_digest(tensor);
+        const std::vector<float>* same = nullptr;
+        if (const InferredRow* in_batch = find_inferred(inferred, setting, digest.first, tensor)) {
+          same = &in_batch->logits;
+        } else {
+          same = across_batches.find(setting, digest);
+        }
+        if (same) {
           ResultRow row;
           row.input = input;
           row.environment = static_cast<int>(e);
-          row.prediction = top_k_of(same->logits.data(), static_cast<int>(same->logits.size()), options.top_k);
+          row.prediction = top_k_of(same->data(), static_cast<int>(same->size()), options.top_k);
           rows.push_back(std::move(row));
           ++stats.inferences_shared;
           continue;
         }
         batch.insert(batch.end(), tensor.begin(), tensor.end());
         members.push_back(j);
-        member_hashes.push_back(hash);
+        member_digests.push_back(digest);
       }
       if (members.empty()) continue;
       Classifier& classifier = *classifiers->at(environments[e].environment.inference);
@@ -410,7 +464,8 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
         row.prediction = top_k_of(logits->data() + m * classes, classes, options.top_k);
         rows.push_back(std::move(row));
         const float* own = logits->data() + m * classes;
-        inferred[{setting, member_hashes[m]}].push_back({&outcomes[members[m]].tensors[e], std::vector<float>(own, own + classes)});
+        inferred[{setting, member_digests[m].first}].push_back({&outcomes[members[m]].tensors[e], std::vector<float>(own, own + classes)});
+        across_batches.add(setting, member_digests[m], inferred[{setting, member_digests[m].first}].back().logits);
       }
     }
     for (const auto& o : outcomes) stats.stage_runs += o.stage_runs;
