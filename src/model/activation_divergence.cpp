@@ -64,13 +64,7 @@ Expected<ActivationDivergence> compare_activations(const ModelCard& card, const 
     return invalid_argument("activation comparison: inputs must hold " + std::to_string(size) + " values (" + card.name + "'s input)");
   }
   return capture([&]() -> ActivationDivergence {
-    torch::jit::Module module;
-    try {
-      module = torch::jit::load(card.model_path());
-    } catch (const std::exception& e) {
-      throw Error(corrupt("activation comparison: cannot load " + card.model_path() + ": " + first_meaningful_line(e.what())));
-    }
-    module.eval();
+    torch::jit::Module module = load_torchscript_module(card, "activation comparison");
     // Frozen (attributes become constants, so branches on settings such as a block's
     // use_res_connect fold away and their layers are top-level), without numeric rewrites.
     module = torch::jit::freeze(module, c10::nullopt, /*optimize_numerics=*/false);

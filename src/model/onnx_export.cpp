@@ -658,13 +658,7 @@ struct Converted {
 };
 
 Converted convert(const ModelCard& card) {
-  torch::jit::Module module;
-  try {
-    module = torch::jit::load(card.model_path());
-  } catch (const std::exception& e) {
-    throw Error(corrupt("onnx export: cannot load " + card.model_path() + ": " + first_meaningful_line(e.what())));
-  }
-  module.eval();
+  const torch::jit::Module module = load_torchscript_module(card, "onnx export");
   torch::jit::Module frozen;
   try {
     frozen = torch::jit::freeze(module);

@@ -9,6 +9,17 @@ namespace edgefleet {
 using torch::jit::Node;
 using torch::jit::Value;
 
+torch::jit::Module load_torchscript_module(const ModelCard& card, const std::string& who) {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(card.model_path());
+  } catch (const std::exception& e) {
+    throw Error(corrupt(who + ": cannot load " + card.model_path() + ": " + first_meaningful_line(e.what())));
+  }
+  module.eval();
+  return module;
+}
+
 std::string graph_node_location(const Node* node) {
   std::string out = node->kind().toQualString();
   if (auto flc = node->sourceRange().file_line_col()) {

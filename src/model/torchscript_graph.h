@@ -1,4 +1,4 @@
-// Internal: reading a TorchScript forward graph — where a node came from, the constants its
+// Internal: reading a TorchScript model and its forward graph — loading it, where a node came from, the constants its
 // inputs hold, and a probe run that returns the values of chosen top-level graph values.
 // Shared by the channel analysis (port) and the ONNX exporter (model).
 #pragma once
@@ -10,9 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "edgefleet/model_card.h"
 #include "edgefleet/status.h"
 
 namespace edgefleet {
+
+// The card's TorchScript module in eval mode. Throws Error(corrupt) naming `who` (the
+// operation, e.g. "onnx export") when the file is not a loadable TorchScript model.
+torch::jit::Module load_torchscript_module(const ModelCard& card, const std::string& who);
 
 // "aten::pad (models.py:131)": the operation and, when the graph kept it, its source line.
 std::string graph_node_location(const torch::jit::Node* node);

@@ -7,6 +7,7 @@
 
 #include "core/atomic_file.h"
 #include "model/torchscript_cost.h"
+#include "model/torchscript_graph.h"
 #include "port/channel_graph.h"
 #include "port/channel_pruning.h"
 
@@ -27,12 +28,7 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
   if (base.format != ModelFormat::kTorchScript) return unsupported("prune: " + base.name + " is not a TorchScript model");
   if (out_pt.size() < 4 || out_pt.substr(out_pt.size() - 3) != ".pt") return invalid_argument("prune: the output must be a .pt file: " + out_pt);
   return capture([&]() -> GraphPruneResult {
-    torch::jit::Module module;
-    try {
-      module = torch::jit::load(base.model_path());
-    } catch (const std::exception& e) {
-      throw Error(corrupt("prune: cannot load " + base.model_path() + ": " + e.what()));
-    }
+    torch::jit::Module module = load_torchscript_module(base, "prune");
     const std::vector<std::int64_t> input = {1, base.input.channels(), base.input.height, base.input.width};
     auto graph = ChannelGraph::analyse(module, input);
     if (!graph) throw Error(Status(graph.status().code(), base.name + ": " + graph.status().message()));
