@@ -51,6 +51,20 @@ def forward(self, x):
   return m;
 }
 
+// Adaptive max pooling (which also returns indices, unused) to 2x2, then flatten into linear.
+Module adaptive_max_net() {
+  Module m = module("AdaptiveMaxNet");
+  conv_weight(m, "c1", 6, 3, 3, 1);
+  m.register_parameter("fc_w", torch::randn({4, 6 * 2 * 2}) * 0.3, false);
+  m.define(R"(
+def forward(self, x):
+  a = torch.relu(torch.conv2d(x, self.c1_w, self.c1_b, [1, 1], [1, 1], [1, 1], 1))
+  p, i = torch.adaptive_max_pool2d(a, [2, 2])
+  return torch.linear(torch.flatten(p, 1), self.fc_w, None)
+)");
+  return m;
+}
+
 torch::Tensor torch_logits(Module m, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   m.eval();
@@ -85,6 +99,7 @@ TEST(OnnxExport, DepthwiseChainGivesTheSameLogits) { expect_export_matches(depth
 TEST(OnnxExport, SplitGivesTheSameLogits) { expect_export_matches(split_net(), "split", 3); }
 TEST(OnnxExport, NormalisationAndSqueezeExcitationGiveTheSameLogits) { expect_export_matches(normalised_se_net(), "se", 4); }
 TEST(OnnxExport, ComputedPaddingAndBatchReshapeAreSpecialised) { expect_export_matches(computed_padding_net(), "tfpad", 4); }
+TEST(OnnxExport, AdaptiveMaxPoolingWithUnusedIndicesGivesTheSameLogits) { expect_export_matches(adaptive_max_net(), "amax", 4); }
 
 TEST(OnnxExport, ZooModelGivesTheSameLogits) {
   testing::TempDir dir;

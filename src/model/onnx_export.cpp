@@ -472,17 +472,20 @@ class OnnxWriter {
     if (bool_of(n, 5) && (p[0] > 0 || p[1] > 0)) set_int(pool, "count_include_pad", 1);
   }
 
+  // adaptive_max_pool2d also returns indices (a second output, which must be unused).
   void adaptive_pool(const Node* n) {
     const bool average = n->kind() == c10::aten::adaptive_avg_pool2d;
+    if (n->outputs().size() > 1 && n->outputs()[1]->hasUses()) throw Error(refused(n, "uses the pooling's indices"));
+    const Value* result = n->outputs()[0];
     const auto& in = shape(n->input(0));
     const auto size = ints_of(n, 1, 2);
     if (in.size() != 4) throw Error(refused(n, "does not pool a 4-D activation"));
     if (size == std::vector<std::int64_t>{1, 1}) {
-      node(average ? "GlobalAveragePool" : "GlobalMaxPool", {name(n->input(0))}, {out(n->output())});
+      node(average ? "GlobalAveragePool" : "GlobalMaxPool", {name(n->input(0))}, {out(result)});
       return;
     }
     if (in[2] % size[0] != 0 || in[3] % size[1] != 0) throw Error(refused(n, "pools windows of unequal sizes"));
-    auto* pool = unary(n, average ? "AveragePool" : "MaxPool");
+    auto* pool = node(average ? "AveragePool" : "MaxPool", {name(n->input(0))}, {out(result)});
     set_ints(pool, "kernel_shape", {in[2] / size[0], in[3] / size[1]});
     set_ints(pool, "strides", {in[2] / size[0], in[3] / size[1]});
   }
