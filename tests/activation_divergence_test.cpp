@@ -33,20 +33,6 @@ def forward(self, x):
   return m;
 }
 
-ModelCard saved(Module m, const testing::TempDir& dir) {
-  m.eval();
-  m.save(dir.file("net.pt"));
-  ModelCard card;
-  card.name = "net";
-  card.task = "test";
-  card.file = "net.pt";
-  card.classes = 3;
-  card.input.height = 8;
-  card.input.width = 8;
-  EXPECT_TRUE(write_card(card, dir.file("net.json")).is_ok());
-  return read_card(dir.file("net.json")).value();
-}
-
 // Two inputs equal but in channel 2, which differs strongly.
 std::pair<std::vector<float>, std::vector<float>> inputs_differing_in_channel_2() {
   torch::manual_seed(3);
@@ -60,7 +46,7 @@ std::pair<std::vector<float>, std::vector<float>> inputs_differing_in_channel_2(
 TEST(ActivationDivergence, ADifferenceTheModelIgnoresNeverParts) {
   testing::TempDir dir;
   const auto [a, b] = inputs_differing_in_channel_2();
-  auto d = compare_activations(saved(one_channel_net(0), dir), a, b);
+  auto d = compare_activations(save_scripted_classifier(one_channel_net(0), dir.path(), "net", 3), a, b);
   ASSERT_TRUE(d) << d.status().to_string();
   ASSERT_EQ(d->layers.size(), 4u);  // input, stem's conv, mean, linear (the logits)
   EXPECT_EQ(d->layers[0].layer, "input");
@@ -69,7 +55,7 @@ TEST(ActivationDivergence, ADifferenceTheModelIgnoresNeverParts) {
   EXPECT_EQ(d->layers[1].layer, "stem: conv2d");
   for (std::size_t i = 1; i < d->layers.size(); ++i) EXPECT_EQ(d->layers[i].relative_error, 0.0) << d->layers[i].layer;
   EXPECT_EQ(d->parted_at, 0);  // the inputs themselves are below cosine 0.99
-  auto strict = compare_activations(saved(one_channel_net(0), dir), a, b, 0.5);
+  auto strict = compare_activations(save_scripted_classifier(one_channel_net(0), dir.path(), "net", 3), a, b, 0.5);
   ASSERT_TRUE(strict);
   EXPECT_EQ(strict->parted_at, -1);
 }
@@ -77,7 +63,7 @@ TEST(ActivationDivergence, ADifferenceTheModelIgnoresNeverParts) {
 TEST(ActivationDivergence, ADifferenceTheModelReadsPartsAtTheLayerThatReadsIt) {
   testing::TempDir dir;
   const auto [a, b] = inputs_differing_in_channel_2();
-  auto d = compare_activations(saved(one_channel_net(2), dir), a, b, 0.5);
+  auto d = compare_activations(save_scripted_classifier(one_channel_net(2), dir.path(), "net", 3), a, b, 0.5);
   ASSERT_TRUE(d) << d.status().to_string();
   ASSERT_EQ(d->layers.size(), 4u);
   EXPECT_GT(d->layers[1].relative_error, 0.1);
@@ -89,7 +75,7 @@ TEST(ActivationDivergence, ADifferenceTheModelReadsPartsAtTheLayerThatReadsIt) {
 
 TEST(ActivationDivergence, InputsOfTheWrongSizeAndOnnxModelsAreRefused) {
   testing::TempDir dir;
-  const ModelCard card = saved(one_channel_net(0), dir);
+  const ModelCard card = save_scripted_classifier(one_channel_net(0), dir.path(), "net", 3);
   auto bad = compare_activations(card, std::vector<float>(5), std::vector<float>(5));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);

@@ -16,21 +16,6 @@ namespace {
 
 using testing::write_tiny_model;
 
-// Saves `m` as DIR/NAME.pt with its card (an 8x8 RGB input in [0, 1]).
-ModelCard save_with_card(Module m, const std::string& dir, const std::string& name, int classes) {
-  m.eval();
-  m.save(dir + "/" + name + ".pt");
-  ModelCard card;
-  card.name = name;
-  card.task = "test";
-  card.file = name + ".pt";
-  card.classes = classes;
-  card.input.height = 8;
-  card.input.width = 8;
-  EXPECT_TRUE(write_card(card, dir + "/" + name + ".json").is_ok());
-  return read_card(dir + "/" + name + ".json").value();
-}
-
 // A TF-style "same" padding computed from the activation's size (as MobileNetV1 ports from
 // TensorFlow have it), a hard-swish, an average pooling and a flatten by the batch size.
 Module computed_padding_net() {
@@ -73,7 +58,7 @@ torch::Tensor torch_logits(Module m, const torch::Tensor& x) {
 
 void expect_export_matches(Module m, const std::string& name, int classes) {
   testing::TempDir dir;
-  const ModelCard card = save_with_card(m, dir.path(), name, classes);
+  const ModelCard card = save_scripted_classifier(m, dir.path(), name, classes);
   auto exported = export_onnx(card, dir.file(name + ".onnx"));
   ASSERT_TRUE(exported) << name << ": " << exported.status().to_string();
   EXPECT_LT(exported->check.max_relative_error, 1e-4) << name;
@@ -120,7 +105,7 @@ def forward(self, x):
   return torch.mean(a, [2, 3])
 )");
   testing::TempDir dir;
-  const ModelCard card = save_with_card(m, dir.path(), "gelu", 4);
+  const ModelCard card = save_scripted_classifier(m, dir.path(), "gelu", 4);
   auto exported = export_onnx(card, dir.file("gelu.onnx"));
   ASSERT_FALSE(exported);
   EXPECT_EQ(exported.status().code(), StatusCode::kUnsupported);

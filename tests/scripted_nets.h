@@ -5,6 +5,10 @@
 
 #include <torch/script.h>
 
+#include <string>
+
+#include "edgefleet/model_card.h"
+
 namespace edgefleet {
 
 using torch::jit::Module;
@@ -135,6 +139,22 @@ def forward(self, x):
   return torch.linear(torch.reshape(torch.adaptive_avg_pool2d(y, [1, 1]), [y.size(0), -1]), self.fc_w, None)
 )");
   return m;
+}
+
+// Saves `m` (in eval mode) as DIR/NAME.pt with its card — an 8x8 RGB input in [0, 1] and
+// `classes` outputs — and returns the card as read back.
+inline ModelCard save_scripted_classifier(Module m, const std::string& dir, const std::string& name, int classes) {
+  m.eval();
+  m.save(dir + "/" + name + ".pt");
+  ModelCard card;
+  card.name = name;
+  card.task = "test";
+  card.file = name + ".pt";
+  card.classes = classes;
+  card.input.height = 8;
+  card.input.width = 8;
+  if (Status written = write_card(card, dir + "/" + name + ".json"); !written.is_ok()) throw Error(written);
+  return read_card(dir + "/" + name + ".json").value();
 }
 
 }  // namespace edgefleet

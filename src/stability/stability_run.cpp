@@ -464,8 +464,9 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
         row.prediction = top_k_of(logits->data() + m * classes, classes, options.top_k);
         rows.push_back(std::move(row));
         const float* own = logits->data() + m * classes;
-        inferred[{setting, member_digests[m].first}].push_back({&outcomes[members[m]].tensors[e], std::vector<float>(own, own + classes)});
-        across_batches.add(setting, member_digests[m], inferred[{setting, member_digests[m].first}].back().logits);
+        auto& same_bucket = inferred[{setting, member_digests[m].first}];
+        same_bucket.push_back({&outcomes[members[m]].tensors[e], std::vector<float>(own, own + classes)});
+        across_batches.add(setting, member_digests[m], same_bucket.back().logits);
       }
     }
     for (const auto& o : outcomes) stats.stage_runs += o.stage_runs;
