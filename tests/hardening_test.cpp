@@ -10,6 +10,7 @@
 #include "edgefleet/hardening.h"
 #include "edgefleet/preprocess.h"
 #include "edgefleet/sha256.h"
+#include "scripted_nets.h"
 #include "test_support.h"
 
 namespace edgefleet {
@@ -246,6 +247,61 @@ TEST(Harden, EmbeddingLossAddsADenseLayerToModelsWithoutOne) {
   auto module = torch::jit::load(embedding.model_file);
   EXPECT_TRUE(module.find_method("features").has_value());
   EXPECT_TRUE(load_classifier(written));
+}
+
+TEST(HardeningSplits, ASeparateTestFolderIsMeasuredAloneAndTheDataFolderOnlyTrainsAndValidates) {
+  TempDir dir;
+  for (int i = 0; i < 10; ++i) testing::write_png(dir.file("train/c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".png"), 8, 8, 3);
+  for (int i = 0; i < 3; ++i) testing::write_png(dir.file("val/c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".png"), 8, 8, 3);
+  const HardenData data = hardening_splits(dir.file("train"), dir.file("val")).value();
+  EXPECT_EQ(data.train->size(), 8u);       // items i % 5 != 2 of the data folder
+  EXPECT_EQ(data.validation->size(), 2u);  // items 2 and 7
+  EXPECT_EQ(data.test->size(), 3u);        // the whole test folder
+  const HardenData alone = hardening_splits(dir.file("train")).value();
+  EXPECT_EQ(alone.train->size() + alone.validation->size() + alone.test->size(), 10u);
+  EXPECT_EQ(hardening_splits("fashion-mnist", dir.file("val")).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(hardening_splits(dir.file("train"), dir.file("missing")).status().code(), StatusCode::kNotFound);
+}
+
+// A pretrained model whose batch norms' running statistics are not those of the new data (an
+// ImageNet model fine-tuned on a few classes): frozen, they come out exactly as they went in.
+TEST(Harden, FrozenBatchNormFineTunesTheWeightsButKeepsTheRunningStatistics) {
+  Fixture f;
+  torch::jit::Module net = module("BnNet");
+  net.register_parameter("w", torch::randn({4, 1, 3, 3}) * 0.3, false);
+  net.register_module("bn", batch_norm(4, 7));
+  net.register_parameter("fc_w", torch::randn({10, 4}) * 0.3, false);
+  net.register_parameter("fc_b", torch::zeros({10}), false);
+  net.define(R"(
+def forward(self, x):
+  a = torch.relu(self.bn.forward(torch.conv2d(x, self.w, None, [1, 1], [1, 1], [1, 1], 1)))
+  return torch.linear(torch.mean(a, [2, 3]), self.fc_w, self.fc_b)
+)");
+  net.eval();
+  net.save(f.dir.file("model/bn.pt"));
+  ModelCard card = f.card;
+  card.name = "bn";
+  card.file = "bn.pt";
+  card.sha256 = sha256_file(f.dir.file("model/bn.pt")).value();
+  ASSERT_TRUE(write_card(card, f.dir.file("model/bn.json")).is_ok());
+  card = read_card(f.dir.file("model/bn.json")).value();
+  f.options.grid.noises = {NoiseKind::kMixed};
+  f.options.budget.epochs = 1;
+  auto running_mean_of = [](const std::string& pt) { return torch::jit::load(pt).attr("bn").toModule().attr("running_mean").toTensor(); };
+  const torch::Tensor before = running_mean_of(card.model_path());
+
+  f.options.budget.frozen_batch_norm = true;
+  const HardenResult frozen = harden_model(card, f.data, f.options).value();
+  for (const auto& c : frozen.candidates) {
+    EXPECT_TRUE(torch::equal(running_mean_of(c.model_file), before)) << harden_setting_to_string(c.setting);
+    EXPECT_FALSE(torch::equal(torch::jit::load(c.model_file).attr("fc_w").toTensor(), net.attr("fc_w").toTensor()));
+  }
+  EXPECT_EQ(frozen.card.training["hardening"]["fine_tuning"]["frozen_batch_norm"], true);
+
+  f.options.budget.frozen_batch_norm = false;  // a different fingerprint: trained again, statistics move
+  const HardenResult moving = harden_model(card, f.data, f.options).value();
+  EXPECT_FALSE(moving.candidates[0].resumed);
+  EXPECT_FALSE(torch::equal(running_mean_of(moving.candidates[0].model_file), before));
 }
 
 TEST(Harden, RefusesSetupsThatCannotMeasureAnything) {

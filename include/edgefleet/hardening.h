@@ -66,6 +66,10 @@ struct FineTuneBudget {
   double learning_rate = 0.005;  // SGD, Nesterov momentum 0.9, cosine decay to 0
   std::size_t train_images = 6000;
   std::uint64_t seed = 1;
+  // Batch norms keep their running statistics while fine-tuning (eval mode): a pretrained
+  // ImageNet model fine-tuned on a few classes in small batches would otherwise re-estimate
+  // them from batches of those classes alone.
+  bool frozen_batch_norm = false;
 };
 
 struct HardenOptions {
@@ -126,7 +130,9 @@ struct HardenData {
 // From a dataset spec: "fashion-mnist" = its train split (the last 1000 images for validation)
 // and its test split; an image folder = items i with i % 5 in {0, 1} for test, 2 for
 // validation, 3 and 4 for training (class-balanced: folders are listed class by class).
-Expected<HardenData> hardening_splits(const std::string& data_spec);
+// With `test_spec` (an image folder, e.g. imagenette's val beside its train), the data
+// folder's items i % 5 == 2 validate, the others train, and the test folder alone is measured.
+Expected<HardenData> hardening_splits(const std::string& data_spec, const std::string& test_spec = "");
 
 // Fine-tunes `base` on data.train and measures on data.test. Fails with invalid_argument for
 // an empty grid, no training environment, fewer than two held-out environments, an

@@ -7,6 +7,7 @@
 #include "edgefleet/device_profile.h"
 #include "edgefleet/hardening.h"
 #include "edgefleet/model_card.h"
+#include "edgefleet/stability_experiment.h"
 
 namespace edgefleet::cli {
 namespace {
@@ -15,13 +16,16 @@ namespace fs = std::filesystem;
 struct HardenArgs {
   std::string model;
   std::string data;
+  std::string test_data;
   std::string out;
   std::string work;
   std::string fleet = "builtin";
+  std::string vary = "all";
   std::vector<std::string> holdout;
   std::vector<std::string> noises{"all"};
   std::vector<std::string> losses{"kl", "embedding"};
   std::vector<double> alphas;
+  std::vector<double> embedding_alphas;
   std::vector<double> sigma2s;
   std::vector<double> strengths;
   std::vector<int> per_class;
@@ -33,11 +37,15 @@ struct HardenArgs {
 };
 
 // The fleet split in two: --holdout names the held-out devices; by default every other device
-// in name order, starting with the second, is held out.
+// in name order, starting with the second, is held out. With --vary capture every device's
+// capture ends in one shared deployment (the paper's set-up).
 Status split_fleet(const HardenArgs& args, HardenOptions& options) {
-  auto fleet = read_fleet(args.fleet);
-  if (!fleet) return fleet.status();
-  auto environments = environments_from_fleet(*fleet);
+  StabilityExperiment experiment;
+  experiment.fleet = args.fleet;
+  auto part = parse_fleet_part(args.vary);
+  if (!part) return invalid_argument("--vary: " + part.status().message());
+  experiment.vary = *part;
+  auto environments = experiment_environments(experiment, /*encoded_source=*/true);
   if (!environments) return environments.status();
   std::sort(environments->begin(), environments->end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   for (const auto& name : args.holdout) {
@@ -69,6 +77,7 @@ Status fill_grid(const HardenArgs& args, HardenGrid& grid) {
     grid.losses.push_back(*loss);
   }
   if (!args.alphas.empty()) grid.kl_alphas = grid.embedding_alphas = args.alphas;
+  if (!args.embedding_alphas.empty()) grid.embedding_alphas = args.embedding_alphas;
   if (!args.sigma2s.empty()) grid.sigma2s = args.sigma2s;
   if (!args.strengths.empty()) grid.strengths = args.strengths;
   if (!args.per_class.empty()) grid.per_class = args.per_class;
@@ -82,7 +91,7 @@ int run_harden(const HardenArgs& args) {
   if (Status s = fill_grid(args, options.grid); !s.is_ok()) return fail(s);
   if (Status s = split_fleet(args, options); !s.is_ok()) return fail(s);
   if (!(args.max_accuracy_drop >= 0)) return fail(invalid_argument("--max-accuracy-drop must be >= 0 points"));
-  auto data = hardening_splits(args.data);
+  auto data = hardening_splits(args.data, args.test_data);
   if (!data) return fail(data.status());
   options.budget = args.budget;
   options.validation_images = args.validation_images;
@@ -120,9 +129,14 @@ Runner add_harden_command(CLI::App& app) {
   command->add_option("--data", args->data,
                       "fashion-mnist (train/test splits) or an image folder (split 2:1:2 into train/validation/test)")
       ->required();
+  command->add_option("--test-data", args->test_data,
+                      "An image folder measured on alone (e.g. imagenette/val); --data then only trains (4/5) and validates (1/5)");
   command->add_option("--out", args->out, "The hardened model (.pt; its card is written beside it)")->required();
   command->add_option("--work", args->work, "Caches and finished candidates (default: OUT.hardening); a rerun resumes");
   command->add_option("--fleet", args->fleet, "Fleet folder, 'builtin' or 'phones'")->capture_default_str();
+  command->add_option("--vary", args->vary,
+                      "The devices' part to vary: all, or capture (one shared deployment: the paper's set-up)")
+      ->capture_default_str();
   command->add_option("--holdout", args->holdout, "Devices never trained on, measured after (default: every other by name)")
       ->delimiter(',');
   command->add_option("--noise", args->noises, "none|gaussian|distortion|paired|subsample|mixed, or all")
@@ -130,6 +144,9 @@ Runner add_harden_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--loss", args->losses, "Stability losses: kl, embedding")->delimiter(',')->capture_default_str();
   command->add_option("--alpha", args->alphas, "Stability-loss weights (default: kl 0.3,1,3; embedding 0.01,0.1,1)")
+      ->delimiter(',');
+  command->add_option("--embedding-alpha", args->embedding_alphas,
+                      "The embedding loss's weights when they differ from --alpha (its distances are on another scale)")
       ->delimiter(',');
   command->add_option("--sigma2", args->sigma2s, "Gaussian noise variances, pixels in [0,1] (default 0.01,0.04)")->delimiter(',');
   command->add_option("--strength", args->strengths, "Distortion strengths in (0,1] (default 0.5,1)")->delimiter(',');
@@ -142,6 +159,8 @@ Runner add_harden_command(CLI::App& app) {
   command->add_option("--validation-images", args->validation_images, "Validation images")->capture_default_str();
   command->add_option("--test-images", args->test_images, "Test images")->capture_default_str();
   command->add_option("--seed", args->budget.seed, "Seed")->capture_default_str();
+  command->add_flag("--frozen-batch-norm", args->budget.frozen_batch_norm,
+                    "Keep batch norms' running statistics while fine-tuning (a pretrained model on a few classes)");
   command->add_option("--max-accuracy-drop", args->max_accuracy_drop,
                       "Validation top-1 points the chosen setting may lose against the base model")
       ->capture_default_str();

@@ -2,6 +2,7 @@
 // and stability loss, validation, the grid search and the held-out evaluation.
 #include "edgefleet/hardening.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -203,7 +204,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
     p.set_requires_grad(true);
     parameters.push_back(p);
   }
-  m.train();
+  m.train(!budget.frozen_batch_norm);
   const bool embedding = s.loss == StabilityLoss::kEmbedding;
   const int64_t n = train.clean.size(0);
   const int64_t devices = train.devices.size(0);
@@ -438,9 +439,12 @@ void write_json_atomically(const json& j, const std::string& path) { write_file_
 
 }  // namespace
 
-Expected<HardenData> hardening_splits(const std::string& data_spec) {
+Expected<HardenData> hardening_splits(const std::string& data_spec, const std::string& test_spec) {
   auto official = open_official_splits(data_spec);
   if (!official) return official.status();
+  if (*official && !test_spec.empty()) {
+    return invalid_argument("'" + data_spec + "' has its own test split: a separate test folder applies to image folders");
+  }
   if (*official) {
     // Validation: the last 1000 training images.
     const auto& train = (*official)->train;
@@ -452,6 +456,18 @@ Expected<HardenData> hardening_splits(const std::string& data_spec) {
   }
   auto all = open_dataset(data_spec);
   if (!all) return all.status();
+  if (!test_spec.empty()) {
+    auto test = open_dataset(test_spec);
+    if (!test) return test.status();
+    auto parts = split_items((*all)->size(), SplitPolicy::kTwoOneTwo);
+    std::vector<std::size_t> train_items = std::move(parts[0]);
+    train_items.insert(train_items.end(), parts[2].begin(), parts[2].end());
+    std::sort(train_items.begin(), train_items.end());
+    if (parts[1].empty() || (*test)->size() == 0) {
+      return invalid_argument("'" + data_spec + "' or '" + test_spec + "' has too few items to train, validate and test on");
+    }
+    return HardenData{subset(*all, std::move(train_items)), subset(*all, std::move(parts[1])), *test};
+  }
   auto parts = split_items((*all)->size(), SplitPolicy::kTwoOneTwo);
   if (parts[1].empty() || parts[2].empty()) {
     return invalid_argument("'" + data_spec + "' has " + std::to_string((*all)->size()) + " items: too few to split");
@@ -538,7 +554,8 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
     std::string fingerprint = "stability loss v3 (clean side detached, batch-norm statistics from clean inputs); base " + base.sha256 + "; train " + train_data.name() + " " + std::to_string(train.indices.size()) +
                               "; validation " + std::to_string(validation.indices.size()) + "; epochs " +
                               std::to_string(budget.epochs) + " batch " + std::to_string(budget.batch_size) + " lr " +
-                              std::to_string(budget.learning_rate) + " seed " + std::to_string(budget.seed);
+                              std::to_string(budget.learning_rate) + " seed " + std::to_string(budget.seed) +
+                              (budget.frozen_batch_norm ? " frozen batch norm" : "");
     for (const auto& e : options.train_environments) fingerprint += "; " + environment_spec(e);
     const std::string state_path = (fs::path(options.work_dir) / "grid.json").string();
     json state{{"fingerprint", fingerprint}, {"candidates", json::object()}};
@@ -648,6 +665,7 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                          {"batch_size", budget.batch_size},
                          {"learning_rate", budget.learning_rate},
                          {"optimizer", "SGD, Nesterov momentum 0.9, cosine to 0"},
+                         {"frozen_batch_norm", budget.frozen_batch_norm},
                          {"seed", budget.seed}}},
                        {"validation", {{"images", validation.indices.size()}, {"environments", result.train_environments}}},
                        {"grid", grid},
