@@ -3,20 +3,23 @@
 # (edgefleet device calibrate), then for every ImageNet model of ../shared, every zoo
 # TorchScript model, and pruned variants of each family (edgefleet prune at 10 MACs fractions),
 # predict and measure (edgefleet device predict --measure). Prints Markdown.
-# Usage: bench/latency_predictor.sh [THREADS] [KERNELS_PER_TYPE] [OUT_DIR]
+# Usage: bench/latency_predictor.sh [THREADS] [KERNELS_PER_TYPE] [NETWORKS] [OUT_DIR]
+# (NETWORKS: random whole networks that put the kernels in context; 0 = kernels alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-1}
 kernels=${2:-24}
-out=${3:-$(mktemp -d)}
+networks=${3:-60}
+out=${4:-$(mktemp -d)}
 shared=${EDGEFLEET_SHARED:-../shared}
 edgefleet=${EDGEFLEET_BUILD_DIR:-build}/edgefleet
 mkdir -p "$out"
 start=$SECONDS
-"$edgefleet" device calibrate --out "$out/latency.json" --threads "$threads" --kernels "$kernels" >"$out/calibrate.log"
-echo "Calibrated in $((SECONDS - start)) s ($threads threads, $kernels kernels per type):"
+"$edgefleet" device calibrate --out "$out/latency.json" --threads "$threads" --kernels "$kernels" --networks "$networks" >"$out/calibrate.log"
+echo "Calibrated in $((SECONDS - start)) s ($threads threads, $kernels kernels per type, $networks random networks):"
 echo
 sed -n '/^kernel/,$p' "$out/calibrate.log" | sed '$d' | sed 's/^/    /'
+jq -r '.latency_model.context // empty | "    in context: scale and ms per kernel: " + ([.types | to_entries[] | "\(.key) \(.value.scale * 100 | round / 100) \(.value.ms_per_kernel * 10000 | round / 10000)"] | join(", ")) + "; call \(.call_ms * 1000 | round / 1000) ms"' "$out/latency.json"
 echo
 models=()
 for m in mobilenet_v2_1.0 squeezenet1_1 mobilenet_v1_0.25 mobilenet_v1_0.75 tiny_darknet; do

@@ -83,6 +83,20 @@ void expect_zeroed_channels_removed_keep_logits(Module source) {
   EXPECT_EQ(predicted.macs, measured->macs);
   EXPECT_EQ(predicted.params, measured->params);
   EXPECT_LT(predicted.macs, graph->cost().macs);
+
+  // So are its kernels (what a latency model prices), kernel by kernel.
+  auto pruned_graph = ChannelGraph::analyse(*pruned, kInput);
+  ASSERT_TRUE(pruned_graph) << pruned_graph.status().to_string();
+  const auto at_widths = graph->kernels(widths);
+  const auto& built = pruned_graph->kernels();
+  ASSERT_EQ(at_widths.size(), built.size());
+  for (std::size_t i = 0; i < built.size(); ++i) {
+    EXPECT_EQ(at_widths[i].kind, built[i].kind) << i;
+    EXPECT_EQ(at_widths[i].macs, built[i].macs) << i << " " << built[i].kind;
+    EXPECT_EQ(at_widths[i].weights, built[i].weights) << i << " " << built[i].kind;
+    EXPECT_EQ(at_widths[i].input_elements, built[i].input_elements) << i << " " << built[i].kind;
+    EXPECT_EQ(at_widths[i].output_elements, built[i].output_elements) << i << " " << built[i].kind;
+  }
 }
 
 TEST(ChannelGraph, ResidualAdditionTiesTheStreamIntoOneGroup) {

@@ -138,8 +138,10 @@ TEST(Cli, ExportWritesAnOnnxCopyThatOpenCvRuns) {
 
 TEST(Cli, DeviceCalibrateWritesALatencyModelThatPredicts) {
   testing::TempDir dir;
-  auto r = run_cli("device calibrate --out " + dir.file("latency.json") + " --kernels 4 --threads 1");
+  auto r = run_cli("device calibrate --out " + dir.file("latency.json") + " --kernels 4 --networks 6 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream written(dir.file("latency.json"));
+  EXPECT_EQ(nlohmann::json::parse(written)["latency_model"]["context"]["networks"], 6);
   const std::string model = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/resnet_s.json";
   auto p = run_cli("device predict --latency-model " + dir.file("latency.json") + " --model " + model + " --measure --rounds 1 --json", true);
   ASSERT_EQ(p.exit_code, 0) << p.output;

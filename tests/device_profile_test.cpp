@@ -85,6 +85,19 @@ TEST(DeviceProfile, RoundTripsThroughJson) {
   EXPECT_EQ(again.environment.inference.threads, 2);
 }
 
+// `edgefleet device calibrate --profile` adds a latency_model section: the profile stays valid
+// and keeps it; anything but an object there is refused.
+TEST(DeviceProfile, KeepsTheLatencyModelDeviceCalibrateAdds) {
+  json j = valid_profile();
+  j["latency_model"] = {{"threads", 1}, {"kernels", {{"conv1x1", {{"coefficients", {0.1, 0.2, 0.0, 0.0}}}}}}};
+  const DeviceProfile p = device_profile_from_json(j, "pi.json").value();
+  EXPECT_EQ(json::parse(p.latency_model), j["latency_model"]);
+  EXPECT_EQ(device_profile_to_json(p)["latency_model"], j["latency_model"]);
+  EXPECT_EQ(device_profile_to_json(device_profile_from_json(valid_profile(), "pi.json").value()).count("latency_model"), 0u);
+  j["latency_model"] = "fast";
+  EXPECT_NE(error_of(j).find("'latency_model' must be an object"), std::string::npos) << error_of(j);
+}
+
 TEST(DeviceProfile, JpegQualityOutOfRangeIsRejected) {
   json j = valid_profile();
   j["environment"]["pipeline"] = "encode:jpeg,quality=120";

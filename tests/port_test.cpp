@@ -11,6 +11,7 @@
 #include "model/torchscript_cost.h"
 #include "edgefleet/device_profile.h"
 #include "edgefleet/goal_tree.h"
+#include "edgefleet/latency_predictor.h"
 #include "edgefleet/port.h"
 #include "edgefleet/zoo.h"
 #include "port/channel_pruning.h"
@@ -326,6 +327,32 @@ TEST_F(PortRun, L1AndEvolutionExecutorsMeetEveryGoal) {
     const PortResult result = run_port(c, out).value();
     expect_goals_met(c, result, out);
   }
+}
+
+// A device whose profile carries a measured latency model (device calibrate --profile): its
+// latency goal is priced by that model, not by the analytic one on its hardware.
+TEST_F(PortRun, ALatencyGoalIsPricedByTheDevicesLatencyModel) {
+  LatencyPredictor predictor;  // 1 ms per million MACs, nothing else: latency tracks MACs
+  for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"}) {
+    predictor.coefficients[type] = {0.0, 1.0, 0.0, 0.0};
+  }
+  json profile = device_profile_to_json(find_device(builtin_fleet_dir(), "raspberry-pi").value());
+  profile["latency_model"] = latency_predictor_to_json(predictor);
+  testing::write_text(dir_.file("fleet/raspberry-pi.json"), profile.dump());
+  const double base_ms = predict_latency_ms(predictor, card_).value();
+  json j = {{"base_model", card_.card_path}, {"algorithm", "l1"}, {"channel_multiple", 1}, {"train_images", 300},
+            {"eval_images", 100}, {"threads", 1}, {"finetune", {{"steps", 5}, {"batch", 16}}},
+            {"goals", {{{"name", "pi"}, {"device", "raspberry-pi"}, {"max_latency_ms", base_ms * 0.6}}}}};
+  const PortConfig config = port_config_from_json(j, "test", dir_.file("fleet")).value();
+  ASSERT_TRUE(config.goals[0].latency_predictor);
+  const PortResult result = run_port(config, dir_.file("out")).value();
+  const ModelCard produced = read_card(dir_.file("out/") + result.goals[0].card_file).value();
+  const double produced_ms = predict_latency_ms(predictor, produced).value();
+  ASSERT_TRUE(result.goals[0].estimated_latency_ms.has_value());
+  EXPECT_NEAR(*result.goals[0].estimated_latency_ms, produced_ms, 1e-9);  // priced from its kernels before it was built
+  EXPECT_LE(produced_ms, base_ms * 0.6);
+  EXPECT_GT(produced_ms, base_ms * 0.3);  // pruned as far as the budget asks, not further
+  EXPECT_TRUE(result.goals[0].constraints_met);
 }
 
 TEST_F(PortRun, PrunedWidthsAreMultiplesOfTheChannelMultiple) {

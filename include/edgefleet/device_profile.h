@@ -46,6 +46,9 @@ struct DeviceProfile {
   Hardware hardware;
   DeviceEnvironment environment;
   DeviceNetwork network;
+  // The `latency_model` section `edgefleet device calibrate --profile` adds (JSON text; empty
+  // when none): per-kernel predictors measured on the device. The port layer reads it.
+  std::string latency_model;
   std::string path;  // the file it was read from (not serialised)
 };
 

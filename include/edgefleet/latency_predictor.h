@@ -3,8 +3,16 @@
 // pooling, padding, activations) through libtorch's optimised frozen graph at the device's
 // thread count, fit one predictor per kernel type (weighted least squares on MACs, elements
 // read and written, and weights, minimising relative error), and predict a model's batch-1
-// latency as the sum of its kernels' (read from its TorchScript graph), less the per-call
-// overhead every kernel's measurement counted once.
+// latency from its kernels (read from its TorchScript graph).
+//
+// A kernel timed alone pays what a whole model pays once or not at all (layout conversions
+// into and out of oneDNN's blocked format, the call, an activation fused or not), so the
+// kernels are then put in context: random whole networks of the families real models are
+// built from (plain conv stacks with pooling, MobileNetV1/V2 blocks, Fire modules, residual
+// blocks; 28-224 px, random widths and depths) are timed through the Classifier, and one scale
+// and one per-kernel cost per kernel type plus a per-call cost are fitted so that the sum over
+// a network's kernels matches its measured latency (weighted least squares on relative error,
+// ridge towards the isolated predictors). No model that is later predicted is used to fit.
 #pragma once
 
 #include <cstdint>
@@ -28,11 +36,18 @@ struct LatencyPredictor {
   // Per kernel type: samples timed, and the fit's median relative error on them.
   std::map<std::string, int> samples;
   std::map<std::string, double> fit_error;
+  // In context (empty when calibrated without networks): per kernel type [scale of the
+  // isolated prediction, ms per kernel], and a per-call ms.
+  std::map<std::string, std::vector<double>> context;
+  double context_call_ms = 0.0;
+  int networks = 0;                   // random networks timed for the context fit
+  double network_fit_error = 0.0;     // the context fit's median relative error on them
 };
 
 struct CalibrationOptions {
   int threads = 1;
   int kernels_per_type = 24;  // convs get twice as many
+  int networks = 60;          // random whole networks for the context fit (0 = kernels alone)
   std::uint64_t seed = 1;
 };
 

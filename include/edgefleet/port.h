@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "edgefleet/arch_cost.h"
+#include "edgefleet/latency_predictor.h"
 #include "edgefleet/finetune.h"
 #include "edgefleet/status.h"
 
@@ -21,10 +23,13 @@ struct PortGoal {
   std::string name;
   std::string device;  // a fleet profile name; its hardware prices latency and bounds memory
   Hardware hardware;   // resolved from `device` (empty when none)
+  // The device's measured latency model (its profile's latency_model section), when it has
+  // one: it prices max_latency_ms instead of the analytic model on `hardware`.
+  std::shared_ptr<const LatencyPredictor> latency_predictor;
   std::optional<std::int64_t> max_macs;
   std::optional<std::int64_t> max_params;
   std::optional<double> max_memory_mb;   // weights + peak activations
-  std::optional<double> max_latency_ms;  // estimated on `hardware`
+  std::optional<double> max_latency_ms;  // predicted by latency_predictor, else estimated on `hardware`
   std::optional<double> min_accuracy;    // top-1 in [0, 1] after fine-tuning, on the evaluation images
 };
 

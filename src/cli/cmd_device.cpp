@@ -45,7 +45,12 @@ int run_calibrate(const DeviceArgs& args) {
     rows.push_back({key, std::to_string(samples), fixed(100 * predictor->fit_error.at(key), 1)});
   }
   std::cout << format_table({"kernel", "timed", "median fit error %"}, rows) << "call overhead " << fixed(predictor->call_overhead_ms, 4)
-            << " ms, " << predictor->threads << " threads\n" << args.out << "\n";
+            << " ms, " << predictor->threads << " threads\n";
+  if (predictor->networks > 0) {
+    std::cout << "in context: " << predictor->networks << " random networks, median fit error "
+              << fixed(100 * predictor->network_fit_error, 1) << "%\n";
+  }
+  std::cout << args.out << "\n";
   return 0;
 }
 
@@ -97,6 +102,9 @@ Runner add_device_command(CLI::App& app) {
   calibrate->add_option("--threads", args->calibration.threads, "Inference threads of the device")->check(CLI::PositiveNumber)->capture_default_str();
   calibrate->add_option("--kernels", args->calibration.kernels_per_type, "Kernels timed per type (convs: 4x)")
       ->check(CLI::Range(4, 10000))
+      ->capture_default_str();
+  calibrate->add_option("--networks", args->calibration.networks, "Random whole networks timed to fit the kernels in context (0 = none)")
+      ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   auto* predict = device->add_subcommand("predict", "A model's batch-1 latency predicted by a latency model (and measured)");
   predict->add_option("--latency-model", args->latency_model, "A file written by device calibrate")->required();

@@ -75,7 +75,7 @@ class Reader {
 Expected<DeviceProfile> device_profile_from_json(const json& j, const std::string& origin) {
   return capture([&]() -> DeviceProfile {
     Reader r(origin);
-    r.only_fields(j, "", {"$schema", "name", "description", "class", "hardware", "environment", "network", "notes"});
+    r.only_fields(j, "", {"$schema", "name", "description", "class", "hardware", "environment", "network", "latency_model", "notes"});
     DeviceProfile p;
     p.name = r.string(j, "name", "", true);
     if (p.name.empty() || p.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") != std::string::npos) {
@@ -134,6 +134,10 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
       p.network.rtt_ms_mean = r.positive(n, "rtt_ms_mean", "network.", 1e6);
       p.network.rtt_ms_std = r.positive(n, "rtt_ms_std", "network.", 1e6, true);
     }
+    if (j.contains("latency_model")) {
+      if (!j["latency_model"].is_object()) r.fail("field 'latency_model' must be an object (written by edgefleet device calibrate)");
+      p.latency_model = j["latency_model"].dump();
+    }
     p.path = origin;
     return p;
   });
@@ -142,7 +146,7 @@ Expected<DeviceProfile> device_profile_from_json(const json& j, const std::strin
 json device_profile_to_json(const DeviceProfile& p) {
   json network = p.network.trace.empty() ? json{{"rtt_ms_mean", p.network.rtt_ms_mean}, {"rtt_ms_std", p.network.rtt_ms_std}}
                                          : json{{"trace", p.network.trace}};
-  return {{"name", p.name},
+  json out{{"name", p.name},
           {"description", p.description},
           {"class", p.device_class},
           {"hardware",
@@ -157,6 +161,8 @@ json device_profile_to_json(const DeviceProfile& p) {
             {"engine", engine_name(p.environment.inference.engine)},
             {"threads", p.environment.inference.threads}}},
           {"network", network}};
+  if (!p.latency_model.empty()) out["latency_model"] = json::parse(p.latency_model);
+  return out;
 }
 
 Expected<DeviceProfile> read_device_profile(const std::string& path) {

@@ -19,7 +19,10 @@ struct Measurement {
   std::optional<double> latency_ms;  // on the goal's hardware, when it has a latency budget
 };
 
-Measurement measure(const ArchCost& cost, const PortGoal& goal, LatencyModel model);
+// `model` with the named groups at `widths` (others whole), against `goal`: its cost, and when
+// the goal has a latency budget its latency — predicted from its kernels by the goal's device
+// latency model when there is one, else estimated from the cost by the analytic `latency`.
+Measurement measure(const PrunableModel& model, const std::map<std::string, int>& widths, const PortGoal& goal, LatencyModel latency);
 // Per constraint the goal sets (MACs, params, memory, latency, in that order; 0 when absent):
 // how far above its budget the model is, relative to the budget (0 = met).
 std::vector<double> distances(const Measurement& m, const PortGoal& goal);
@@ -30,8 +33,8 @@ class AdaptationExecutor {
   virtual ~AdaptationExecutor() = default;
   // Init: the starting model (the base or the parent goal's adapted model) and the goal.
   virtual void init(const PrunableModel& start, const PortGoal& goal) = 0;
-  // Measure: the cost of the model the executor would produce now.
-  virtual ArchCost current_cost() = 0;
+  // Measure: the model the executor would produce now, against the goal of init().
+  virtual Measurement measure_current(LatencyModel latency) = 0;
   // Adjust: one iteration (a training step, a width step, a generation).
   virtual void adjust() = 0;
   // Whether to stop, given whether the current spec meets the goal.

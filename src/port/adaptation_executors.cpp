@@ -6,6 +6,7 @@
 #include <random>
 
 #include "port/adaptation_executor.h"
+#include "port/kernel_latency.h"
 
 namespace edgefleet {
 namespace {
@@ -50,7 +51,7 @@ class MorphNetExecutor : public AdaptationExecutor {
     reschedule();
   }
 
-  ArchCost current_cost() override { return cost_at(model_, widths_of(alive())); }
+  Measurement measure_current(LatencyModel latency) override { return measure(model_, widths_of(alive()), goal_, latency); }
 
   void adjust() override {
     const auto n = train_.images.size(0);
@@ -110,7 +111,7 @@ class MorphNetExecutor : public AdaptationExecutor {
   void reschedule() {
     const auto keep = alive();
     const auto widths = widths_of(keep);
-    const Measurement now = measure(cost_at(model_, widths), goal_, config_.latency_model);
+    const Measurement now = measure(model_, widths, goal_, config_.latency_model);
     const std::vector<double> distance = distances(now, goal_);
     const std::vector<double> total = cost_vector(now);
     std::map<std::string, std::vector<double>> marginal;
@@ -119,7 +120,7 @@ class MorphNetExecutor : public AdaptationExecutor {
       if (width <= 1) continue;
       auto narrower = widths;
       narrower[group] = width - 1;
-      const auto less = cost_vector(measure(cost_at(model_, narrower), goal_, config_.latency_model));
+      const auto less = cost_vector(measure(model_, narrower, goal_, config_.latency_model));
       auto& m = marginal[group];
       for (std::size_t k = 0; k < total.size(); ++k) {
         m.push_back(std::max(0.0, total[k] - less[k]));
@@ -153,12 +154,13 @@ class MorphNetExecutor : public AdaptationExecutor {
 class L1Executor : public AdaptationExecutor {
  public:
   explicit L1Executor(int multiple) : multiple_(multiple) {}
-  void init(const PrunableModel& start, const PortGoal&) override {
+  void init(const PrunableModel& start, const PortGoal& goal) override {
     start_ = start;
+    goal_ = goal;
     norms_ = filter_l1_norms(start);
     ratio_ = 1.0;
   }
-  ArchCost current_cost() override { return cost_at(start_, widths()); }
+  Measurement measure_current(LatencyModel latency) override { return measure(start_, widths(), goal_, latency); }
   void adjust() override { ratio_ *= 0.97; }
   PrunableModel result() override {
     std::map<std::string, std::vector<std::int64_t>> keep;
@@ -177,6 +179,7 @@ class L1Executor : public AdaptationExecutor {
   }
   int multiple_;
   PrunableModel start_;
+  PortGoal goal_;
   std::map<std::string, torch::Tensor> norms_;
   double ratio_ = 1.0;
 };
@@ -197,13 +200,13 @@ class EvolutionExecutor : public AdaptationExecutor {
     population_.clear();
     // Seed: the uniform ratio that just meets the goal (every group narrowed alike), mutated.
     double ratio = 1.0;
-    while (ratio > 0.02 && !meets(measure(cost_of(uniform(ratio)), goal_, config_.latency_model), goal_)) ratio *= 0.97;
+    while (ratio > 0.02 && !meets(measure(start_, uniform(ratio), goal_, config_.latency_model), goal_)) ratio *= 0.97;
     population_.push_back(score(uniform(ratio)));
     while (static_cast<int>(population_.size()) < config_.evolution.population) population_.push_back(score(mutate(population_[0].widths)));
     sort_population();
   }
 
-  ArchCost current_cost() override { return cost_of(population_.front().widths); }
+  Measurement measure_current(LatencyModel latency) override { return measure(start_, population_.front().widths, goal_, latency); }
 
   void adjust() override {
     const std::size_t keep = std::max<std::size_t>(1, population_.size() / 2);
@@ -235,7 +238,6 @@ class EvolutionExecutor : public AdaptationExecutor {
     }
     return w;
   }
-  ArchCost cost_of(const std::map<std::string, int>& widths) const { return cost_at(start_, widths); }
   std::map<std::string, int> mutate(std::map<std::string, int> widths) {
     std::normal_distribution<double> step(0.0, config_.evolution.mutation);
     for (auto& [group, width] : widths) {
@@ -251,7 +253,7 @@ class EvolutionExecutor : public AdaptationExecutor {
   }
   Candidate score(std::map<std::string, int> widths) {
     Candidate c;
-    const Measurement m = measure(cost_of(widths), goal_, config_.latency_model);
+    const Measurement m = measure(start_, widths, goal_, config_.latency_model);
     c.feasible = meets(m, goal_);
     if (!c.feasible) {
       double sum = 0.0;
@@ -291,10 +293,15 @@ class EvolutionExecutor : public AdaptationExecutor {
 
 }  // namespace
 
-Measurement measure(const ArchCost& cost, const PortGoal& goal, LatencyModel model) {
+Measurement measure(const PrunableModel& model, const std::map<std::string, int>& widths, const PortGoal& goal, LatencyModel latency) {
   Measurement m;
-  m.cost = cost;
-  if (goal.max_latency_ms) m.latency_ms = estimated_latency_ms(m.cost, goal.hardware, model).value();
+  m.cost = cost_at(model, widths);
+  if (!goal.max_latency_ms) return m;
+  if (goal.latency_predictor) {
+    m.latency_ms = predicted_kernels_ms(*goal.latency_predictor, kernels_at(model, widths)).value();
+  } else {
+    m.latency_ms = estimated_latency_ms(m.cost, goal.hardware, latency).value();
+  }
   return m;
 }
 

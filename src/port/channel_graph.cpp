@@ -297,8 +297,18 @@ class Analysis {
   void record(const std::string& kind, const Node* node) {
     KernelUse k;
     k.kind = kind;
-    k.input_elements = shapes_.count(node->input(0)) ? elements(node->input(0)) : elements(node->outputs()[0]);
-    k.output_elements = elements(node->outputs()[0]);
+    const Value* in = shapes_.count(node->input(0)) ? node->input(0) : node->outputs()[0];
+    const Value* out = node->outputs()[0];
+    k.input_elements = elements(in);
+    k.output_elements = elements(out);
+    // A concatenation's output ids cover all its inputs: its input is counted as its output.
+    if (act_.count(out)) {
+      k.out_ids = act_.at(out);
+      k.out_positions = k.output_elements / std::max<std::int64_t>(1, static_cast<std::int64_t>(k.out_ids.size()));
+      const bool one_input = kind != "concat" && act_.count(in);
+      k.in_ids = one_input ? act_.at(in) : k.out_ids;
+      k.in_positions = (one_input ? k.input_elements : k.output_elements) / std::max<std::int64_t>(1, static_cast<std::int64_t>(k.in_ids.size()));
+    }
     impl_.kernels.push_back(k);
   }
   bool touches_activation(const Node* node) const {
@@ -395,12 +405,15 @@ class Analysis {
       record("pool", node);
     } else if (kind != c10::aten::dropout && kind != c10::aten::dropout_ && kind != c10::aten::feature_dropout &&
                kind != c10::aten::contiguous && kind != c10::aten::detach && kind != c10::aten::clone) {
-      // An activation right after a conv or batch norm is folded into it by the frozen graph.
+      // A clamping activation right after a conv or batch norm runs inside oneDNN's layout in
+      // the optimised graph (almost free); any other activation is a kernel of its own.
       const auto producer = node->input(0)->node()->kind();
-      if (producer != c10::aten::conv2d && producer != c10::aten::_convolution && producer != c10::aten::batch_norm &&
-          producer != c10::aten::linear) {
-        record("elementwise", node);
-      }
+      const bool after_layer = producer == c10::aten::conv2d || producer == c10::aten::_convolution ||
+                               producer == c10::aten::batch_norm || producer == c10::aten::linear;
+      const bool clamping = kind == c10::aten::relu || kind == c10::aten::relu_ || kind == c10::aten::relu6 ||
+                            kind == c10::aten::hardtanh || kind == c10::aten::hardtanh_ || kind == c10::aten::clamp ||
+                            kind == c10::aten::clamp_;
+      if (!after_layer || !clamping) record("elementwise", node);
     }
   }
 
@@ -452,6 +465,7 @@ class Analysis {
     k.output_elements = elements(node->output());
     k.kernel = static_cast<int>(w.size(-1));
     k.stride = static_cast<int>(std::max<std::int64_t>(1, shape(x).back() / std::max<std::int64_t>(1, shape(node->output()).back())));
+    k.layer = static_cast<int>(impl_.layers.size());
     impl_.kernels.push_back(k);
     written_by_[node->output()] = impl_.layers.size();
     impl_.layers.push_back(std::move(layer));
@@ -502,6 +516,7 @@ class Analysis {
       k.macs = k.weights;
       k.input_elements = elements(x);
       k.output_elements = elements(node->output());
+      k.layer = static_cast<int>(impl_.layers.size());
       impl_.kernels.push_back(k);
     }
     layer.bias = bias.value_or("");
@@ -882,50 +897,87 @@ std::map<std::string, int> ChannelGraph::widths() const {
   return out;
 }
 
-ArchCost ChannelGraph::cost(const std::map<std::string, int>& widths) const {
-  const Impl& impl = *impl_;
-  // The kept fraction of each group.
-  std::vector<double> kept(impl.groups.size(), 1.0);
-  for (std::size_t g = 0; g < impl.groups.size(); ++g) {
-    auto it = widths.find(impl.groups[g].name);
-    if (it != widths.end() && impl.groups[g].prunable) {
-      kept[g] = static_cast<double>(std::clamp(it->second, 1, impl.groups[g].channels)) / impl.groups[g].channels;
+namespace {
+
+// How many channels survive at some widths: of an id list, of a parameter's dimension.
+class KeptChannels {
+ public:
+  KeptChannels(const ChannelGraph::Impl& impl, const std::map<std::string, int>& widths) : impl_(impl), kept_(impl.groups.size(), 1.0) {
+    for (std::size_t g = 0; g < impl.groups.size(); ++g) {
+      auto it = widths.find(impl.groups[g].name);
+      if (it != widths.end() && impl.groups[g].prunable) {
+        kept_[g] = static_cast<double>(std::clamp(it->second, 1, impl.groups[g].channels)) / impl.groups[g].channels;
+      }
     }
   }
-  auto count = [&](const std::vector<int>& ids) {
+  std::int64_t count(const std::vector<int>& ids) const {
     double n = 0;
     for (int id : ids) {
-      const int g = impl.group_of_class[static_cast<std::size_t>(impl.root[static_cast<std::size_t>(id)])];
-      n += g < 0 ? 1.0 : kept[static_cast<std::size_t>(g)];
+      const int g = impl_.group_of_class[static_cast<std::size_t>(impl_.root[static_cast<std::size_t>(id)])];
+      n += g < 0 ? 1.0 : kept_[static_cast<std::size_t>(g)];
     }
     return static_cast<std::int64_t>(std::llround(n));
-  };
-  auto kept_size = [&](const std::string& path, int dim) {
-    for (const auto& u : impl.uses.at(path)) {
+  }
+  std::int64_t size(const std::string& path, int dim) const {
+    for (const auto& u : impl_.uses.at(path)) {
       if (u.dim == dim) return count(u.ids);
     }
-    return impl.parameters.at(path).size(dim);
-  };
-  ArchCost cost;
-  for (const auto& [path, sizes] : impl.parameter_sizes) {
-    std::int64_t n = 1;
-    for (int d = 0; d < static_cast<int>(sizes.size()); ++d) n *= impl.uses.count(path) ? kept_size(path, d) : sizes[static_cast<std::size_t>(d)];
-    cost.params += n;
+    return impl_.parameters.at(path).size(dim);
   }
-  for (const auto& l : impl.layers) {
+  LayerCost layer(const CostLayer& l) const {
     LayerCost layer;
     layer.name = l.name;
-    const std::int64_t out = kept_size(l.weight, 0);
-    const std::int64_t in = l.depthwise ? 1 : kept_size(l.weight, 1);
+    const std::int64_t out = size(l.weight, 0);
+    const std::int64_t in = l.depthwise ? 1 : size(l.weight, 1);
     layer.macs = out * in * l.kernel_area * l.out_positions;
     layer.params = out * in * l.kernel_area;
     layer.input_elements = count(l.in_ids) * l.in_positions;
     layer.output_elements = count(l.out_ids) * l.out_positions;
+    return layer;
+  }
+
+ private:
+  const ChannelGraph::Impl& impl_;
+  std::vector<double> kept_;
+};
+
+}  // namespace
+
+ArchCost ChannelGraph::cost(const std::map<std::string, int>& widths) const {
+  const Impl& impl = *impl_;
+  const KeptChannels kept(impl, widths);
+  ArchCost cost;
+  for (const auto& [path, sizes] : impl.parameter_sizes) {
+    std::int64_t n = 1;
+    for (int d = 0; d < static_cast<int>(sizes.size()); ++d) n *= impl.uses.count(path) ? kept.size(path, d) : sizes[static_cast<std::size_t>(d)];
+    cost.params += n;
+  }
+  for (const auto& l : impl.layers) {
+    LayerCost layer = kept.layer(l);
     cost.macs += layer.macs;
     cost.peak_activation_bytes = std::max(cost.peak_activation_bytes, 4 * (layer.input_elements + layer.output_elements));
     cost.layers.push_back(std::move(layer));
   }
   return cost;
+}
+
+std::vector<KernelUse> ChannelGraph::kernels(const std::map<std::string, int>& widths) const {
+  const Impl& impl = *impl_;
+  const KeptChannels kept(impl, widths);
+  std::vector<KernelUse> out = impl.kernels;
+  for (auto& k : out) {
+    if (k.layer >= 0) {
+      const LayerCost layer = kept.layer(impl.layers[static_cast<std::size_t>(k.layer)]);
+      k.macs = layer.macs;
+      k.weights = layer.params;
+      k.input_elements = layer.input_elements;
+      k.output_elements = layer.output_elements;
+    } else if (!k.out_ids.empty()) {
+      k.input_elements = kept.count(k.in_ids) * k.in_positions;
+      k.output_elements = kept.count(k.out_ids) * k.out_positions;
+    }
+  }
+  return out;
 }
 
 std::map<std::string, torch::Tensor> ChannelGraph::saliency() const {

@@ -48,6 +48,11 @@ struct KernelUse {
   std::int64_t weights = 0;
   int kernel = 1;  // conv window side
   int stride = 1;
+  // What its size follows when channels are pruned: a conv's or linear's layer (an index into
+  // the analysis's layers), else the channel ids of its input and output and their positions.
+  int layer = -1;
+  std::vector<int> in_ids, out_ids;
+  std::int64_t in_positions = 0, out_positions = 0;
 };
 
 class ChannelGraph {
@@ -75,6 +80,9 @@ class ChannelGraph {
   std::map<std::string, torch::Tensor> saliency() const;
   // The forward pass as kernels, in graph order (full widths).
   const std::vector<KernelUse>& kernels() const;
+  // The same kernels with the named groups at the given widths (others whole): the kernels
+  // of the pruned model, without pruning it.
+  std::vector<KernelUse> kernels(const std::map<std::string, int>& widths) const;
   // Per prunable group, each channel's mean L1 norm of the conv/linear rows that write it.
   std::map<std::string, torch::Tensor> filter_l1_norms() const;
   // Per prunable group, the scales (gamma) of the batch norms that cover exactly its channels,

@@ -132,6 +132,15 @@ ArchCost cost_at(const PrunableModel& model, const std::map<std::string, int>& w
   return model.graph ? model.graph->cost(widths) : arch_cost(spec_with_widths(model.spec, widths).value());
 }
 
+std::vector<KernelUse> kernels_at(const PrunableModel& model, const std::map<std::string, int>& widths) {
+  if (model.graph) return model.graph->kernels(widths);
+  // A zoo spec: the narrower network built (random weights: kernels do not depend on them).
+  const ArchSpec spec = spec_with_widths(model.spec, widths).value();
+  auto graph = ChannelGraph::analyse(build_module(spec, 0), {1, spec.in_channels, spec.input_size, spec.input_size});
+  if (!graph) throw Error(graph.status());
+  return graph->kernels();
+}
+
 std::map<std::string, std::vector<torch::Tensor>> batch_norm_scales(const PrunableModel& model) {
   if (model.graph) return model.graph->batch_norm_scales();
   std::map<std::string, std::vector<torch::Tensor>> out;

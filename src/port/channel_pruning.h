@@ -36,6 +36,9 @@ std::map<std::string, int> group_widths(const PrunableModel& model);
 // The cost of `model` with the named groups at the given widths (others whole).
 ArchCost cost_at(const PrunableModel& model, const std::map<std::string, int>& widths);
 
+// The kernels (what a latency model prices) of `model` with the named groups at `widths`.
+std::vector<KernelUse> kernels_at(const PrunableModel& model, const std::map<std::string, int>& widths);
+
 // Per prunable group, its batch norms' scales (the module's own tensors, channel order).
 std::map<std::string, std::vector<torch::Tensor>> batch_norm_scales(const PrunableModel& model);
 

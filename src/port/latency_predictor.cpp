@@ -5,13 +5,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "core/elapsed.h"
 #include "core/median.h"
+#include "core/scratch_folder.h"
+#include "edgefleet/classifier.h"
+#include "edgefleet/latency.h"
 #include "port/channel_graph.h"
+#include "port/kernel_latency.h"
 
 namespace edgefleet {
 namespace {
@@ -161,6 +166,187 @@ class Sweep {
   std::mt19937_64 rng_;
 };
 
+// A random network of one family real classifiers are built from, written as scripted source:
+// the calibration's whole models. Widths are multiples of 8.
+class RandomNetwork {
+ public:
+  enum Family { kPlain, kMobileNetV1, kMobileNetV2, kFire, kResidual };
+
+  explicit RandomNetwork(std::mt19937_64& rng) : rng_(rng), m_(kernel_module("RandomNetwork")) {}
+
+  // The network; its input shape in `input_shape`.
+  Module build(std::vector<std::int64_t>& input_shape) {
+    const Family family = static_cast<Family>(pick({0, 1, 2, 3, 4}));
+    const int size = pick({28, 32, 64, 96, 128, 160, 192, 224});
+    channels_ = size <= 32 ? pick({1, 3}) : 3;
+    size_ = size;
+    input_shape = {1, channels_, size, size};
+    const double width = uniform(0.25, 1.0);
+    auto w = [&](int base) { return std::max(8, static_cast<int>(std::lround(base * width / 8.0)) * 8); };
+    const bool tf_pad = pick({0, 1}) == 1;
+    std::string x = "x";
+    const int blocks = pick({3, 4, 5, 6, 8, 10, 12});
+    switch (family) {
+      case kPlain: {  // Tiny DarkNet / the zoo's plain CNNs: conv stacks, 1x1 squeezes, max pooling
+        const std::string act = pick({0, 1}) ? "leaky" : "relu";
+        x = conv(x, w(16), 3, 1, 1, false, act);
+        int c = w(16);
+        for (int b = 0; b < blocks; ++b) {
+          if (size_ >= 4 && b % 2 == 0) x = max_pool(x);
+          c = std::min(1024, c * 2);
+          x = conv(x, c / (b % 3 == 2 ? 2 : 1), b % 3 == 2 ? 1 : 3, 1, 1, false, act);
+        }
+        break;
+      }
+      case kMobileNetV1: {
+        x = conv(x, w(32), 3, size >= 64 ? 2 : 1, 1, tf_pad, "relu6");
+        int c = w(32);
+        for (int b = 0; b < blocks; ++b) {
+          const int stride = size_ >= 8 && b % 2 == 1 ? 2 : 1;
+          if (stride == 2) c = std::min(1024, c * 2);
+          x = conv(x, channels_, 3, stride, channels_, tf_pad, "relu6");  // depthwise
+          x = conv(x, c, 1, 1, 1, false, "relu6");
+        }
+        break;
+      }
+      case kMobileNetV2: {
+        x = conv(x, w(32), 3, size >= 64 ? 2 : 1, 1, tf_pad, "relu6");
+        x = conv(x, channels_, 3, 1, channels_, false, "relu6");
+        x = conv(x, w(16), 1, 1, 1, false, "");
+        for (int b = 0; b < blocks; ++b) {
+          const bool down = size_ >= 8 && b % 3 == 0;
+          const std::string in = x;
+          const int in_channels = channels_;
+          const int out = down ? std::min(320, in_channels * 2) : in_channels;
+          x = conv(x, in_channels * pick({1, 6}), 1, 1, 1, false, "relu6");
+          x = conv(x, channels_, 3, down ? 2 : 1, channels_, tf_pad && down, "relu6");
+          x = conv(x, out, 1, 1, 1, false, "");
+          if (!down) x = add(x, in, "");
+        }
+        x = conv(x, w(1280), 1, 1, 1, false, "relu6");
+        break;
+      }
+      case kFire: {
+        x = conv(x, w(64), 3, size >= 64 ? 2 : 1, 1, false, "relu");
+        int c = w(16);
+        for (int b = 0; b < blocks; ++b) {
+          if (size_ >= 4 && b % 3 == 0) x = max_pool(x);
+          if (b % 2 == 0) c = std::min(64, c + w(16));
+          const std::string s = conv(x, c, 1, 1, 1, false, "relu");
+          const std::string e1 = conv(s, 4 * c, 1, 1, 1, false, "relu");
+          channels_ = c;
+          const std::string e3 = conv(s, 4 * c, 3, 1, 1, false, "relu");
+          x = cat(e1, e3, 8 * c);
+        }
+        x = conv(x, w(512), 1, 1, 1, false, "relu");
+        break;
+      }
+      default: {  // basic residual blocks
+        x = conv(x, w(32), 3, size >= 64 ? 2 : 1, 1, false, "relu");
+        int c = w(32);
+        for (int b = 0; b < blocks; ++b) {
+          const bool down = size_ >= 8 && b % 2 == 1;
+          const int out = down ? std::min(512, c * 2) : c;
+          const int in_size = size_;
+          const std::string in = x;
+          const int in_channels = channels_;
+          x = conv(x, out, 3, down ? 2 : 1, 1, false, "relu");
+          x = conv(x, out, 3, 1, 1, false, "");
+          std::string shortcut = in;
+          if (down || in_channels != out) {
+            const int kept = size_;
+            size_ = in_size;
+            channels_ = in_channels;
+            shortcut = conv(in, out, 1, down ? 2 : 1, 1, false, "");
+            size_ = kept;
+          }
+          x = add(x, shortcut, "relu");
+          c = out;
+        }
+      }
+    }
+    classes_ = pick({10, 100, 1000});
+    const int classes = classes_;
+    const std::string name = "fc" + std::to_string(next_++);
+    m_.register_parameter(name + "_w", torch::randn({classes, channels_}) * 0.05, false);
+    m_.register_parameter(name + "_b", torch::zeros({classes}), false);
+    lines_.push_back("  return torch.linear(torch.flatten(torch.adaptive_avg_pool2d(" + x + ", [1, 1]), 1), self." + name +
+                     "_w, self." + name + "_b)");
+    std::string source = "def forward(self, x):\n";
+    for (const auto& line : lines_) source += line + "\n";
+    m_.define(source);
+    return m_;
+  }
+  int classes() const { return classes_; }
+
+ private:
+  int pick(const std::vector<int>& values) { return values[std::uniform_int_distribution<std::size_t>(0, values.size() - 1)(rng_)]; }
+  double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
+  std::string fresh() { return "v" + std::to_string(next_++); }
+
+  static std::string activation(const std::string& x, const std::string& act) {
+    if (act == "relu") return "torch.relu(" + x + ")";
+    if (act == "relu6") return "torch.hardtanh(" + x + ", 0.0, 6.0)";
+    if (act == "leaky") return "torch.leaky_relu(" + x + ", 0.1)";
+    return x;
+  }
+
+  // conv (groups = cin for depthwise) + batch norm + activation; TF-"same" stride-2 padding
+  // as an explicit pad, as converted TensorFlow models have it.
+  std::string conv(const std::string& x, int cout, int k, int stride, int groups, bool tf_pad, const std::string& act) {
+    const int cin = channels_;
+    std::string input = x;
+    int padding = k / 2;
+    if (tf_pad && stride == 2 && k > 1) {
+      input = fresh();
+      lines_.push_back("  " + input + " = torch.constant_pad_nd(" + x + ", [0, 1, 0, 1], 0.0)");
+      padding = 0;
+      size_ += 1;
+    }
+    const std::string p = std::to_string(next_++);
+    m_.register_parameter("w" + p, torch::randn({cout, cin / groups, k, k}) * (1.0 / std::sqrt(cin / groups * k * k)), false);
+    m_.register_parameter("g" + p, torch::rand({cout}) + 0.5, false);
+    m_.register_parameter("b" + p, torch::randn({cout}) * 0.1, false);
+    m_.register_buffer("rm" + p, torch::zeros({cout}));
+    m_.register_buffer("rv" + p, torch::ones({cout}));
+    const std::string s = std::to_string(stride), pad = std::to_string(padding);
+    const std::string out = fresh();
+    lines_.push_back("  " + out + " = " +
+                     activation("torch.batch_norm(torch.conv2d(" + input + ", self.w" + p + ", None, [" + s + ", " + s + "], [" + pad +
+                                    ", " + pad + "], [1, 1], " + std::to_string(groups) + "), self.g" + p + ", self.b" + p +
+                                    ", self.rm" + p + ", self.rv" + p + ", False, 0.1, 1e-5, False)",
+                                act));
+    size_ = (size_ + 2 * padding - k) / stride + 1;
+    channels_ = cout;
+    return out;
+  }
+  std::string max_pool(const std::string& x) {
+    const std::string out = fresh();
+    lines_.push_back("  " + out + " = torch.max_pool2d(" + x + ", [2, 2], [2, 2], [0, 0], [1, 1], False)");
+    size_ /= 2;
+    return out;
+  }
+  std::string add(const std::string& a, const std::string& b, const std::string& act) {
+    const std::string out = fresh();
+    lines_.push_back("  " + out + " = " + activation(a + " + " + b, act));
+    return out;
+  }
+  std::string cat(const std::string& a, const std::string& b, int channels) {
+    const std::string out = fresh();
+    lines_.push_back("  " + out + " = torch.cat([" + a + ", " + b + "], 1)");
+    channels_ = channels;
+    return out;
+  }
+
+  std::mt19937_64& rng_;
+  Module m_;
+  std::vector<std::string> lines_;
+  int next_ = 0;
+  int classes_ = 0;
+  int channels_ = 3;
+  int size_ = 0;
+};
+
 // Weighted least squares on relative error: rows f_i / y_i against 1. Columns no sample uses
 // (e.g. weights of an add) are left at zero.
 std::vector<double> fit(const std::vector<Sample>& samples) {
@@ -192,6 +378,129 @@ double evaluate(const std::vector<double>& c, const KernelUse& k) {
   double ms = 0.0;
   for (std::size_t i = 0; i < f.size() && i < c.size(); ++i) ms += c[i] * f[i];
   return ms;
+}
+
+
+// The kernel types a latency model predicts in context, in a fixed order.
+const std::vector<std::string>& context_types() {
+  static const std::vector<std::string> types = {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"};
+  return types;
+}
+
+// A model's kernels summed per type: the isolated predictors' ms (less the call each timing
+// included) and the kernel count.
+struct TypeSums {
+  std::map<std::string, double> predicted_ms;
+  std::map<std::string, int> count;
+};
+
+TypeSums type_sums(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels) {
+  TypeSums sums;
+  for (const auto& k : kernels) {
+    const std::string key = predictor_key(k);
+    auto it = predictor.coefficients.find(key);
+    if (it == predictor.coefficients.end()) throw Error(invalid_argument("predict: the latency model has no '" + key + "' kernel"));
+    // Each timed kernel counted one call; a model pays it once.
+    sums.predicted_ms[key] += std::max(0.0, evaluate(it->second, k) - predictor.call_overhead_ms);
+    sums.count[key] += 1;
+  }
+  return sums;
+}
+
+// The median batch-1 ms of a module run the way a deployed model runs: saved, loaded through
+// the Classifier (which chooses the optimised or the plain frozen graph), 5 rounds of 20.
+double classifier_ms(Module module, const std::vector<std::int64_t>& shape, int threads, int classes, const ScratchFolder& scratch) {
+  module.eval();
+  module.save(scratch.file("net.pt"));
+  ModelCard card;
+  card.name = "calibration-network";
+  card.task = "latency calibration";
+  card.file = "net.pt";
+  card.classes = classes;
+  card.input.color = shape[1] == 1 ? InputColor::kGray : InputColor::kRgb;
+  card.input.height = static_cast<int>(shape[2]);
+  card.input.width = static_cast<int>(shape[3]);
+  if (Status written = write_card(card, scratch.file("net.json")); !written.is_ok()) throw Error(written);
+  LoadOptions load;
+  load.threads = threads;
+  auto classifier = load_classifier(read_card(scratch.file("net.json")).value(), load).value();
+  std::vector<double> medians;
+  for (int round = 0; round < 5; ++round) medians.push_back(measure_latency(*classifier, 1, 3, 20).value().median_ms);
+  return median_of(medians);
+}
+
+struct NetworkSample {
+  TypeSums sums;
+  double ms = 0.0;
+};
+
+// Fits [scale, ms per kernel] per type and a per-call ms, all >= 0, so that the networks' sums
+// match their measured ms: least squares on relative error, with a ridge pulling each scale to
+// 1 and each per-kernel ms to 0 (a type few networks use stays near its isolated predictor).
+void fit_context(LatencyPredictor& predictor, const std::vector<NetworkSample>& networks) {
+  const auto& types = context_types();
+  const std::int64_t columns = 1 + 2 * static_cast<std::int64_t>(types.size());
+  const std::int64_t rows = static_cast<std::int64_t>(networks.size()) + columns - 1;
+  auto a = torch::zeros({rows, columns}, torch::kDouble);
+  auto b = torch::zeros({rows, 1}, torch::kDouble);
+  for (std::size_t i = 0; i < networks.size(); ++i) {
+    const auto& n = networks[i];
+    const auto r = static_cast<std::int64_t>(i);
+    a[r][0] = 1.0 / n.ms;
+    for (std::size_t t = 0; t < types.size(); ++t) {
+      const auto p = n.sums.predicted_ms.find(types[t]);
+      const auto c = n.sums.count.find(types[t]);
+      a[r][1 + 2 * static_cast<std::int64_t>(t)] = (p == n.sums.predicted_ms.end() ? 0.0 : p->second) / n.ms;
+      a[r][2 + 2 * static_cast<std::int64_t>(t)] = (c == n.sums.count.end() ? 0.0 : c->second) / n.ms;
+    }
+    b[r][0] = 1.0;
+  }
+  constexpr double kScaleRidge = 0.05, kPerKernelRidge = 1.0;  // per unit scale, per ms
+  for (std::int64_t j = 1; j < columns; ++j) {
+    const auto r = static_cast<std::int64_t>(networks.size()) + j - 1;
+    const bool scale = j % 2 == 1;
+    a[r][j] = scale ? kScaleRidge : kPerKernelRidge;
+    b[r][0] = scale ? kScaleRidge : 0.0;
+  }
+  // Non-negative: a column whose coefficient comes out negative is fixed at 0 and the rest
+  // refitted (an active-set loop), so no kernel type ever makes a model faster.
+  std::vector<bool> free(static_cast<std::size_t>(columns), true);
+  std::vector<double> x(static_cast<std::size_t>(columns), 0.0);
+  for (std::int64_t round = 0; round < columns; ++round) {
+    std::vector<std::int64_t> kept;
+    for (std::int64_t j = 0; j < columns; ++j) {
+      if (free[static_cast<std::size_t>(j)]) kept.push_back(j);
+    }
+    const auto solution = std::get<0>(torch::linalg_lstsq(a.index_select(1, torch::tensor(kept)), b, c10::nullopt, c10::nullopt));
+    std::fill(x.begin(), x.end(), 0.0);
+    std::int64_t most_negative = -1;
+    for (std::size_t k = 0; k < kept.size(); ++k) {
+      x[static_cast<std::size_t>(kept[k])] = solution[static_cast<std::int64_t>(k)][0].item<double>();
+      if (x[static_cast<std::size_t>(kept[k])] < 0 && (most_negative < 0 || x[static_cast<std::size_t>(kept[k])] < x[static_cast<std::size_t>(most_negative)])) {
+        most_negative = kept[k];
+      }
+    }
+    if (most_negative < 0) break;
+    free[static_cast<std::size_t>(most_negative)] = false;
+    x[static_cast<std::size_t>(most_negative)] = 0.0;
+  }
+  predictor.context_call_ms = x[0];
+  predictor.context.clear();
+  for (std::size_t t = 0; t < types.size(); ++t) predictor.context[types[t]] = {x[1 + 2 * t], x[2 + 2 * t]};
+}
+
+double predict_from_sums(const LatencyPredictor& predictor, const TypeSums& sums) {
+  if (predictor.context.empty()) {
+    double ms = predictor.call_overhead_ms;
+    for (const auto& [key, predicted] : sums.predicted_ms) ms += predicted;
+    return ms;
+  }
+  double ms = predictor.context_call_ms;
+  for (const auto& [key, predicted] : sums.predicted_ms) {
+    auto it = predictor.context.find(key);
+    ms += it == predictor.context.end() ? predicted : it->second[0] * predicted + it->second[1] * sums.count.at(key);
+  }
+  return std::max(ms, predictor.call_overhead_ms);
 }
 
 }  // namespace
@@ -230,6 +539,36 @@ Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, 
       for (const auto& s : samples) errors.push_back(std::abs(evaluate(predictor.coefficients[key], s.use) - s.ms) / s.ms);
       predictor.fit_error[key] = median_of(errors);
     }
+    if (options.networks > 0) {
+      std::mt19937_64 rng(options.seed * 7919 + 17);
+      ScratchFolder scratch("calibrate");
+      std::vector<NetworkSample> networks;
+      while (static_cast<int>(networks.size()) < options.networks) {
+        std::vector<std::int64_t> shape;
+        RandomNetwork builder(rng);
+        Module net = builder.build(shape);
+        auto graph = ChannelGraph::analyse(net, shape);
+        if (!graph) throw Error(graph.status());
+        std::int64_t macs = 0;
+        for (const auto& k : graph->kernels()) macs += k.macs;
+        if (macs > 600'000'000) continue;  // a few seconds to time at most
+        NetworkSample sample;
+        sample.sums = type_sums(predictor, graph->kernels());
+        sample.ms = classifier_ms(net, shape, options.threads, builder.classes(), scratch);
+        networks.push_back(std::move(sample));
+        if (progress) {
+          char line[160];
+          std::snprintf(line, sizeof line, "network %zu: %zu kernels, %.1f M MACs, %.3f ms", networks.size(), graph->kernels().size(),
+                        static_cast<double>(macs) / 1e6, networks.back().ms);
+          progress(line);
+        }
+      }
+      fit_context(predictor, networks);
+      std::vector<double> errors;
+      for (const auto& n : networks) errors.push_back(std::abs(predict_from_sums(predictor, n.sums) - n.ms) / n.ms);
+      predictor.networks = static_cast<int>(networks.size());
+      predictor.network_fit_error = median_of(errors);
+    }
     torch::set_num_threads(previous_threads);
     return predictor;
   });
@@ -241,10 +580,16 @@ nlohmann::json latency_predictor_to_json(const LatencyPredictor& p) {
     kernels[key] = {{"coefficients", c}, {"samples", p.samples.count(key) ? p.samples.at(key) : 0},
                     {"median_fit_error", p.fit_error.count(key) ? p.fit_error.at(key) : 0.0}};
   }
-  return {{"threads", p.threads},
-          {"call_overhead_ms", p.call_overhead_ms},
-          {"features", {"1", "MMACs", "M elements read + written", "M weights"}},
-          {"kernels", kernels}};
+  nlohmann::json out{{"threads", p.threads},
+                     {"call_overhead_ms", p.call_overhead_ms},
+                     {"features", {"1", "MMACs", "M elements read + written", "M weights"}},
+                     {"kernels", kernels}};
+  if (!p.context.empty()) {
+    nlohmann::json types = nlohmann::json::object();
+    for (const auto& [key, c] : p.context) types[key] = {{"scale", c[0]}, {"ms_per_kernel", c[1]}};
+    out["context"] = {{"networks", p.networks}, {"median_fit_error", p.network_fit_error}, {"call_ms", p.context_call_ms}, {"types", types}};
+  }
+  return out;
 }
 
 Expected<LatencyPredictor> latency_predictor_from_json(const nlohmann::json& j, const std::string& origin) {
@@ -260,6 +605,13 @@ Expected<LatencyPredictor> latency_predictor_from_json(const nlohmann::json& j, 
       p.coefficients[key] = k.at("coefficients").get<std::vector<double>>();
       p.samples[key] = k.value("samples", 0);
       p.fit_error[key] = k.value("median_fit_error", 0.0);
+    }
+    if (m.contains("context")) {
+      const auto& c = m.at("context");
+      p.networks = c.value("networks", 0);
+      p.network_fit_error = c.value("median_fit_error", 0.0);
+      p.context_call_ms = c.at("call_ms").get<double>();
+      for (const auto& [key, t] : c.at("types").items()) p.context[key] = {t.at("scale").get<double>(), t.at("ms_per_kernel").get<double>()};
     }
   } catch (const std::exception& e) {
     return invalid_argument(origin + ": malformed latency_model: " + e.what());
@@ -278,14 +630,12 @@ Expected<double> predict_latency_ms(const LatencyPredictor& predictor, const Mod
     }
     auto graph = ChannelGraph::analyse(module, {1, card.input.channels(), card.input.height, card.input.width});
     if (!graph) throw Error(Status(graph.status().code(), card.name + ": " + graph.status().message()));
-    double ms = predictor.call_overhead_ms;
-    for (const auto& k : graph->kernels()) {
-      auto it = predictor.coefficients.find(predictor_key(k));
-      if (it == predictor.coefficients.end()) throw Error(invalid_argument("predict: the latency model has no '" + predictor_key(k) + "' kernel"));
-      ms += std::max(0.0, evaluate(it->second, k) - predictor.call_overhead_ms);
-    }
-    return ms;
+    return predicted_kernels_ms(predictor, graph->kernels()).value();
   });
+}
+
+Expected<double> predicted_kernels_ms(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels) {
+  return capture([&] { return predict_from_sums(predictor, type_sums(predictor, kernels)); });
 }
 
 }  // namespace edgefleet

@@ -54,6 +54,11 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
     if (!profile) fail(origin, where + "device: " + profile.status().message());
     goal.hardware = profile.value().hardware;
     if (goal.hardware.memory_mb > 0) goal.max_memory_mb = goal.hardware.memory_mb;
+    if (!profile.value().latency_model.empty()) {
+      auto predictor = latency_predictor_from_json(nlohmann::json::parse(profile.value().latency_model), profile.value().path);
+      if (!predictor) fail(origin, where + "device: " + predictor.status().message());
+      goal.latency_predictor = std::make_shared<const LatencyPredictor>(std::move(*predictor));
+    }
   }
   if (g.contains("max_macs")) read_number(g, "max_macs", goal.max_macs.emplace(), origin, where, at_least(1, 1e18));
   if (g.contains("max_params")) read_number(g, "max_params", goal.max_params.emplace(), origin, where, at_least(1, 1e18));
@@ -68,9 +73,9 @@ PortGoal goal_from_json(const json& g, std::size_t index, const std::string& ori
   }
   if (g.contains("max_latency_ms")) {
     read_number(g, "max_latency_ms", goal.max_latency_ms.emplace(), origin, where, positive(1e9));
-    if (goal.device.empty()) fail(origin, where + "max_latency_ms needs a 'device' whose hardware prices the latency");
-    if (!(goal.hardware.peak_gflops > 0) || !(goal.hardware.memory_bandwidth_gbs > 0)) {
-      fail(origin, where + "device '" + goal.device + "' lacks peak_gflops or memory_bandwidth_gbs, so latency cannot be estimated");
+    if (goal.device.empty()) fail(origin, where + "max_latency_ms needs a 'device' whose latency model or hardware prices the latency");
+    if (!goal.latency_predictor && (!(goal.hardware.peak_gflops > 0) || !(goal.hardware.memory_bandwidth_gbs > 0))) {
+      fail(origin, where + "device '" + goal.device + "' has no latency_model and lacks peak_gflops or memory_bandwidth_gbs, so latency cannot be estimated");
     }
   }
   if (g.contains("min_accuracy")) {

@@ -285,7 +285,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       // Unsatisfiable: not even one channel per group meets it.
       std::map<std::string, int> narrowest = group_widths(base);
       for (auto& [name, width] : narrowest) width = rounded_width(1, width, config.channel_multiple);
-      const Measurement floor = measure(cost_at(base, narrowest), goal, config.latency_model);
+      const Measurement floor = measure(base, narrowest, goal, config.latency_model);
       if (!meets(floor, goal)) {
         throw Error(invalid_argument("goal '" + goal.name + "' cannot be met by " + base_card.name + " even at its narrowest widths (" +
                                      std::to_string(floor.cost.macs) + " MACs, " + std::to_string(floor.cost.params) + " params)"));
@@ -359,7 +359,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       const int max_steps = config.algorithm == PortAlgorithm::kMorphNet    ? config.morphnet.max_steps
                             : config.algorithm == PortAlgorithm::kEvolution ? config.evolution.generations + 20
                                                               : 10000;
-      while (!executor->finished(meets(measure(executor->current_cost(), goal, config.latency_model), goal)) && steps < max_steps) {
+      while (!executor->finished(meets(executor->measure_current(config.latency_model), goal)) && steps < max_steps) {
         executor->adjust();
         ++steps;
       }
@@ -382,7 +382,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       // Measured on the produced model itself: its spec as stored in the module (or its graph
       // read again), its accuracy.
       const PrunableModel produced = reloaded(model.module, base, input_shape);
-      const Measurement m = measure(cost_at(produced, {}), goal, config.latency_model);
+      const Measurement m = measure(produced, {}, goal, config.latency_model);
       r.cost = m.cost;
       r.estimated_latency_ms = m.latency_ms;
       r.constraints_met = meets(m, goal);

@@ -1,0 +1,57 @@
+// The per-kernel latency model's arithmetic: the isolated kernels' sum, the in-context scales
+// and per-kernel costs, and their JSON form (no timing: coefficients are set by hand).
+#include "edgefleet/latency_predictor.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "scripted_nets.h"
+#include "test_support.h"
+
+namespace edgefleet {
+namespace {
+
+// Every kernel type costs `ms` whatever its size.
+LatencyPredictor flat_predictor(double ms) {
+  LatencyPredictor p;
+  for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"}) {
+    p.coefficients[type] = {ms, 0.0, 0.0, 0.0};
+  }
+  return p;
+}
+
+TEST(LatencyPredictor, InContextEachTypeIsScaledAndChargedPerKernel) {
+  testing::TempDir dir;
+  const ModelCard card = save_scripted_classifier(residual_net(), dir.path(), "residual", 5);  // two 3x3 convs, one add
+  LatencyPredictor p = flat_predictor(0.1);
+  const double isolated = predict_latency_ms(p, card).value();
+  EXPECT_GT(isolated, 0.3);  // at least the two convs and the add
+
+  for (const auto& [type, c] : p.coefficients) p.context[type] = {1.0, 0.0};
+  p.context_call_ms = 0.5;
+  EXPECT_NEAR(predict_latency_ms(p, card).value(), isolated + 0.5, 1e-9);
+  p.context["convkxk"] = {2.0, 0.0};  // the convs count twice
+  EXPECT_NEAR(predict_latency_ms(p, card).value(), isolated + 0.5 + 0.2, 1e-9);
+  p.context["add"] = {1.0, 0.05};     // and the add pays 0.05 ms more
+  const double in_context = predict_latency_ms(p, card).value();
+  EXPECT_NEAR(in_context, isolated + 0.5 + 0.2 + 0.05, 1e-9);
+
+  // The JSON form predicts the same.
+  const auto read = latency_predictor_from_json(latency_predictor_to_json(p), "test").value();
+  EXPECT_NEAR(predict_latency_ms(read, card).value(), in_context, 1e-9);
+}
+
+TEST(LatencyPredictor, AModelWithAKernelTheModelLacksIsRefusedByName) {
+  testing::TempDir dir;
+  const ModelCard card = save_scripted_classifier(residual_net(), dir.path(), "residual", 5);
+  LatencyPredictor p = flat_predictor(0.1);
+  p.coefficients.erase("add");
+  const auto predicted = predict_latency_ms(p, card);
+  ASSERT_FALSE(predicted);
+  EXPECT_NE(predicted.status().message().find("no 'add' kernel"), std::string::npos);
+  EXPECT_EQ(latency_predictor_from_json(nlohmann::json{{"kernels", 3}}, "x.json").status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgefleet
