@@ -227,6 +227,29 @@ TEST(ChannelGraph, PretrainedImageNetModelsPruneWithTheirLogitsKept) {
   }
 }
 
+// A removed channel leaves its mean in the next layer; measured on the photos the model will
+// see (the probe), that mean compensates better than one measured on noise.
+TEST(ChannelGraph, ChannelMeansFromTheProbeCompensateRemovedChannelsOnThoseInputs) {
+  torch::manual_seed(3);
+  std::vector<std::int64_t> batch = kInput;
+  batch[0] = 6;
+  const torch::Tensor photos = torch::rand(batch) * 0.2 + 0.8;  // bright: far from uniform noise
+  auto noise_graph = ChannelGraph::analyse(residual_net(), kInput);
+  auto probe_graph = ChannelGraph::analyse(residual_net(), kInput, photos);
+  ASSERT_TRUE(noise_graph && probe_graph);
+  EXPECT_FALSE(noise_graph->probe().defined());
+  EXPECT_TRUE(torch::equal(probe_graph->probe(), photos));
+  Module source = residual_net();
+  auto error = [&](const ChannelGraph& graph) {
+    Module pruned = graph.prune(every_other(graph)).value();
+    return (logits(pruned, photos) - logits(source, photos)).abs().mean().item<double>();
+  };
+  EXPECT_LT(error(*probe_graph), error(*noise_graph));
+
+  batch[1] = 1;  // a probe of another shape is refused
+  EXPECT_EQ(ChannelGraph::analyse(residual_net(), kInput, torch::rand(batch)).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(ChannelGraph, UnknownOperationIsRefusedByName) {
   Module m = module("Transposing");
   conv_weight(m, "c1", 4, 3, 1, 1);

@@ -22,6 +22,11 @@ struct GraphPruneOptions {
   // MobileNetV2 wrong logits here (libtorch 1.13), so the classifier fell back to the slower
   // frozen graph, and the pruned model was barely faster than the base.
   int channel_multiple = 16;
+  // An image folder whose photos (up to probe_images, spread over it, through the card's
+  // preprocessing) give the channel means a removed channel leaves in the next layer's bias.
+  // Empty: uniform noise, which misjudges them for a real model.
+  std::string probe_data;
+  int probe_images = 32;
 };
 
 struct GraphGroupSummary {

@@ -109,6 +109,11 @@ Runner add_prune_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   prune->add_flag("--measure", args->measure, "Measure batch-1 latency of base and pruned model in this run");
+  prune->add_option("--data", args->options.probe_data,
+                    "Photos (an image folder) whose channel means a removed channel leaves behind (default: noise)");
+  prune->add_option("--probe-images", args->options.probe_images, "--data: photos used, spread over the folder")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
   prune->add_option("--rounds", args->rounds, "--measure: interleaved rounds of 20 timed runs each")->check(CLI::PositiveNumber)->capture_default_str();
   prune->add_option("--threads", args->threads, "--measure: inference threads (0 = one per core)")->check(CLI::NonNegativeNumber);
   prune->add_flag("--json", args->json, "Print one JSON object");

@@ -91,6 +91,7 @@ struct BatchNormUse {
 struct ChannelGraph::Impl {
   Module module;  // a clone whose forward is inlined: what prune() clones and edits
   std::vector<std::int64_t> input_shape;
+  torch::Tensor probe;  // undefined: uniform noise
   std::vector<GraphChannelGroup> groups;
   std::vector<int> group_of_class;           // per class (root id), its group; -1 for non-roots
   std::vector<int> index_in_group;           // per class, its position in the group
@@ -109,9 +110,10 @@ namespace {
 // Reads the graph once, builds ids, uses, layers. Throws Error.
 class Analysis {
  public:
-  Analysis(Module module, std::vector<std::int64_t> input_shape) {
+  Analysis(Module module, std::vector<std::int64_t> input_shape, torch::Tensor probe) {
     impl_.module = std::move(module);
     impl_.input_shape = std::move(input_shape);
+    impl_.probe = std::move(probe);
   }
 
   ChannelGraph::Impl run() {
@@ -155,13 +157,15 @@ class Analysis {
     std::vector<c10::IValue> elements;
     // A batch of probes gives each channel's mean; a model that runs only at the given batch
     // size (sizes written into its program) is probed at that size.
-    for (const std::int64_t n : {kProbeBatch, impl_.input_shape[0]}) {
+    const std::int64_t given = impl_.probe.defined() ? impl_.probe.size(0) : kProbeBatch;
+    for (const std::int64_t n : {given, impl_.input_shape[0]}) {
       try {
         torch::NoGradGuard no_grad;
         std::vector<std::int64_t> batch = impl_.input_shape;
         batch[0] = n;
         torch::manual_seed(0);
-        elements = probe_graph_values(graph_, m._ivalue(), torch::rand(batch), originals);
+        const torch::Tensor input = impl_.probe.defined() ? impl_.probe.slice(0, 0, n) : torch::rand(batch);
+        elements = probe_graph_values(graph_, m._ivalue(), input, originals);
         probe_batch_ = n;
         break;
       } catch (const std::exception& e) {
@@ -796,7 +800,15 @@ class Analysis {
 
 }  // namespace
 
-Expected<ChannelGraph> ChannelGraph::analyse(const Module& module, const std::vector<std::int64_t>& input_shape) {
+Expected<ChannelGraph> ChannelGraph::analyse(const Module& module, const std::vector<std::int64_t>& input_shape,
+                                             const torch::Tensor& probe) {
+  if (probe.defined()) {
+    auto wanted = input_shape;
+    wanted[0] = probe.size(0);
+    if (probe.sizes().vec() != wanted || probe.size(0) < 1 || !probe.is_floating_point()) {
+      return invalid_argument("channel analysis: the probe inputs must be a float batch of the input shape");
+    }
+  }
   return capture([&]() -> ChannelGraph {
     ChannelGraph graph;
     torch::jit::Module copy;
@@ -804,7 +816,7 @@ Expected<ChannelGraph> ChannelGraph::analyse(const Module& module, const std::ve
       torch::NoGradGuard no_grad;  // the copy's parameters must be leaves, to train
       copy = module.clone();
     }
-    graph.impl_ = std::make_shared<const Impl>(Analysis(copy, input_shape).run());
+    graph.impl_ = std::make_shared<const Impl>(Analysis(copy, input_shape, probe).run());
     return graph;
   });
 }
@@ -812,6 +824,8 @@ Expected<ChannelGraph> ChannelGraph::analyse(const Module& module, const std::ve
 Module ChannelGraph::module() const { return impl_->module; }
 
 const std::vector<std::int64_t>& ChannelGraph::input_shape() const { return impl_->input_shape; }
+
+const torch::Tensor& ChannelGraph::probe() const { return impl_->probe; }
 
 const std::vector<GraphChannelGroup>& ChannelGraph::groups() const { return impl_->groups; }
 

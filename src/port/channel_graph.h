@@ -60,13 +60,19 @@ class ChannelGraph {
   // `input_shape`: one NCHW input, e.g. {1, 3, 224, 224}; the forward pass runs once on it (in
   // eval mode) to learn the activations' shapes. Fails with unsupported naming the operation
   // the analysis does not know, or invalid_argument when the module does not run.
-  static Expected<ChannelGraph> analyse(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape);
+  // `probe`: model inputs (N x C x H x W, e.g. preprocessed training photos) on which each
+  // channel's mean is measured — what pruning folds into the next layer for a removed
+  // channel; undefined = a batch of uniform noise (fine for shapes, poor means for a real model).
+  static Expected<ChannelGraph> analyse(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape,
+                                        const torch::Tensor& probe = torch::Tensor());
 
   // The analysed copy of the module (forward inlined, settings specialised): the model to train
   // and prune. Its tensors are the ones saliency() and prune() read, so training it in place
   // (an optimiser's steps, batch-norm statistics) is seen by both.
   torch::jit::Module module() const;
   const std::vector<std::int64_t>& input_shape() const;
+  // The probe inputs the means were measured on (undefined: noise), for re-analysing a pruned copy.
+  const torch::Tensor& probe() const;
 
   const std::vector<GraphChannelGroup>& groups() const;
   // Full widths of the prunable groups, by name.

@@ -114,8 +114,9 @@ void compensate_removed(const ArchSpec& spec, const ChannelGroup& group, const s
 
 }  // namespace
 
-Expected<PrunableModel> graph_model(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape) {
-  auto graph = ChannelGraph::analyse(module, input_shape);
+Expected<PrunableModel> graph_model(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape,
+                                    const torch::Tensor& probe) {
+  auto graph = ChannelGraph::analyse(module, input_shape, probe);
   if (!graph) return graph.status();
   PrunableModel out;
   out.graph = std::make_shared<const ChannelGraph>(std::move(*graph));
@@ -190,7 +191,7 @@ Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::ma
     auto pruned = model.graph->prune(keep);
     if (!pruned) return pruned.status();
     if (!model.module.is_training()) pruned->eval();
-    return graph_model(*pruned, model.graph->input_shape());
+    return graph_model(*pruned, model.graph->input_shape(), model.graph->probe());
   }
   return capture([&] {
     torch::NoGradGuard no_grad;
@@ -239,7 +240,7 @@ Expected<PrunableModel> prune_channels(const PrunableModel& model, const std::ma
 
 PrunableModel clone_model(const PrunableModel& model) {
   if (model.graph) {
-    auto copy = graph_model(model.module, model.graph->input_shape()).value();
+    auto copy = graph_model(model.module, model.graph->input_shape(), model.graph->probe()).value();
     copy.module.train(model.module.is_training());
     return copy;
   }

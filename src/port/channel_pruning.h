@@ -27,7 +27,9 @@ struct PrunableModel {
 };
 
 // A TorchScript classifier without an ArchSpec, read through its graph for one NCHW input.
-Expected<PrunableModel> graph_model(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape);
+// `probe`: model inputs the channel means are measured on (see ChannelGraph::analyse).
+Expected<PrunableModel> graph_model(const torch::jit::Module& module, const std::vector<std::int64_t>& input_shape,
+                                    const torch::Tensor& probe = torch::Tensor());
 
 // Group widths of `spec` by group name (prunable groups only).
 std::map<std::string, int> group_widths(const ArchSpec& spec);

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "edgefleet/dataset.h"
+#include "edgefleet/preprocess.h"
 #include "model/torchscript_cost.h"
 #include "model/torchscript_graph.h"
 #include "port/channel_graph.h"
@@ -20,6 +22,21 @@ std::map<std::string, int> uniform_widths(const ChannelGraph& graph, double frac
   return widths;
 }
 
+// Up to `count` photos of `folder`, spread over it, as the card's model inputs.
+torch::Tensor probe_inputs(const ModelCard& card, const std::string& folder, int count) {
+  auto data = open_dataset(folder).value();
+  const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(std::max(count, 1)), data->size());
+  std::vector<torch::Tensor> inputs;
+  for (std::size_t k = 0; k < n; ++k) {
+    auto image = data->load(k * data->size() / n);
+    if (!image) continue;  // an unreadable photo is left out
+    auto input = preprocess(*image, card.input).value();
+    inputs.push_back(torch::from_blob(input.data(), {1, card.input.channels(), card.input.height, card.input.width}, torch::kFloat32).clone());
+  }
+  if (inputs.empty()) throw Error(invalid_argument("prune: no photo of '" + folder + "' could be read"));
+  return torch::cat(inputs);
+}
+
 }  // namespace
 
 Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphPruneOptions& options, const std::string& out_pt) {
@@ -30,7 +47,9 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
   return capture([&]() -> GraphPruneResult {
     torch::jit::Module module = load_torchscript_module(base, "prune");
     const std::vector<std::int64_t> input = {1, base.input.channels(), base.input.height, base.input.width};
-    auto graph = ChannelGraph::analyse(module, input);
+    torch::Tensor probe;
+    if (!options.probe_data.empty()) probe = probe_inputs(base, options.probe_data, options.probe_images);
+    auto graph = ChannelGraph::analyse(module, input, probe);
     if (!graph) throw Error(Status(graph.status().code(), base.name + ": " + graph.status().message()));
     GraphPruneResult result;
     const ArchCost full = graph->cost();

@@ -191,7 +191,7 @@ GoalResult result_from_json(const json& j, const ArchCost& cost) {
 
 // A module port wrote (or is about to), as the base is read: by its ArchSpec or its graph.
 PrunableModel reloaded(const torch::jit::Module& module, const PrunableModel& base, const std::vector<std::int64_t>& input_shape) {
-  if (base.graph) return graph_model(module, input_shape).value();
+  if (base.graph) return graph_model(module, input_shape, base.graph->probe()).value();
   PrunableModel model;
   model.module = module;
   model.spec = arch_spec_of(module).value();
@@ -295,6 +295,13 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
     const PortData data = load_port_data(config, base_card);
     const TrainingData& train = data.train;
     const TrainingData& eval = data.eval;
+    if (base.graph) {
+      // The channel means pruning folds into the next layer, measured on training photos
+      // (spread over the classes) instead of the import's noise.
+      const auto n = train.images.size(0);
+      const auto probe = train.images.index_select(0, torch::linspace(0, static_cast<double>(n - 1), std::min<std::int64_t>(32, n)).to(torch::kLong));
+      base = graph_model(source, input_shape, probe).value();
+    }
     // The evolutionary proxy scores on training images the fine-tuning never sees last.
     const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, train.images.size(0));
     const auto train_count = train.images.size(0);
