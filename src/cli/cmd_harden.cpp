@@ -4,7 +4,6 @@
 #include <sstream>
 
 #include "cli/cli_common.h"
-#include "edgefleet/device_profile.h"
 #include "edgefleet/hardening.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/stability_experiment.h"
