@@ -178,9 +178,9 @@ class RandomNetwork {
   Module build(std::vector<std::int64_t>& input_shape) {
     const Family family = static_cast<Family>(pick({0, 1, 2, 3, 4}));
     const int size = pick({28, 32, 64, 96, 128, 160, 192, 224});
-    channels_ = size <= 32 ? pick({1, 3}) : 3;
-    size_ = size;
-    input_shape = {1, channels_, size, size};
+    const int in_channels = size <= 32 ? pick({1, 3}) : 3;
+    input_shape = {1, in_channels, size, size};
+    shapes_["x"] = {in_channels, size};
     const double width = uniform(0.25, 1.0);
     auto w = [&](int base) { return std::max(8, static_cast<int>(std::lround(base * width / 8.0)) * 8); };
     const bool tf_pad = pick({0, 1}) == 1;
@@ -192,7 +192,7 @@ class RandomNetwork {
         x = conv(x, w(16), 3, 1, 1, false, act);
         int c = w(16);
         for (int b = 0; b < blocks; ++b) {
-          if (size_ >= 4 && b % 2 == 0) x = max_pool(x);
+          if (side(x) >= 4 && b % 2 == 0) x = max_pool(x);
           c = std::min(1024, c * 2);
           x = conv(x, c / (b % 3 == 2 ? 2 : 1), b % 3 == 2 ? 1 : 3, 1, 1, false, act);
         }
@@ -202,24 +202,23 @@ class RandomNetwork {
         x = conv(x, w(32), 3, size >= 64 ? 2 : 1, 1, tf_pad, "relu6");
         int c = w(32);
         for (int b = 0; b < blocks; ++b) {
-          const int stride = size_ >= 8 && b % 2 == 1 ? 2 : 1;
+          const int stride = side(x) >= 8 && b % 2 == 1 ? 2 : 1;
           if (stride == 2) c = std::min(1024, c * 2);
-          x = conv(x, channels_, 3, stride, channels_, tf_pad, "relu6");  // depthwise
+          x = depthwise(x, stride, tf_pad);
           x = conv(x, c, 1, 1, 1, false, "relu6");
         }
         break;
       }
       case kMobileNetV2: {
         x = conv(x, w(32), 3, size >= 64 ? 2 : 1, 1, tf_pad, "relu6");
-        x = conv(x, channels_, 3, 1, channels_, false, "relu6");
+        x = depthwise(x, 1, false);
         x = conv(x, w(16), 1, 1, 1, false, "");
         for (int b = 0; b < blocks; ++b) {
-          const bool down = size_ >= 8 && b % 3 == 0;
+          const bool down = side(x) >= 8 && b % 3 == 0;
           const std::string in = x;
-          const int in_channels = channels_;
-          const int out = down ? std::min(320, in_channels * 2) : in_channels;
-          x = conv(x, in_channels * pick({1, 6}), 1, 1, 1, false, "relu6");
-          x = conv(x, channels_, 3, down ? 2 : 1, channels_, tf_pad && down, "relu6");
+          const int out = down ? std::min(320, channels(in) * 2) : channels(in);
+          x = conv(x, channels(in) * pick({1, 6}), 1, 1, 1, false, "relu6");
+          x = depthwise(x, down ? 2 : 1, tf_pad && down);
           x = conv(x, out, 1, 1, 1, false, "");
           if (!down) x = add(x, in, "");
         }
@@ -230,46 +229,33 @@ class RandomNetwork {
         x = conv(x, w(64), 3, size >= 64 ? 2 : 1, 1, false, "relu");
         int c = w(16);
         for (int b = 0; b < blocks; ++b) {
-          if (size_ >= 4 && b % 3 == 0) x = max_pool(x);
+          if (side(x) >= 4 && b % 3 == 0) x = max_pool(x);
           if (b % 2 == 0) c = std::min(64, c + w(16));
           const std::string s = conv(x, c, 1, 1, 1, false, "relu");
           const std::string e1 = conv(s, 4 * c, 1, 1, 1, false, "relu");
-          channels_ = c;
           const std::string e3 = conv(s, 4 * c, 3, 1, 1, false, "relu");
-          x = cat(e1, e3, 8 * c);
+          x = cat(e1, e3);
         }
         x = conv(x, w(512), 1, 1, 1, false, "relu");
         break;
       }
       default: {  // basic residual blocks
         x = conv(x, w(32), 3, size >= 64 ? 2 : 1, 1, false, "relu");
-        int c = w(32);
         for (int b = 0; b < blocks; ++b) {
-          const bool down = size_ >= 8 && b % 2 == 1;
-          const int out = down ? std::min(512, c * 2) : c;
-          const int in_size = size_;
+          const bool down = side(x) >= 8 && b % 2 == 1;
           const std::string in = x;
-          const int in_channels = channels_;
+          const int out = down ? std::min(512, channels(in) * 2) : channels(in);
           x = conv(x, out, 3, down ? 2 : 1, 1, false, "relu");
           x = conv(x, out, 3, 1, 1, false, "");
-          std::string shortcut = in;
-          if (down || in_channels != out) {
-            const int kept = size_;
-            size_ = in_size;
-            channels_ = in_channels;
-            shortcut = conv(in, out, 1, down ? 2 : 1, 1, false, "");
-            size_ = kept;
-          }
+          const std::string shortcut = down || channels(in) != out ? conv(in, out, 1, down ? 2 : 1, 1, false, "") : in;
           x = add(x, shortcut, "relu");
-          c = out;
         }
       }
     }
     classes_ = pick({10, 100, 1000});
-    const int classes = classes_;
     const std::string name = "fc" + std::to_string(next_++);
-    m_.register_parameter(name + "_w", torch::randn({classes, channels_}) * 0.05, false);
-    m_.register_parameter(name + "_b", torch::zeros({classes}), false);
+    m_.register_parameter(name + "_w", torch::randn({classes_, channels(x)}) * 0.05, false);
+    m_.register_parameter(name + "_b", torch::zeros({classes_}), false);
     lines_.push_back("  return torch.linear(torch.flatten(torch.adaptive_avg_pool2d(" + x + ", [1, 1]), 1), self." + name +
                      "_w, self." + name + "_b)");
     std::string source = "def forward(self, x):\n";
@@ -280,9 +266,22 @@ class RandomNetwork {
   int classes() const { return classes_; }
 
  private:
+  struct Shape {
+    int channels = 0;
+    int side = 0;  // square activations
+  };
+
   int pick(const std::vector<int>& values) { return values[std::uniform_int_distribution<std::size_t>(0, values.size() - 1)(rng_)]; }
   double uniform(double a, double b) { return std::uniform_real_distribution<double>(a, b)(rng_); }
-  std::string fresh() { return "v" + std::to_string(next_++); }
+  int channels(const std::string& value) const { return shapes_.at(value).channels; }
+  int side(const std::string& value) const { return shapes_.at(value).side; }
+  // A fresh value of the given shape, computed by `expression`.
+  std::string emit(const std::string& expression, Shape shape) {
+    const std::string out = "v" + std::to_string(next_++);
+    lines_.push_back("  " + out + " = " + expression);
+    shapes_[out] = shape;
+    return out;
+  }
 
   static std::string activation(const std::string& x, const std::string& act) {
     if (act == "relu") return "torch.relu(" + x + ")";
@@ -291,17 +290,15 @@ class RandomNetwork {
     return x;
   }
 
-  // conv (groups = cin for depthwise) + batch norm + activation; TF-"same" stride-2 padding
-  // as an explicit pad, as converted TensorFlow models have it.
+  // conv + batch norm + activation; TF-"same" stride-2 padding as an explicit pad, as
+  // converted TensorFlow models have it.
   std::string conv(const std::string& x, int cout, int k, int stride, int groups, bool tf_pad, const std::string& act) {
-    const int cin = channels_;
+    const int cin = channels(x);
     std::string input = x;
     int padding = k / 2;
     if (tf_pad && stride == 2 && k > 1) {
-      input = fresh();
-      lines_.push_back("  " + input + " = torch.constant_pad_nd(" + x + ", [0, 1, 0, 1], 0.0)");
+      input = emit("torch.constant_pad_nd(" + x + ", [0, 1, 0, 1], 0.0)", {cin, side(x) + 1});
       padding = 0;
-      size_ += 1;
     }
     const std::string p = std::to_string(next_++);
     m_.register_parameter("w" + p, torch::randn({cout, cin / groups, k, k}) * (1.0 / std::sqrt(cin / groups * k * k)), false);
@@ -310,41 +307,31 @@ class RandomNetwork {
     m_.register_buffer("rm" + p, torch::zeros({cout}));
     m_.register_buffer("rv" + p, torch::ones({cout}));
     const std::string s = std::to_string(stride), pad = std::to_string(padding);
-    const std::string out = fresh();
-    lines_.push_back("  " + out + " = " +
-                     activation("torch.batch_norm(torch.conv2d(" + input + ", self.w" + p + ", None, [" + s + ", " + s + "], [" + pad +
-                                    ", " + pad + "], [1, 1], " + std::to_string(groups) + "), self.g" + p + ", self.b" + p +
-                                    ", self.rm" + p + ", self.rv" + p + ", False, 0.1, 1e-5, False)",
-                                act));
-    size_ = (size_ + 2 * padding - k) / stride + 1;
-    channels_ = cout;
-    return out;
+    return emit(activation("torch.batch_norm(torch.conv2d(" + input + ", self.w" + p + ", None, [" + s + ", " + s + "], [" + pad + ", " +
+                               pad + "], [1, 1], " + std::to_string(groups) + "), self.g" + p + ", self.b" + p + ", self.rm" + p +
+                               ", self.rv" + p + ", False, 0.1, 1e-5, False)",
+                           act),
+                {cout, (side(input) + 2 * padding - k) / stride + 1});
+  }
+  std::string depthwise(const std::string& x, int stride, bool tf_pad) {
+    return conv(x, channels(x), 3, stride, channels(x), tf_pad, "relu6");
   }
   std::string max_pool(const std::string& x) {
-    const std::string out = fresh();
-    lines_.push_back("  " + out + " = torch.max_pool2d(" + x + ", [2, 2], [2, 2], [0, 0], [1, 1], False)");
-    size_ /= 2;
-    return out;
+    return emit("torch.max_pool2d(" + x + ", [2, 2], [2, 2], [0, 0], [1, 1], False)", {channels(x), side(x) / 2});
   }
   std::string add(const std::string& a, const std::string& b, const std::string& act) {
-    const std::string out = fresh();
-    lines_.push_back("  " + out + " = " + activation(a + " + " + b, act));
-    return out;
+    return emit(activation(a + " + " + b, act), shapes_.at(a));
   }
-  std::string cat(const std::string& a, const std::string& b, int channels) {
-    const std::string out = fresh();
-    lines_.push_back("  " + out + " = torch.cat([" + a + ", " + b + "], 1)");
-    channels_ = channels;
-    return out;
+  std::string cat(const std::string& a, const std::string& b) {
+    return emit("torch.cat([" + a + ", " + b + "], 1)", {channels(a) + channels(b), side(a)});
   }
 
   std::mt19937_64& rng_;
   Module m_;
   std::vector<std::string> lines_;
+  std::map<std::string, Shape> shapes_;  // of every value written so far, by name
   int next_ = 0;
   int classes_ = 0;
-  int channels_ = 3;
-  int size_ = 0;
 };
 
 // Weighted least squares on relative error: rows f_i / y_i against 1. Columns no sample uses
