@@ -6,8 +6,12 @@
 #                   full-resolution LibRaw/OpenCV ISPs, fastNlMeans denoise, sharpening)
 #   phones          --fleet phones, full profiles (screen set-up, SIDD sensors demosaiced at
 #                   3 photosites per pixel, no denoise)
-# Not like for like: the two fleets' captures do different work; the ratio says what a user
-# of each pays per photo. Usage: bench/phones_lab_speed.sh [N=60] [DATA=../shared/imagenet/images]
+#   baseline        optional: --fleet phones through BASELINE_BIN, an edgefleet built from an
+#                   earlier commit (the same fleet, before this code's speed-ups); its fleet
+#                   copy drops the options that build cannot read (the HEIF preset).
+# builtin-phones and phones are not like for like: the two fleets' captures do different
+# work; the ratio says what a user of each pays per photo.
+# Usage: [BASELINE_BIN=path/to/old/edgefleet] bench/phones_lab_speed.sh [N=60] [DATA=../shared/imagenet/images]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-60}
@@ -19,16 +23,25 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 mkdir -p "$out/builtin-phones"
 for phone in galaxy-s10 htc-desire-10 iphone-xr lg-k10 moto-g5; do cp "fleet/$phone.json" "$out/builtin-phones/"; done
-rate() {  # NAME ARGS... -> evaluations per second
-  local name=$1
-  shift
+rate() {  # NAME BINARY ARGS... -> evaluations per second
+  local name=$1 binary=$2
+  shift 2
   local started
   started=$(date +%s.%N)
-  "$build"/edgefleet stability run --model "$model" --data "$data" --limit "$n" --out "$out/run-$name" "$@" > /dev/null 2>&1
+  "$binary" stability run --model "$model" --data "$data" --limit "$n" --out "$out/run-$name" "$@" > /dev/null 2>&1
   /usr/bin/python3 -c "import sys; print(f'{$n * 5 / ($(date +%s.%N) - $started):.2f}')"
 }
-old=$(rate builtin-phones --fleet "$out/builtin-phones")
-new=$(rate phones --fleet phones)
-echo "| photos | builtin-phones evals/s | phones evals/s | phones / builtin-phones |"
-echo "|---|---|---|---|"
-/usr/bin/python3 -c "print(f'| $n | $old | $new | {$new / $old:.2f}x |')"
+old=$(rate builtin-phones "$build/edgefleet" --fleet "$out/builtin-phones")
+new=$(rate phones "$build/edgefleet" --fleet phones)
+if [[ -n "${BASELINE_BIN:-}" ]]; then
+  mkdir -p "$out/phones-then"
+  for f in fleet/phones/*.json; do sed 's/,preset=ultrafast//g' "$f" > "$out/phones-then/$(basename "$f")"; done
+  then=$(rate phones-then "$BASELINE_BIN" --fleet "$out/phones-then")
+  echo "| photos | builtin-phones evals/s | phones evals/s | phones / builtin-phones | phones at the baseline build evals/s | phones / baseline |"
+  echo "|---|---|---|---|---|---|"
+  /usr/bin/python3 -c "print(f'| $n | $old | $new | {$new / $old:.2f}x | $then | {$new / $then:.2f}x |')"
+else
+  echo "| photos | builtin-phones evals/s | phones evals/s | phones / builtin-phones |"
+  echo "|---|---|---|---|"
+  /usr/bin/python3 -c "print(f'| $n | $old | $new | {$new / $old:.2f}x |')"
+fi

@@ -224,6 +224,44 @@ TEST(Cli, PipelineRunWritesThePicture) {
   EXPECT_TRUE(std::ifstream(dir.file("out.png")).good());
 }
 
+TEST(Cli, PipelineProfileTimesEachStageOfEachPipeline) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("pictures"));
+  testing::write_png(dir.file("pictures/a.png"), 40, 30, 3);
+  testing::write_png(dir.file("pictures/b.png"), 36, 28, 3);
+  auto r = run_cli("pipeline profile 'encode:jpeg,quality=50|decode:turbojpeg|resize:opencv,area,20x10' "
+                   "'camera:opencv,seed=1' --data " + dir.file("pictures") + " --json " + dir.file("times.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 pictures"), std::string::npos) << r.output;
+  std::ifstream in(dir.file("times.json"));
+  const auto times = nlohmann::json::parse(in);
+  ASSERT_EQ(times["pipelines"].size(), 2u);
+  // The file is decoded first (decode:auto), then each stage of the spec is its own row.
+  const auto& first = times["pipelines"][0]["stages"];
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(first[0]["stage"], "decode:auto");
+  EXPECT_EQ(first[1]["stage"], "encode:jpeg,quality=50");
+  double sum = 0;
+  for (const auto& stage : first) {
+    EXPECT_GE(stage["ms_per_picture"].get<double>(), 0.0);
+    sum += stage["ms_per_picture"].get<double>();
+  }
+  EXPECT_NEAR(times["pipelines"][0]["ms_per_picture"].get<double>(), sum, 1e-6);
+  EXPECT_EQ(times["pipelines"][1]["stages"].size(), 2u);
+}
+
+TEST(Cli, PipelineProfileFailsOnACorruptPictureInOneLine) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("pictures"));
+  std::ofstream(dir.file("pictures/broken.jpg")) << "not a jpeg";
+  auto r = run_cli("pipeline profile 'resize:opencv,area,20x10' --data " + dir.file("pictures"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("broken.jpg"), std::string::npos) << r.output;
+  auto none = run_cli("pipeline profile --data " + dir.file("pictures"));
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.output.find("give a pipeline spec or --fleet"), std::string::npos) << none.output;
+}
+
 TEST(Cli, StabilityRunWritesSummaryAndResumes) {
   testing::TempDir dir;
   write_two_class_folder(dir, 4);

@@ -208,6 +208,26 @@ TEST(HeifCodec, RoundTripIsCloseToTheSource) {
   EXPECT_LT(mean_abs_diff(decoded, photo), 10.0);
 }
 
+TEST(HeifCodec, TheX265PresetChangesTheEncodingAndAnUnknownOneIsRefused) {
+  const Image photo = make_test_photo(64, 48);
+  EncodeOptions options;
+  options.format = ImageFormat::kHeif;
+  options.quality = 90;
+  auto slow = encode_image(photo, options);
+  if (!slow && slow.status().code() == StatusCode::kUnsupported) GTEST_SKIP() << slow.status().to_string();
+  ASSERT_TRUE(slow) << slow.status().to_string();
+  options.preset = "ultrafast";
+  auto fast = encode_image(photo, options);
+  ASSERT_TRUE(fast) << fast.status().to_string();
+  EXPECT_NE(*fast, *slow);  // the preset reaches x265: a different bitstream
+  EXPECT_LT(mean_abs_diff(decode_with(*fast, Decoder::kLibHeif), photo), 10.0);
+  options.preset = "quick";
+  EXPECT_EQ(encode_image(photo, options).status().code(), StatusCode::kInvalidArgument);
+  options.format = ImageFormat::kJpeg;
+  options.preset = "fast";
+  EXPECT_EQ(encode_image(photo, options).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(DecodeSafety, TruncatedJpegIsCorruptForEveryDecoder) {
   Bytes jpeg = jpeg_of(make_test_photo(96, 64));
   jpeg.resize(jpeg.size() / 2);

@@ -40,7 +40,8 @@ TEST(PipelineSpec, EveryStageKindRoundTripsThroughStringAndJson) {
       "camera:libraw,bayer=bggr,demosaic=ahd,wb=grayworld,gamma=bt709,denoise=3,sharpen=0.5,shot=0.001,read=0.0001,seed=4"
       "|encode:webp,quality=80|decode:libwebp|resize:torch,bilinear,300x200,antialias=1|crop:center,0.875"
       "|encode:jpeg,quality=50,subsampling=444,dct=float|decode:magick,orientation=ignore|resize:vips,lanczos3,64"
-      "|resize:magick,catrom,32x32|color:bt709,full,chroma=420,rounding=float,order=bgr|encode:heif,lossless=1|encode:png";
+      "|resize:magick,catrom,32x32|color:bt709,full,chroma=420,rounding=float,order=bgr|encode:heif,lossless=1|encode:heif,quality=90,preset=fast"
+      "|encode:png";
   const Pipeline pipeline = parse_pipeline(spec).value();
   EXPECT_EQ(pipeline_to_string(pipeline), spec);
   const nlohmann::json json = pipeline_to_json(pipeline);
@@ -113,6 +114,8 @@ TEST(PipelineSpec, ErrorsNameTheOffendingTokenAndTheAllowedValues) {
       {"decode:opencv,dct=ifast", {"turbojpeg options"}},
       {"resize:opencv,linear,0", {"size '0'"}},
       {"encode:png,quality=80", {"png is lossless"}},
+      {"encode:jpeg,preset=fast", {"preset is a HEIF (x265) option"}},
+      {"encode:heif,preset=quick", {"preset 'quick'", "ultrafast, superfast"}},
       {"camera:opencv,demosaic=ahd", {"demosaic 'ahd'", "bilinear, vng, ea"}},
       {"resize:opencv,linear,256,sharp=1", {"unknown option 'sharp'", "antialias"}},
       {"decode:auto||crop:center,4", {"stage 2", "empty stage"}},

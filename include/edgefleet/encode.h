@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "edgefleet/decode.h"
@@ -19,7 +20,13 @@ struct EncodeOptions {
   ChromaSubsampling subsampling = ChromaSubsampling::k420;  // JPEG
   DctMethod dct = DctMethod::kIslow;                        // JPEG
   bool lossless = false;                                    // WebP, HEIF
+  // HEIF: the x265 preset (ultrafast .. placebo, kX265Presets); empty = libheif's default
+  // ("slow"). Phones encode HEIF in hardware, in real time: a fast preset is closer to them.
+  std::string preset;
 };
+
+// The x265 presets, fastest first.
+const std::vector<std::string>& x265_presets();
 
 // The quality used when none is given (paper §5.2 compares formats "with their default
 // compression parameters"): JPEG 92 (ImageMagick, the paper's converter), WebP 75 (cwebp),

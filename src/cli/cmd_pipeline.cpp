@@ -1,9 +1,11 @@
-// edgefleet pipeline run|diff|show
+// edgefleet pipeline run|diff|show|profile
+#include <chrono>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_common.h"
+#include "edgefleet/device_profile.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/pipeline_comparison.h"
 
@@ -18,6 +20,8 @@ struct PipelineArgs {
   std::string data;
   std::string reference = default_reference_pipeline();
   std::vector<std::string> variants;
+  std::vector<std::string> specs;
+  std::string fleet;
   std::string group;
   int limit = 200;
   int threads = 0;
@@ -109,6 +113,92 @@ int run_diff(const PipelineArgs& args) {
   return 0;
 }
 
+// One pipeline's time per stage, summed over the pictures.
+struct StageTimes {
+  std::string name;
+  Pipeline pipeline;
+  std::vector<double> seconds;
+  int pictures = 0;
+};
+
+// Times every stage of every pipeline on each picture, one thread (a pipeline's cost as one
+// stability-run worker pays it). A picture a pipeline fails on is an error: a profile of
+// what did not run would mislead.
+int run_profile(const PipelineArgs& args) {
+  std::vector<StageTimes> profiles;
+  for (const auto& spec : args.specs) {
+    auto pipeline = pipeline_for(spec, args.model);
+    if (!pipeline) return fail(pipeline.status());
+    profiles.push_back({spec, *pipeline, {}, 0});
+  }
+  if (!args.fleet.empty()) {
+    auto fleet = read_fleet(args.fleet);
+    if (!fleet) return fail(fleet.status());
+    for (const auto& device : *fleet) {
+      Pipeline pipeline = device.environment.pipeline;
+      if (!args.model.empty()) {
+        auto card = resolve_model(args.model);
+        if (!card) return fail(card.status());
+        pipeline = bind_to_input(pipeline, card->input);
+      }
+      profiles.push_back({device.name, pipeline, {}, 0});
+    }
+  }
+  if (profiles.empty()) return fail(invalid_argument("pipeline profile: give a pipeline spec or --fleet"));
+  for (auto& profile : profiles) {
+    // A pixel stage first decodes the file as decode:auto would: timed as its own stage.
+    auto& stages = profile.pipeline.stages;
+    if (!stages.empty() && !std::holds_alternative<DecodeStage>(stages.front())) stages.insert(stages.begin(), DecodeStage{});
+  }
+  auto files = list_image_files(args.data);
+  if (!files) return fail(files.status());
+  if (args.limit > 0 && files->size() > static_cast<std::size_t>(args.limit)) files->resize(args.limit);
+  for (const auto& file : *files) {
+    auto bytes = read_file_bytes(file);
+    if (!bytes) return fail(bytes.status());
+    for (auto& profile : profiles) {
+      profile.seconds.resize(profile.pipeline.stages.size(), 0.0);
+      Payload payload;
+      payload.bytes = *bytes;
+      for (std::size_t i = 0; i < profile.pipeline.stages.size(); ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        auto next = apply_stage(profile.pipeline.stages[i], std::move(payload), file);
+        profile.seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!next) return fail(next.status());
+        payload = std::move(*next);
+      }
+      ++profile.pictures;
+    }
+  }
+  std::vector<std::vector<std::string>> rows;
+  nlohmann::json json = {{"files", files->size()}, {"pipelines", nlohmann::json::array()}};
+  for (const auto& profile : profiles) {
+    double total = 0;
+    for (double s : profile.seconds) total += s;
+    nlohmann::json stages = nlohmann::json::array();
+    for (std::size_t i = 0; i < profile.seconds.size(); ++i) {
+      const double ms = profile.pictures ? 1000.0 * profile.seconds[i] / profile.pictures : 0.0;
+      const std::string stage = stage_to_string(profile.pipeline.stages[i]);
+      rows.push_back({profile.name, stage.substr(0, stage.find(':')), fixed(ms, 1),
+                      total > 0 ? fixed(100.0 * profile.seconds[i] / total, 0) + "%" : "-"});
+      stages.push_back({{"stage", stage}, {"ms_per_picture", ms}});
+    }
+    const double total_ms = profile.pictures ? 1000.0 * total / profile.pictures : 0.0;
+    rows.push_back({profile.name, "all", fixed(total_ms, 1), "100%"});
+    json["pipelines"].push_back({{"name", profile.name}, {"pipeline", pipeline_to_string(profile.pipeline)},
+                                 {"ms_per_picture", total_ms}, {"stages", stages}});
+  }
+  const std::vector<std::string> header = {"pipeline", "stage", "ms per picture", "share"};
+  std::cout << files->size() << " pictures, one thread\n"
+            << (args.markdown ? format_markdown_table(header, rows) : format_table(header, rows));
+  if (!args.json_out.empty()) {
+    std::ofstream out(args.json_out);
+    out << json.dump(1) << "\n";
+    if (!out) return fail(io_error("cannot write '" + args.json_out + "'"));
+  }
+  return 0;
+}
+
 }  // namespace
 
 Runner add_pipeline_command(CLI::App& app) {
@@ -131,10 +221,19 @@ Runner add_pipeline_command(CLI::App& app) {
   diff->add_option("--threads", args->threads, "Worker threads (0 = one per core)")->capture_default_str();
   diff->add_flag("--markdown", args->markdown, "Print a Markdown table");
   diff->add_option("--json", args->json_out, "Also write the results to this JSON file");
-  return [args, show, run, diff] {
+  auto* profile = command->add_subcommand("profile", "Time each stage of pipelines (or a fleet's) on pictures, one thread");
+  profile->add_option("spec", args->specs, "Pipeline specs (each profiled)");
+  profile->add_option("--fleet", args->fleet, "Also every device's pipeline of this fleet (built-in name or folder)");
+  profile->add_option("--data", args->data, "Folder of source pictures (searched recursively)")->required();
+  profile->add_option("--limit", args->limit, "Use the first N files (sorted by path); 0 = all")->capture_default_str();
+  profile->add_option("--model", args->model, "Model (card or built-in name) whose input size fills 'model' sizes");
+  profile->add_flag("--markdown", args->markdown, "Print a Markdown table");
+  profile->add_option("--json", args->json_out, "Also write the times to this JSON file");
+  return [args, show, run, diff, profile] {
     if (show->parsed()) return run_show(*args);
     if (run->parsed()) return run_run(*args);
     if (diff->parsed()) return run_diff(*args);
+    if (profile->parsed()) return run_profile(*args);
     return 2;
   };
 }

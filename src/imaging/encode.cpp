@@ -1,5 +1,6 @@
 #include "edgefleet/encode.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstdlib>
@@ -140,6 +141,10 @@ Expected<Bytes> encode_heif(const Image& input, const EncodeOptions& options) {
   } else {
     heif_encoder_set_lossy_quality(encoder.get(), options.quality);
   }
+  if (!options.preset.empty()) {
+    error = heif_encoder_set_parameter_string(encoder.get(), "preset", options.preset.c_str());
+    if (error.code != heif_error_Ok) return invalid_argument(std::string("libheif: preset '") + options.preset + "': " + error.message);
+  }
   heif_image* raw_image = nullptr;
   error = heif_image_create(rgb.width, rgb.height, heif_colorspace_RGB, heif_chroma_interleaved_RGB, &raw_image);
   std::unique_ptr<heif_image, HeifDeleter> picture(raw_image);
@@ -165,6 +170,12 @@ Expected<Bytes> encode_heif(const Image& input, const EncodeOptions& options) {
 
 }  // namespace
 
+const std::vector<std::string>& x265_presets() {
+  static const std::vector<std::string> kPresets = {"ultrafast", "superfast", "veryfast", "faster", "fast",
+                                                    "medium",    "slow",      "slower",   "veryslow", "placebo"};
+  return kPresets;
+}
+
 int default_quality(ImageFormat format) {
   switch (format) {
     case ImageFormat::kWebp: return 75;
@@ -184,6 +195,13 @@ Expected<std::vector<std::uint8_t>> encode_image(const Image& image, const Encod
   }
   if (options.quality < 0 || options.quality > 100) {
     return invalid_argument("encode: quality " + std::to_string(options.quality) + " is not in 1..100");
+  }
+  if (!options.preset.empty()) {
+    if (options.format != ImageFormat::kHeif) return invalid_argument("encode: preset is a HEIF (x265) option");
+    const auto& presets = x265_presets();
+    if (std::find(presets.begin(), presets.end(), options.preset) == presets.end()) {
+      return invalid_argument("encode: x265 preset '" + options.preset + "' is not one of ultrafast .. placebo");
+    }
   }
   EncodeOptions resolved = options;
   if (resolved.quality == 0) resolved.quality = default_quality(options.format);

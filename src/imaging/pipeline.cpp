@@ -27,7 +27,7 @@ const std::vector<StageSyntax>& syntax() {
       {"screen", {}, {"scale", "shift", "rotate", "keystone", "blur", "exposure", "seed"}},
       {"camera", {"isp"}, {"bayer", "sensor", "demosaic", "wb", "ccm", "gamma", "tone", "denoise", "sharpen", "shot", "read",
                            "nlf", "iso", "photosites", "fill", "oversample", "red_gain", "blue_gain", "seed"}},
-      {"encode", {"format"}, {"quality", "subsampling", "dct", "lossless"}},
+      {"encode", {"format"}, {"quality", "subsampling", "dct", "lossless", "preset"}},
       {"decode", {"decoder"}, {"dct", "upsampling", "orientation"}},
       {"resize", {"library", "method", "size"}, {"antialias"}},
       {"crop", {"mode", "size"}, {}},
@@ -226,6 +226,10 @@ Stage stage_from_fields(const Fields& fields, const std::string& where) {
     o.subsampling = static_cast<ChromaSubsampling>(r.choice("subsampling", kSubsampling, "420"));
     o.dct = static_cast<DctMethod>(r.choice("dct", kDct, "islow"));
     o.lossless = r.flag("lossless", false);
+    if (r.has("preset")) {
+      if (o.format != ImageFormat::kHeif) r.fail("preset is a HEIF (x265) option");
+      o.preset = x265_presets()[r.choice("preset", x265_presets(), "")];
+    }
     return EncodeStage{o};
   }
   if (fields.kind == "decode") {
@@ -325,6 +329,7 @@ std::vector<std::pair<std::string, std::string>> stage_fields(const Stage& stage
       if (o.dct != DctMethod::kIslow) f.emplace_back("dct", kDct[static_cast<int>(o.dct)]);
     }
     if (o.lossless && (o.format == ImageFormat::kWebp || o.format == ImageFormat::kHeif)) f.emplace_back("lossless", "1");
+    if (!o.preset.empty() && o.format == ImageFormat::kHeif) f.emplace_back("preset", o.preset);
   } else if (const auto* s = std::get_if<DecodeStage>(&stage)) {
     const DecodeOptions& o = s->options;
     *kind = "decode";
