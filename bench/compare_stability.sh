@@ -7,9 +7,11 @@
 # and a third set, every source at once (all `--axis` values: 50 environments), timed through
 # the edgefleet binary as users run it (model load, INT8 calibration, summary and report
 # included), together vs each axis in its own run (one source at a time, as a user without
-# the all-axes run would), on N_ALL photos. The Python script
-# cannot express that set (camera ISPs, sensor noise, colour conversions, ImageMagick/libvips,
-# INT8 fake quantisation, OpenCV DNN, ceil-mode rewrites): its column says so.
+# the all-axes run would), on N_ALL photos; and the same set in-process as the 8-environment
+# sets are timed (each environment in a run of its own). The Python script cannot express the
+# whole set (camera ISPs, sensor noise, limited-range colour, ImageMagick/libvips, HEIF, fp16
+# and INT8 emulation, ceil-mode rewrites): its column says so, and a fourth row compares the
+# 22 environments it can express (bench/stability_envs_python.txt) through both.
 # Usage: bench/compare_stability.sh [N=100] [MODEL=../shared/imagenet/models/mobilenet_v1_0.25.json]
 #        [DATA=../shared/imagenet/images] [N_ALL=40]
 set -euo pipefail
@@ -42,6 +44,17 @@ trap 'rm -rf "$work"' EXIT
 stem=$(basename "$model" .json)
 cp "$(dirname "$model")/$stem".{json,pt} "$work/"
 "$build"/edgefleet export --model "$work/$stem.json" --json >/dev/null
+# Every source the Python script can express (22 of the 50 environments, named and listed in
+# bench/stability_envs_python.txt), the same file through both, on N photos, one round.
+cpp=$("$build"/bench/bench_stability "$work/$stem.json" "$data" "$n" bench/stability_envs_python.txt 1)
+py=$(/usr/bin/python3 bench/python_stability.py "$work/$stem.json" "$data" "$n" bench/stability_envs_python.txt 1)
+/usr/bin/python3 - "$cpp" "$py" <<'PY'
+import json, sys
+cpp, py = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"| every source the script can express ({cpp['environments']} of the all-axes environments, {cpp['images']} photos, one round) | "
+      f"{cpp['together_evals_per_s']:.1f} | {cpp['independent_evals_per_s']:.1f} | {cpp['ratio']:.2f}x | "
+      f"{py['evals_per_s']:.1f} | {cpp['together_evals_per_s'] / py['evals_per_s']:.2f}x |")
+PY
 axes=()
 for a in jpeg-quality format decoder resize color isp sensor-noise precision engine ceil-mode threads; do axes+=(--axis "$a"); done
 # INT8 calibrates on the same photos (a throughput benchmark, not an accuracy figure).
@@ -62,4 +75,14 @@ import sys
 evals, together, independent, envs, n, shared = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 print(f"| every source at once ({envs} environments, {n} photos, the edgefleet binary; {shared} inferences shared) | "
       f"{evals / together:.1f} | {evals / independent:.1f} (11 runs, one per axis) | {independent / together:.2f}x | not expressible in the script | - |")
+PY
+# The same set as the 8-environment sets are timed (in-process, each environment in a run of
+# its own: the same code with nothing to share), best of 1 round.
+cpp=$("$build"/bench/bench_stability "$work/$stem.json" "$data" "$n_all" all-axes 1)
+/usr/bin/python3 - "$cpp" <<'PY'
+import json, sys
+cpp = json.loads(sys.argv[1])
+print(f"| every source at once ({cpp['environments']} environments, {cpp['images']} photos, in-process as the sets above) | "
+      f"{cpp['together_evals_per_s']:.1f} | {cpp['independent_evals_per_s']:.1f} (one run per environment) | {cpp['ratio']:.2f}x | "
+      f"not expressible in the script | - |")
 PY
