@@ -202,6 +202,50 @@ def forward(self, x):
   EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5)) << "max difference " << (got - expected).abs().max().item<float>();
 }
 
+// A converted model's batch norms may carry folded filter scales: a channel with the largest
+// gamma can still output a constant. Probed on real inputs, saliency is what removing a channel
+// moves in the layers that read it: its spread there times their weights on it.
+TEST(ChannelGraph, ProbedSaliencyIsEachChannelsSpreadTimesTheWeightsThatReadIt) {
+  Module m = module("FoldedScales");
+  conv_weight(m, "c1", 8, 3, 3, 1, false);
+  m.register_module("bn1", batch_norm(8, 2));
+  conv_weight(m, "c2", 6, 8, 1, 3, false);
+  m.register_parameter("fc_w", torch::randn({4, 6}) * 0.3, false);
+  m.define(R"(
+def forward(self, x):
+  a = torch.relu(self.bn1.forward(torch.conv2d(x, self.c1_w, None, [1, 1], [1, 1], [1, 1], 1)))
+  return torch.linear(torch.mean(torch.conv2d(a, self.c2_w, None, [1, 1], [0, 0], [1, 1], 1), [2, 3]), self.fc_w, None)
+)");
+  {
+    torch::NoGradGuard no_grad;
+    m.attr("c1_w").toTensor()[5].zero_();             // channel 5 sees nothing ...
+    m.attr("bn1").toModule().attr("weight").toTensor()[5] = 50.0;  // ... behind the largest scale
+    m.attr("bn1").toModule().attr("bias").toTensor()[5] = 1.0;
+  }
+  torch::manual_seed(11);
+  std::vector<std::int64_t> batch = kInput;
+  batch[0] = 5;
+  const torch::Tensor photos = torch::rand(batch);
+  auto parameters = ChannelGraph::analyse(m, kInput);
+  auto probed = ChannelGraph::analyse(m, kInput, photos);
+  ASSERT_TRUE(parameters && probed);
+  EXPECT_EQ(parameters->saliency().at("c1_w").argmax().item<std::int64_t>(), 5);  // by gamma
+  const auto measured = probed->saliency().at("c1_w");
+  EXPECT_EQ(measured.argmin().item<std::int64_t>(), 5);
+  EXPECT_FLOAT_EQ(measured[5].item<float>(), 0.0f);
+
+  torch::Tensor a;
+  {
+    torch::NoGradGuard no_grad;
+    Module bn1 = m.attr("bn1").toModule();
+    bn1.eval();
+    a = torch::relu(bn1.forward({torch::conv2d(photos, m.attr("c1_w").toTensor(), {}, 1, 1)}).toTensor());
+  }
+  const auto spread = a.var(std::vector<std::int64_t>{0, 2, 3}, /*unbiased=*/false).sqrt();
+  const auto reads = m.attr("c2_w").toTensor().pow(2).sum(std::vector<std::int64_t>{0, 2, 3}).sqrt();
+  EXPECT_TRUE(torch::allclose(measured, spread * reads, 1e-4, 1e-6)) << measured << spread * reads;
+}
+
 // The pretrained ImageNet models (when ../shared is beside the checkout): MobileNetV2's
 // residual streams and TF-style padding, SqueezeNet's Fire concatenations.
 TEST(ChannelGraph, PretrainedImageNetModelsPruneWithTheirLogitsKept) {

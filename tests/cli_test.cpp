@@ -119,6 +119,17 @@ TEST(Cli, PruneBelowTheNarrowestWidthsIsOneLineError) {
   EXPECT_FALSE(std::filesystem::exists(dir.file("tiny.pt")));
 }
 
+TEST(Cli, PruneBySensitivityWithoutPhotosIsOneLineError) {
+  testing::TempDir dir;
+  const std::string base = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/cnn_tiny.json";
+  auto r = run_cli("prune --model " + base + " --macs 0.9 --allocation sensitivity --out " + dir.file("tiny.pt"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("needs photos to measure it on (--data)"), std::string::npos) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+  auto bad = run_cli("prune --model " + base + " --allocation greedy --out " + dir.file("tiny.pt"));
+  EXPECT_NE(bad.exit_code, 0);
+}
+
 TEST(Cli, ExportWritesAnOnnxCopyThatOpenCvRuns) {
   testing::TempDir dir;
   const std::string base = std::string(EDGEFLEET_SOURCE_DIR) + "/models/fashion-mnist/mobilenetv2_w035.json";

@@ -27,6 +27,13 @@ struct GraphPruneOptions {
   // Empty: uniform noise, which misjudges them for a real model.
   std::string probe_data;
   int probe_images = 32;
+  // How the budget is shared among groups. Uniform: every prunable group keeps the same
+  // fraction. Sensitivity (needs probe_data): each group alone is cut to 7/8 .. 1/4 of its
+  // width and the change of the answers on the probe photos measured (KL divergence from the
+  // base's); then groups are narrowed one measured step at a time where the step costs the
+  // least change per MAC saved, until the budget is met — groups that matter keep more.
+  enum class Allocation { kUniform, kSensitivity };
+  Allocation allocation = Allocation::kUniform;
 };
 
 struct GraphGroupSummary {
@@ -40,13 +47,14 @@ struct GraphPruneResult {
   std::string card_path;   // the pruned model's card (beside its .pt)
   std::int64_t base_macs = 0, macs = 0;
   std::int64_t base_params = 0, params = 0;
-  double width_fraction = 1.0;  // the uniform fraction of every prunable group kept (before rounding)
+  double width_fraction = 1.0;  // uniform: the fraction of every prunable group kept (before rounding); sensitivity: 0
   std::vector<GraphGroupSummary> groups;
 };
 
-// Keeps, in every prunable group, the same fraction of channels — those of highest saliency
-// (batch-norm spread, else filter L1 norm) — the largest fraction whose MACs fit
-// `macs_fraction` of the base's, and writes OUT.pt and OUT.json (the base card with the new
+// Keeps, in every prunable group, the channels of highest saliency (measured on the probe
+// photos when given, else batch-norm spread, else filter L1 norm) — the same fraction of every
+// group (the largest that fits) or widths allocated by measured sensitivity (options.allocation) — so that
+// the MACs fit `macs_fraction` of the base's, and writes OUT.pt and OUT.json (the base card with the new
 // params, MACs, file and provenance; its input contract unchanged). The kept weights are the
 // base's, not fine-tuned. Fails with unsupported naming an operation the analysis does not
 // know, invalid_argument for a fraction below what the narrowest widths reach.

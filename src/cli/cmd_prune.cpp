@@ -65,6 +65,11 @@ int run(const PruneArgs& args) {
                      {"macs", r.macs},
                      {"base_params", r.base_params},
                      {"params", r.params}};
+  nlohmann::json widths = nlohmann::json::object();
+  for (const auto& g : r.groups) {
+    if (g.prunable) widths[g.name] = {{"channels", g.channels}, {"kept", g.kept}};
+  }
+  out["widths"] = widths;
   if (args.measure) {
     auto card = read_card(r.card_path);
     if (!card) return fail(card.status());
@@ -89,8 +94,11 @@ int run(const PruneArgs& args) {
     rows.push_back({"batch-1 ms", fixed(out["base_ms"].get<double>(), 2), fixed(out["pruned_ms"].get<double>(), 2),
                     fixed(out["speedup"].get<double>(), 2) + "x faster"});
   }
-  std::cout << base->name << ": " << r.groups.size() << " channel groups, " << prunable << " prunable, each kept at "
-            << fixed(100 * r.width_fraction, 1) << "% (rounded to multiples of " << args.options.channel_multiple << ")\n"
+  const std::string shared = args.options.allocation == GraphPruneOptions::Allocation::kSensitivity
+                                 ? "widths allocated by measured sensitivity"
+                                 : "each kept at " + fixed(100 * r.width_fraction, 1) + "%";
+  std::cout << base->name << ": " << r.groups.size() << " channel groups, " << prunable << " prunable, " << shared
+            << " (rounded to multiples of " << args.options.channel_multiple << "; --json lists the widths)\n"
             << format_table({"", "base", "pruned", "pruned / base"}, rows) << r.card_path << " (not fine-tuned)\n";
   return 0;
 }
@@ -108,9 +116,16 @@ Runner add_prune_command(CLI::App& app) {
   prune->add_option("--channel-multiple", args->options.channel_multiple, "Widths are multiples of this")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  prune->add_option("--allocation", args->options.allocation,
+                    "uniform: every group keeps the same fraction; sensitivity: each group cut alone, its answer change "
+                    "measured on --data, the budget spent where it changes the answers least")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, GraphPruneOptions::Allocation>{
+          {"uniform", GraphPruneOptions::Allocation::kUniform}, {"sensitivity", GraphPruneOptions::Allocation::kSensitivity}}))
+      ->capture_default_str();
   prune->add_flag("--measure", args->measure, "Measure batch-1 latency of base and pruned model in this run");
   prune->add_option("--data", args->options.probe_data,
-                    "Photos (an image folder) whose channel means a removed channel leaves behind (default: noise)");
+                    "Photos (an image folder) on which channels are ranked and whose channel means a removed channel "
+                    "leaves behind (default: noise)");
   prune->add_option("--probe-images", args->options.probe_images, "--data: photos used, spread over the folder")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();

@@ -78,6 +78,7 @@ struct CostLayer {
   // running mean of the batch norm that reads its output directly ("" when neither).
   std::string bias, next_running_mean;
   torch::Tensor input_mean;  // per input index (weight dim 1), on the probe batch
+  torch::Tensor input_std;   // the same inputs' standard deviation (over batch and positions)
 };
 
 struct BatchNormUse {
@@ -185,6 +186,7 @@ class Analysis {
         std::vector<std::int64_t> dims = {0};
         for (std::int64_t d = 2; d < t.dim(); ++d) dims.push_back(d);
         means_[originals[i]] = t.mean(dims).to(torch::kFloat);
+        stds_[originals[i]] = t.to(torch::kFloat).var(dims, /*unbiased=*/false).sqrt();
       }
     }
   }
@@ -460,7 +462,10 @@ class Analysis {
     if (bias) use(*bias, 0, out, node);
     layer.out_ids = out;
     layer.bias = bias.value_or("");
-    if (*groups == 1 && means_.count(x)) layer.input_mean = means_.at(x);
+    if (*groups == 1 && means_.count(x)) {
+      layer.input_mean = means_.at(x);
+      layer.input_std = stds_.at(x);
+    }
     KernelUse k;
     k.kind = layer.depthwise ? "dwconv" : "conv";
     k.weights = w.numel();
@@ -524,7 +529,10 @@ class Analysis {
       impl_.kernels.push_back(k);
     }
     layer.bias = bias.value_or("");
-    if (means_.count(x)) layer.input_mean = means_.at(x);
+    if (means_.count(x)) {
+      layer.input_mean = means_.at(x);
+      layer.input_std = stds_.at(x);
+    }
     written_by_[node->output()] = impl_.layers.size();
     impl_.layers.push_back(std::move(layer));
     act_[node->output()] = std::move(out);
@@ -790,6 +798,7 @@ class Analysis {
   std::int64_t probe_batch_ = 1;
   std::unordered_map<const Value*, std::vector<std::int64_t>> shapes_;
   std::unordered_map<const Value*, torch::Tensor> means_;   // per channel (dim 1), over the probe batch
+  std::unordered_map<const Value*, torch::Tensor> stds_;    // the same channels' standard deviations
   std::unordered_map<const Value*, std::size_t> written_by_;  // conv/linear output -> its layer
   std::unordered_map<const Value*, std::vector<int>> act_;
   std::unordered_map<const Value*, std::vector<const Value*>> lists_;
@@ -994,6 +1003,29 @@ std::vector<KernelUse> ChannelGraph::kernels(const std::map<std::string, int>& w
   return out;
 }
 
+namespace {
+
+// Per channel, how far removing it moves its consumers' outputs on the probe inputs: its
+// spread there (what mean folding cannot put back) times the norm of the weights that read
+// it, summed over every conv/linear layer that reads it. Groups no such layer reads score 0.
+GroupScores activation_scores(const ChannelGraph::Impl& impl) {
+  auto scores = zero_scores(impl);
+  for (const auto& l : impl.layers) {
+    if (!l.input_std.defined() || l.depthwise) continue;
+    const auto w = impl.parameters.at(l.weight).to(torch::kFloat);
+    const auto reads = w.reshape({w.size(0), w.size(1), -1}).pow(2).sum(std::vector<std::int64_t>{0, 2}).sqrt();
+    if (reads.size(0) != l.input_std.size(0) || reads.size(0) != static_cast<std::int64_t>(l.in_ids.size())) continue;
+    const auto moved = float_values(reads * l.input_std);
+    for (std::size_t i = 0; i < l.in_ids.size(); ++i) {
+      auto [g, k] = slot_of(impl, l.in_ids[i]);
+      if (g >= 0) scores[static_cast<std::size_t>(g)][static_cast<std::size_t>(k)] += moved[i];
+    }
+  }
+  return scores;
+}
+
+}  // namespace
+
 std::map<std::string, torch::Tensor> ChannelGraph::saliency() const {
   const Impl& impl = *impl_;
   torch::NoGradGuard no_grad;
@@ -1012,6 +1044,17 @@ std::map<std::string, torch::Tensor> ChannelGraph::saliency() const {
     }
   }
   add_writer_norms(impl, scores, from_batch_norm);
+  if (impl.probe.defined()) {
+    // Measured on real inputs, the activations say more than the parameters: a converted
+    // model's batch norms may carry folded filter scales (mean 0, variance 1, any gamma), and a
+    // channel's gamma then says nothing of how much its output varies.
+    const auto measured = activation_scores(impl);
+    for (std::size_t g = 0; g < scores.size(); ++g) {
+      float total = 0;
+      for (float v : measured[g]) total += v;
+      if (total > 0) scores[g] = measured[g];
+    }
+  }
   return prunable_by_name(impl, scores);
 }
 

@@ -80,9 +80,12 @@ class ChannelGraph {
   // The cost with the named groups at the given widths (other groups whole): MACs and
   // parameters exactly as the pruned model would have them; activations of conv/linear layers.
   ArchCost cost(const std::map<std::string, int>& widths = {}) const;
-  // Per prunable group, each channel's importance: the spread of its output through the batch
-  // norms that write it (|gamma| * sqrt(var / (var + eps)), the largest), else the mean L1
-  // norm of the conv/linear rows that write it.
+  // Per prunable group, each channel's importance. Analysed with probe inputs (real photos):
+  // what removing it moves in the conv/linear layers that read it, on those inputs (its
+  // standard deviation there times the L2 norm of the weights reading it, summed over the
+  // readers). Otherwise: the spread of its output through the batch norms that write it
+  // (|gamma| * sqrt(var / (var + eps)), the largest), else the mean L1 norm of the conv/linear
+  // rows that write it.
   std::map<std::string, torch::Tensor> saliency() const;
   // The forward pass as kernels, in graph order (full widths).
   const std::vector<KernelUse>& kernels() const;
