@@ -407,6 +407,14 @@ TEST_F(PortRun, AnAppendedGoalIsAdaptedFromItsPredecessorAndTheRestResumed) {
   EXPECT_EQ(again, std::vector<std::string>(c.goals.size(), "resumed"));
 }
 
+TEST_F(PortRun, SensitivityOnAZooModelIsRefusedSayingWhatItNeeds) {
+  const auto result = run_port(config("sensitivity"), dir_.file("zoo-sensitivity"));
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("a model read through its graph on training photos"), std::string::npos)
+      << result.status().message();
+}
+
 TEST_F(PortRun, AGoalNoArchitectureCanMeetIsRefusedBeforeAnyWork) {
   PortConfig c = config("l1");
   c.goals[0].max_macs = 10;
@@ -479,7 +487,7 @@ def forward(self, x):
 };
 
 TEST_F(PortGraphRun, ABranchingGraphPortsThroughItsChannelGroups) {
-  for (const std::string algorithm : {"l1", "morphnet", "evolution"}) {
+  for (const std::string algorithm : {"l1", "morphnet", "evolution", "sensitivity"}) {
     const PortConfig c = config(algorithm);
     const std::string out = dir_.file("out-" + algorithm);
     auto result = run_port(c, out);

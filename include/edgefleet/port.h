@@ -50,12 +50,13 @@ struct EvolutionKnobs {
 };
 
 // How each goal's model is found: MorphNet's batch-norm-scale sparsity, ChamNet-style width
-// evolution, or one-shot L1-norm filter pruning (the baseline).
-enum class PortAlgorithm { kMorphNet, kEvolution, kL1 };
+// evolution, one-shot L1-norm filter pruning (the baseline), or widths by each channel group's
+// sensitivity measured on the training photos (models read through their graph).
+enum class PortAlgorithm { kMorphNet, kEvolution, kL1, kSensitivity };
 // collective: each goal adapted from its parent in the goal tree; independent: from the base.
 enum class PortMode { kCollective, kIndependent };
 
-// Names as configs and the command line write them: morphnet, evolution, l1; collective,
+// Names as configs and the command line write them: morphnet, evolution, l1, sensitivity; collective,
 // independent; sum, roofline.
 Expected<PortAlgorithm> parse_port_algorithm(const std::string& name);
 std::string port_algorithm_name(PortAlgorithm algorithm);

@@ -6,6 +6,8 @@
 #include <random>
 
 #include "port/adaptation_executor.h"
+
+#include "port/channel_sensitivity.h"
 #include "port/kernel_latency.h"
 
 namespace edgefleet {
@@ -184,6 +186,43 @@ class L1Executor : public AdaptationExecutor {
   double ratio_ = 1.0;
 };
 
+// Widths by measured sensitivity (a model read through its graph, probed with training
+// photos): init measures each group's answer change when cut alone; each adjustment narrows
+// the group where the next step costs the least change per MAC saved.
+class SensitivityExecutor : public AdaptationExecutor {
+ public:
+  explicit SensitivityExecutor(int multiple) : multiple_(multiple) {}
+  void init(const PrunableModel& start, const PortGoal& goal) override {
+    if (!start.graph || !start.graph->probe().defined()) {
+      throw Error(invalid_argument("algorithm sensitivity measures a model read through its graph on training photos: "
+                                   "a zoo model or a model without photos has neither (use l1, evolution or morphnet)"));
+    }
+    start_ = start;
+    goal_ = goal;
+    saliency_ = channel_saliency(start);
+    sensitivity_ = measure_sensitivity(*start.graph, saliency_, start.graph->probe(), multiple_);
+    widths_ = start.graph->widths();
+    exhausted_ = false;
+  }
+  Measurement measure_current(LatencyModel latency) override { return measure(start_, widths_, goal_, latency); }
+  void adjust() override { exhausted_ = !narrow_least_sensitive(*start_.graph, sensitivity_, widths_); }
+  bool finished(bool goal_met) const override { return goal_met || exhausted_; }
+  PrunableModel result() override {
+    std::map<std::string, std::vector<std::int64_t>> keep;
+    for (const auto& [group, width] : widths_) keep[group] = top_channels(saliency_.at(group), width);
+    return prune_channels(start_, keep).value();
+  }
+
+ private:
+  int multiple_;
+  PrunableModel start_;
+  PortGoal goal_;
+  std::map<std::string, torch::Tensor> saliency_;
+  ChannelSensitivity sensitivity_;
+  std::map<std::string, int> widths_;
+  bool exhausted_ = false;
+};
+
 // ChamNet-style evolutionary search over per-group widths: candidates that meet the goal
 // are ranked by an accuracy proxy (the model pruned to its most salient channels, batch norms recalibrated on
 // training images, evaluated on held-out proxy images); the best half is kept and mutated.
@@ -322,6 +361,7 @@ bool meets(const Measurement& m, const PortGoal& goal) {
 std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy) {
   if (config.algorithm == PortAlgorithm::kMorphNet) return std::make_unique<MorphNetExecutor>(config, train);
   if (config.algorithm == PortAlgorithm::kEvolution) return std::make_unique<EvolutionExecutor>(config, train, proxy);
+  if (config.algorithm == PortAlgorithm::kSensitivity) return std::make_unique<SensitivityExecutor>(config.channel_multiple);
   return std::make_unique<L1Executor>(config.channel_multiple);
 }
 

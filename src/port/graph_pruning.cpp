@@ -12,6 +12,7 @@
 #include "model/torchscript_graph.h"
 #include "port/channel_graph.h"
 #include "port/channel_pruning.h"
+#include "port/channel_sensitivity.h"
 
 namespace edgefleet {
 namespace {
@@ -19,81 +20,6 @@ namespace {
 std::map<std::string, int> uniform_widths(const ChannelGraph& graph, double fraction, int multiple) {
   std::map<std::string, int> widths;
   for (const auto& [name, full] : graph.widths()) widths[name] = rounded_width(fraction * full, full, multiple, /*up=*/true);
-  return widths;
-}
-
-torch::Tensor probe_logits(torch::jit::Module module, const torch::Tensor& probe) {
-  torch::NoGradGuard no_grad;
-  module.eval();
-  return module.forward({probe}).toTensor().to(torch::kFloat);
-}
-
-// Per prunable group, the answer change (mean KL divergence of the softmax from the base's, on
-// the probe inputs) with only that group cut to each of kSensitivityLevels of its width (its
-// most salient channels kept), other groups whole: Li et al.'s sensitivity analysis ("Pruning
-// Filters for Efficient ConvNets", 2017). Widths are rounded to `multiple`; a group narrower
-// than two blocks is not cut.
-const double kSensitivityLevels[] = {0.875, 0.75, 0.625, 0.5, 0.375, 0.25};
-
-struct GroupSensitivity {
-  std::vector<int> widths;    // full width first, then narrower ones
-  std::vector<double> loss;   // non-decreasing as the group narrows (0 at full width)
-};
-
-std::map<std::string, GroupSensitivity> sensitivity(const ChannelGraph& graph, const std::map<std::string, torch::Tensor>& saliency,
-                                                    const torch::Tensor& probe, int multiple) {
-  const auto base = torch::log_softmax(probe_logits(graph.module(), probe), 1);
-  std::map<std::string, GroupSensitivity> out;
-  for (const auto& [name, full] : graph.widths()) {
-    GroupSensitivity& s = out[name];
-    s.widths.push_back(full);
-    s.loss.push_back(0.0);
-    if (full < 2 * multiple) continue;
-    for (double level : kSensitivityLevels) {
-      const int width = rounded_width(level * full, full, multiple);
-      if (width >= s.widths.back() || width < multiple) continue;
-      auto pruned = graph.prune({{name, top_channels(saliency.at(name), width)}});
-      if (!pruned) throw Error(pruned.status());
-      const auto log_p = torch::log_softmax(probe_logits(*pruned, probe), 1);
-      const double kl = (base.exp() * (base - log_p)).sum(1).mean().item<double>();
-      s.widths.push_back(width);
-      s.loss.push_back(std::max(kl, s.loss.back()));
-    }
-  }
-  return out;
-}
-
-// Widths whose MACs fit `budget`: from full widths, each step narrows the group whose next
-// measured width costs the least answer change per MAC it saves. Empty when the narrowest
-// measured widths do not fit.
-std::map<std::string, int> sensitivity_widths(const ChannelGraph& graph, const std::map<std::string, GroupSensitivity>& measured,
-                                              double budget) {
-  std::map<std::string, int> widths = graph.widths();
-  std::map<std::string, std::size_t> level;
-  for (const auto& [name, s] : measured) level[name] = 0;
-  auto macs = static_cast<double>(graph.cost(widths).macs);
-  while (macs > budget) {
-    std::string best;
-    double best_ratio = 0, best_macs = 0;
-    for (const auto& [name, s] : measured) {
-      const std::size_t next = level.at(name) + 1;
-      if (next >= s.widths.size()) continue;
-      auto trial = widths;
-      trial[name] = s.widths[next];
-      const auto trial_macs = static_cast<double>(graph.cost(trial).macs);
-      const double saved = macs - trial_macs;
-      if (saved <= 0) continue;
-      const double ratio = (s.loss[next] - s.loss[next - 1]) / saved;
-      if (best.empty() || ratio < best_ratio) {
-        best = name;
-        best_ratio = ratio;
-        best_macs = trial_macs;
-      }
-    }
-    if (best.empty()) return {};
-    widths[best] = measured.at(best).widths[++level[best]];
-    macs = best_macs;
-  }
   return widths;
 }
 
@@ -154,12 +80,17 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
     result.width_fraction = lo;
     if (options.allocation == GraphPruneOptions::Allocation::kSensitivity) {
       if (!probe.defined()) throw Error(invalid_argument("prune: allocating widths by sensitivity needs photos to measure it on (--data)"));
-      widths = sensitivity_widths(*graph, sensitivity(*graph, saliency, probe, options.channel_multiple), budget);
-      result.width_fraction = 0;
-      if (widths.empty()) {
-        throw Error(invalid_argument("prune: " + base.name + " cannot reach " + std::to_string(options.macs_fraction) +
-                                     " of its MACs with each group cut to at most a quarter; allocate uniformly instead"));
+      const auto measured = measure_sensitivity(*graph, saliency, probe, options.channel_multiple);
+      widths = graph->widths();
+      while (static_cast<double>(graph->cost(widths).macs) > budget) {
+        if (!narrow_least_sensitive(*graph, measured, widths)) {
+          std::ostringstream message;
+          message << "prune: " << base.name << " cannot reach " << 100 * options.macs_fraction
+                  << "% of its MACs with each group cut to at most a quarter; allocate uniformly instead";
+          throw Error(invalid_argument(message.str()));
+        }
       }
+      result.width_fraction = 0;
     }
     std::map<std::string, std::vector<std::int64_t>> keep;
     for (const auto& [name, width] : widths) keep[name] = top_channels(saliency.at(name), width);

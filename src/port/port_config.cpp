@@ -22,7 +22,8 @@ using json_fields::read_number;
 using json_fields::read_string;
 
 const NamedValues<PortAlgorithm> kAlgorithms = {
-    {"morphnet", PortAlgorithm::kMorphNet}, {"evolution", PortAlgorithm::kEvolution}, {"l1", PortAlgorithm::kL1}};
+    {"morphnet", PortAlgorithm::kMorphNet}, {"evolution", PortAlgorithm::kEvolution}, {"l1", PortAlgorithm::kL1},
+    {"sensitivity", PortAlgorithm::kSensitivity}};
 const NamedValues<PortMode> kModes = {{"collective", PortMode::kCollective}, {"independent", PortMode::kIndependent}};
 const NamedValues<LatencyModel> kLatencyModels = {{"sum", LatencyModel::kSum}, {"roofline", LatencyModel::kRoofline}};
 
