@@ -271,6 +271,9 @@ TEST(Cli, PipelineProfileFailsOnACorruptPictureInOneLine) {
   auto none = run_cli("pipeline profile --data " + dir.file("pictures"));
   EXPECT_EQ(none.exit_code, 1);
   EXPECT_NE(none.output.find("give a pipeline spec or --fleet"), std::string::npos) << none.output;
+  auto unbound = run_cli("pipeline profile 'resize:opencv,area,model' --data " + dir.file("pictures"));
+  EXPECT_EQ(unbound.exit_code, 1);
+  EXPECT_NE(unbound.output.find("give --model"), std::string::npos) << unbound.output;
 }
 
 TEST(Cli, StabilityRunWritesSummaryAndResumes) {

@@ -121,6 +121,15 @@ struct StageTimes {
   int pictures = 0;
 };
 
+// Whether a resize or crop of `pipeline` takes its size from a model ("model").
+bool sized_by_model(const Pipeline& pipeline) {
+  for (const auto& stage : pipeline.stages) {
+    if (const auto* r = std::get_if<ResizeStage>(&stage); r && r->options.size.from_model) return true;
+    if (const auto* c = std::get_if<CropStage>(&stage); c && c->options.from_model) return true;
+  }
+  return false;
+}
+
 // Times every stage of every pipeline on each picture, one thread (a pipeline's cost as one
 // stability-run worker pays it). A picture a pipeline fails on is an error: a profile of
 // what did not run would mislead.
@@ -146,6 +155,9 @@ int run_profile(const PipelineArgs& args) {
   }
   if (profiles.empty()) return fail(invalid_argument("pipeline profile: give a pipeline spec or --fleet"));
   for (auto& profile : profiles) {
+    if (args.model.empty() && sized_by_model(profile.pipeline)) {
+      return fail(invalid_argument("pipeline profile: " + profile.name + " sizes a stage by the model ('model'): give --model"));
+    }
     // A pixel stage first decodes the file as decode:auto would: timed as its own stage.
     auto& stages = profile.pipeline.stages;
     if (!stages.empty() && !std::holds_alternative<DecodeStage>(stages.front())) stages.insert(stages.begin(), DecodeStage{});
