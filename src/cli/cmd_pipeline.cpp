@@ -29,12 +29,18 @@ struct PipelineArgs {
   std::string json_out;
 };
 
-Expected<Pipeline> pipeline_for(const std::string& spec, const std::string& model) {
-  auto pipeline = parse_pipeline(spec);
-  if (!pipeline || model.empty()) return pipeline;
+// `pipeline` with its 'model' sizes bound to `model`'s input (unchanged when no model is given).
+Expected<Pipeline> bound_to(const Pipeline& pipeline, const std::string& model) {
+  if (model.empty()) return pipeline;
   auto card = resolve_model(model);
   if (!card) return card.status();
-  return bind_to_input(*pipeline, card->input);
+  return bind_to_input(pipeline, card->input);
+}
+
+Expected<Pipeline> pipeline_for(const std::string& spec, const std::string& model) {
+  auto pipeline = parse_pipeline(spec);
+  if (!pipeline) return pipeline;
+  return bound_to(*pipeline, model);
 }
 
 int run_show(const PipelineArgs& args) {
@@ -144,13 +150,9 @@ int run_profile(const PipelineArgs& args) {
     auto fleet = read_fleet(args.fleet);
     if (!fleet) return fail(fleet.status());
     for (const auto& device : *fleet) {
-      Pipeline pipeline = device.environment.pipeline;
-      if (!args.model.empty()) {
-        auto card = resolve_model(args.model);
-        if (!card) return fail(card.status());
-        pipeline = bind_to_input(pipeline, card->input);
-      }
-      profiles.push_back({device.name, pipeline, {}, 0});
+      auto pipeline = bound_to(device.environment.pipeline, args.model);
+      if (!pipeline) return fail(pipeline.status());
+      profiles.push_back({device.name, *pipeline, {}, 0});
     }
   }
   if (profiles.empty()) return fail(invalid_argument("pipeline profile: give a pipeline spec or --fleet"));
