@@ -165,9 +165,7 @@ class L1Executor : public AdaptationExecutor {
   Measurement measure_current(LatencyModel latency) override { return measure(start_, widths(), goal_, latency); }
   void adjust() override { ratio_ *= 0.97; }
   PrunableModel result() override {
-    std::map<std::string, std::vector<std::int64_t>> keep;
-    for (const auto& [group, width] : widths()) keep[group] = top_channels(norms_.at(group), width);
-    return prune_channels(start_, keep).value();
+    return prune_channels(start_, top_channels(norms_, widths())).value();
   }
 
  private:
@@ -208,9 +206,7 @@ class SensitivityExecutor : public AdaptationExecutor {
   void adjust() override { exhausted_ = !narrow_least_sensitive(*start_.graph, sensitivity_, widths_); }
   bool finished(bool goal_met) const override { return goal_met || exhausted_; }
   PrunableModel result() override {
-    std::map<std::string, std::vector<std::int64_t>> keep;
-    for (const auto& [group, width] : widths_) keep[group] = top_channels(saliency_.at(group), width);
-    return prune_channels(start_, keep).value();
+    return prune_channels(start_, top_channels(saliency_, widths_)).value();
   }
 
  private:
@@ -286,9 +282,7 @@ class EvolutionExecutor : public AdaptationExecutor {
     return widths;
   }
   PrunableModel pruned(const std::map<std::string, int>& widths) const {
-    std::map<std::string, std::vector<std::int64_t>> keep;
-    for (const auto& [group, width] : widths) keep[group] = top_channels(norms_.at(group), width);
-    return prune_channels(start_, keep).value();
+    return prune_channels(start_, top_channels(norms_, widths)).value();
   }
   Candidate score(std::map<std::string, int> widths) {
     Candidate c;

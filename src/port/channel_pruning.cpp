@@ -309,4 +309,11 @@ std::vector<std::int64_t> top_channels(const torch::Tensor& score, int width) {
   return std::vector<std::int64_t>(index.data_ptr<std::int64_t>(), index.data_ptr<std::int64_t>() + k);
 }
 
+std::map<std::string, std::vector<std::int64_t>> top_channels(const std::map<std::string, torch::Tensor>& score,
+                                                              const std::map<std::string, int>& widths) {
+  std::map<std::string, std::vector<std::int64_t>> keep;
+  for (const auto& [group, width] : widths) keep[group] = top_channels(score.at(group), width);
+  return keep;
+}
+
 }  // namespace edgefleet

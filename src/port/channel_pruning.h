@@ -72,5 +72,8 @@ int rounded_width(double width, int full, int multiple, bool up = false);
 
 // The `width` channels of highest `score`, ascending.
 std::vector<std::int64_t> top_channels(const torch::Tensor& score, int width);
+// Per group of `widths`, its channels of highest score (`score` by group name), as above.
+std::map<std::string, std::vector<std::int64_t>> top_channels(const std::map<std::string, torch::Tensor>& score,
+                                                              const std::map<std::string, int>& widths);
 
 }  // namespace edgefleet

@@ -92,9 +92,7 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
       }
       result.width_fraction = 0;
     }
-    std::map<std::string, std::vector<std::int64_t>> keep;
-    for (const auto& [name, width] : widths) keep[name] = top_channels(saliency.at(name), width);
-    auto pruned = graph->prune(keep);
+    auto pruned = graph->prune(top_channels(saliency, widths));
     if (!pruned) throw Error(pruned.status());
     const ArchCost cost = graph->cost(widths);
     result.macs = cost.macs;

@@ -145,9 +145,7 @@ Expected<MultiBranchBuild> build_multi_branch(const MultiBranchOptions& options,
     for (std::size_t j = 0; j < options.budgets.size(); ++j) {
       const auto widths = widths_for_budget(source.spec, groups, static_cast<std::int64_t>(options.budgets[j] * static_cast<double>(source_macs)),
                                             options.channel_multiple);
-      std::map<std::string, std::vector<std::int64_t>> keep;
-      for (const auto& [group, width] : widths) keep[group] = top_channels(saliency.at(group), width);
-      PrunableModel branch = prune_channels(source, keep).value();
+      PrunableModel branch = prune_channels(source, top_channels(saliency, widths)).value();
       train_steps(branch.module, train, options.finetune, options.seed + j, teacher_of(source.module, options.finetune.temperature), frozen);
       copy_base(source.module, branch.module, base_layers, layers);  // running statistics moved while tuning
       const std::string prefix = "b" + std::to_string(j) + "_";
