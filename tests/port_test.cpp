@@ -1,5 +1,6 @@
 // Porting: the cost model, the goal tree, structured pruning with physical removal, the
 // config's errors, and `run_port` end to end on Fashion-MNIST.
+#include <algorithm>
 #include <map>
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@
 #include "edgefleet/latency_predictor.h"
 #include "edgefleet/port.h"
 #include "edgefleet/zoo.h"
+#include "port/adaptation_executor.h"
 #include "port/channel_pruning.h"
 #include "test_support.h"
 #include "zoo/module_builder.h"
@@ -159,6 +161,38 @@ TEST(ChannelPruning, RejectsUnknownGroupsAndBadChannelLists) {
   EXPECT_EQ(prune_channels(model, {{group, {}}}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(prune_channels(model, {{group, {1, 0}}}).status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(prune_channels(model, {{group, {0, 100000}}}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A start already narrowed to two blocks per group (a parent goal's model): cutting every group
+// by one ratio would halve them all at once (a quarter of the MACs); a block at a time lands
+// just under the budget.
+TEST(L1Executor, NarrowsOneBlockAtATimeSoANarrowStartLandsNearItsBudget) {
+  const auto& entry = *std::find_if(builtin_zoo().begin(), builtin_zoo().end(), [](const ZooEntry& e) { return e.name == "cnn_plain"; });
+  PrunableModel base{entry.arch, build_module(entry.arch, 7)};
+  base.module.eval();
+  std::map<std::string, int> sixteen = group_widths(base);
+  for (auto& [group, width] : sixteen) width = std::min(width, 16);
+  const PrunableModel start = prune_channels(base, top_channels(filter_l1_norms(base), sixteen)).value();
+  PortGoal goal;
+  goal.name = "child";
+  const std::int64_t start_macs = measure(start, {}, goal, LatencyModel::kSum).cost.macs;
+  goal.max_macs = start_macs * 85 / 100;
+
+  PortConfig config;
+  config.algorithm = PortAlgorithm::kL1;
+  const TrainingData none;
+  auto executor = make_executor(config, none, none);
+  executor->init(start, goal);
+  int steps = 0;
+  while (!executor->finished(meets(executor->measure_current(LatencyModel::kSum), goal)) && steps < 1000) {
+    executor->adjust();
+    ++steps;
+  }
+  const PrunableModel child = executor->result();
+  const std::int64_t macs = measure(child, {}, goal, LatencyModel::kSum).cost.macs;
+  EXPECT_LE(macs, *goal.max_macs);
+  EXPECT_GT(macs, start_macs / 2);
+  for (const auto& [group, width] : group_widths(child)) EXPECT_EQ(width % 8, 0) << group;
 }
 
 TEST(GoalTree, HangsEachGoalUnderAnImmediatePredecessorAsInTheMistifyFigure) {
@@ -548,6 +582,15 @@ TEST_F(PortGraphRun, ChainedFineTuningAlongTheTreeRunsAndResumes) {
   ASSERT_TRUE(again) << again.status().to_string();
   EXPECT_EQ(stages, std::vector<std::string>(2, "resumed"));
   EXPECT_EQ(again->goals[1].finetune_steps, result->goals[1].finetune_steps);
+  // A goal the parent's fine-tuned model already meets (g70's MACs, any parameter count) is
+  // that model, taken as it is: no fine-tuning.
+  j["goals"].push_back({{"name", "g70-any-params"}, {"max_macs", base_macs_ * 7 / 10}, {"max_params", 1000000000}});
+  auto appended = run_port(port_config_from_json(j, "test", builtin_fleet_dir()).value(), dir_.file("chained-appended"));
+  ASSERT_TRUE(appended) << appended.status().to_string();
+  ASSERT_EQ(appended->goals[2].parent, "g70");
+  EXPECT_EQ(appended->goals[2].finetune_steps, 0);
+  EXPECT_EQ(appended->goals[2].cost.macs, appended->goals[0].cost.macs);
+  EXPECT_EQ(appended->goals[2].accuracy, appended->goals[0].accuracy);
   // Too few training images to hold some out for the plateau: refused with the reason.
   j["evolution"]["proxy_images"] = 1000;
   auto refused = run_port(port_config_from_json(j, "test", builtin_fleet_dir()).value(), dir_.file("refused"));

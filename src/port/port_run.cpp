@@ -379,9 +379,14 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       if (on_progress) on_progress({goal.name, "adapted", r.adapt_seconds});
       if (has_children && !config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
 
+      // A goal its parent's fine-tuned model already meets is that model: the executor removed
+      // nothing (and MorphNet did not train), so there is nothing to recover.
+      const bool parent_as_is = parent >= 0 && config.finetune_from_parent && group_widths(model) == group_widths(start) &&
+                                (config.algorithm != PortAlgorithm::kMorphNet || steps == 0);
       const auto tune_started = std::chrono::steady_clock::now();
-      r.finetune_steps = train_steps(model.module, tune, config.finetune, config.seed + static_cast<std::uint64_t>(index),
-                                     teacher_of(base.module, config.finetune.temperature), {}, plateau ? &proxy : nullptr);
+      r.finetune_steps = parent_as_is ? 0
+                                      : train_steps(model.module, tune, config.finetune, config.seed + static_cast<std::uint64_t>(index),
+                                                    teacher_of(base.module, config.finetune.temperature), {}, plateau ? &proxy : nullptr);
       r.finetune_seconds = seconds_since(tune_started);
       if (has_children && config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
       if (on_progress) on_progress({goal.name, "fine-tuned", r.finetune_seconds});
@@ -410,7 +415,7 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       card.macs = r.cost.macs;
       card.accuracy = AccuracyRecord{data.eval_name, static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
       card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", port_algorithm_name(config.algorithm)},
-                       {"mode", port_mode_name(config.mode)}, {"finetune_steps", config.finetune.steps}};
+                       {"mode", port_mode_name(config.mode)}, {"finetune_steps", r.finetune_steps}};
       card.provenance = {{"ported_by", "edgefleet port"}, {"libtorch", TORCH_VERSION}};
       // The source card's measurements and notes describe the source model, not this one.
       card.latency_ms = nullptr;
