@@ -9,9 +9,13 @@
 #   baseline        optional: --fleet phones through BASELINE_BIN, an edgefleet built from an
 #                   earlier commit (the same fleet, before this code's speed-ups); its fleet
 #                   copy drops the options that build cannot read (the HEIF preset).
+#   issue's code    optional: builtin-phones through ISSUE_BIN, an edgefleet built from the
+#                   commit the issue measured (3ce44b0, before the phones fleet existed): the
+#                   issue's "3x faster per photo-environment than today's code on the same
+#                   photos", in one run.
 # builtin-phones and phones are not like for like: the two fleets' captures do different
 # work; the ratio says what a user of each pays per photo.
-# Usage: [BASELINE_BIN=path/to/old/edgefleet] bench/phones_lab_speed.sh [N=60] [DATA=../shared/imagenet/images]
+# Usage: [BASELINE_BIN=old/edgefleet] [ISSUE_BIN=older/edgefleet] bench/phones_lab_speed.sh [N=60] [DATA=../shared/imagenet/images]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-60}
@@ -28,20 +32,27 @@ rate() {  # NAME BINARY ARGS... -> evaluations per second
   shift 2
   local started
   started=$(date +%s.%N)
-  "$binary" stability run --model "$model" --data "$data" --limit "$n" --out "$out/run-$name" "$@" > /dev/null 2>&1
+  if ! "$binary" stability run --model "$model" --data "$data" --limit "$n" --out "$out/run-$name" "$@" > "$out/$name.log" 2>&1; then
+    echo "phones_lab_speed: the $name run failed: $(tail -1 "$out/$name.log")" >&2
+    exit 1
+  fi
   /usr/bin/python3 -c "import sys; print(f'{$n * 5 / ($(date +%s.%N) - $started):.2f}')"
 }
 old=$(rate builtin-phones "$build/edgefleet" --fleet "$out/builtin-phones")
 new=$(rate phones "$build/edgefleet" --fleet phones)
+rows=("builtin-phones (the five phones of fleet/), this build|$old")
 if [[ -n "${BASELINE_BIN:-}" ]]; then
   mkdir -p "$out/phones-then"
   for f in fleet/phones/*.json; do sed 's/,preset=ultrafast//g' "$f" > "$out/phones-then/$(basename "$f")"; done
-  then=$(rate phones-then "$BASELINE_BIN" --fleet "$out/phones-then")
-  echo "| photos | builtin-phones evals/s | phones evals/s | phones / builtin-phones | phones at the baseline build evals/s | phones / baseline |"
-  echo "|---|---|---|---|---|---|"
-  /usr/bin/python3 -c "print(f'| $n | $old | $new | {$new / $old:.2f}x | $then | {$new / $then:.2f}x |')"
-else
-  echo "| photos | builtin-phones evals/s | phones evals/s | phones / builtin-phones |"
-  echo "|---|---|---|---|"
-  /usr/bin/python3 -c "print(f'| $n | $old | $new | {$new / $old:.2f}x |')"
+  rows+=("phones, BASELINE_BIN|$(rate phones-then "$BASELINE_BIN" --fleet "$out/phones-then")")
 fi
+if [[ -n "${ISSUE_BIN:-}" ]]; then
+  rows+=("builtin-phones, ISSUE_BIN (the issue's code)|$(rate issue "$ISSUE_BIN" --fleet "$out/builtin-phones")")
+fi
+echo "$n photos; --fleet phones through this build: $new evaluations/s"
+echo
+echo "| compared with | evals/s | phones / it |"
+echo "|---|---|---|"
+for row in "${rows[@]}"; do
+  /usr/bin/python3 -c "print(f'| ${row%%|*} | ${row##*|} | {$new / ${row##*|}:.2f}x |')"
+done

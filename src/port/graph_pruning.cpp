@@ -58,8 +58,6 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
     result.base_params = full.params;
     const double budget = options.macs_fraction * static_cast<double>(full.macs);
     const auto saliency = graph->saliency();
-    // The largest uniform fraction whose rounded widths fit the budget.
-    double lo = 0.0, hi = 1.0;
     const auto narrowest_macs = static_cast<double>(graph->cost(uniform_widths(*graph, 0.0, options.channel_multiple)).macs);
     if (narrowest_macs > budget) {
       const double narrowest = narrowest_macs / static_cast<double>(full.macs);
@@ -68,16 +66,7 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
               << options.channel_multiple << ") keep " << std::setprecision(3) << 100 * narrowest << "%";
       throw Error(invalid_argument(message.str()));
     }
-    for (int step = 0; step < 40; ++step) {
-      const double mid = (lo + hi) / 2;
-      if (static_cast<double>(graph->cost(uniform_widths(*graph, mid, options.channel_multiple)).macs) <= budget) {
-        lo = mid;
-      } else {
-        hi = mid;
-      }
-    }
-    std::map<std::string, int> widths = uniform_widths(*graph, lo, options.channel_multiple);
-    result.width_fraction = lo;
+    std::map<std::string, int> widths;
     if (options.allocation == GraphPruneOptions::Allocation::kSensitivity) {
       if (!probe.defined()) throw Error(invalid_argument("prune: allocating widths by sensitivity needs photos to measure it on (--data)"));
       const auto measured = measure_sensitivity(*graph, saliency, probe, options.channel_multiple);
@@ -91,6 +80,19 @@ Expected<GraphPruneResult> prune_model_graph(const ModelCard& base, const GraphP
         }
       }
       result.width_fraction = 0;
+    } else {
+      // The largest uniform fraction whose rounded widths fit the budget.
+      double lo = 0.0, hi = 1.0;
+      for (int step = 0; step < 40; ++step) {
+        const double mid = (lo + hi) / 2;
+        if (static_cast<double>(graph->cost(uniform_widths(*graph, mid, options.channel_multiple)).macs) <= budget) {
+          lo = mid;
+        } else {
+          hi = mid;
+        }
+      }
+      widths = uniform_widths(*graph, lo, options.channel_multiple);
+      result.width_fraction = lo;
     }
     auto pruned = graph->prune(top_channels(saliency, widths));
     if (!pruned) throw Error(pruned.status());
