@@ -19,7 +19,10 @@ start=$SECONDS
 echo "Calibrated in $((SECONDS - start)) s ($threads threads, $kernels kernels per type, $networks random networks):"
 echo
 sed -n '/^kernel/,$p' "$out/calibrate.log" | sed '$d' | sed 's/^/    /'
-jq -r '.latency_model.context // empty | "    in context: scale and ms per kernel: " + ([.types | to_entries[] | "\(.key) \(.value.scale * 100 | round / 100) \(.value.ms_per_kernel * 10000 | round / 10000)"] | join(", ")) + "; call \(.call_ms * 1000 | round / 1000) ms"' "$out/latency.json"
+for graph in optimised frozen; do
+  path=$([[ $graph == optimised ]] && echo '.latency_model' || echo '.latency_model.frozen')
+  jq -r --arg graph "$graph" "$path.context // empty | select(.types | length > 0) | \"    in context, \(\$graph) graph (\(.networks) networks): scale and ms per kernel: \" + ([.types | to_entries[] | \"\(.key) \(.value.scale * 100 | round / 100) \(.value.ms_per_kernel * 10000 | round / 10000)\"] | join(\", \")) + \"; call \(.call_ms * 1000 | round / 1000) ms\"" "$out/latency.json"
+done
 echo
 models=()
 for m in mobilenet_v2_1.0 squeezenet1_1 mobilenet_v1_0.25 mobilenet_v1_0.75 tiny_darknet; do
@@ -42,18 +45,22 @@ for base in mobilenetv2_w100 resnet_s cnn_plain; do
     models+=("$out/$base-$f.json")
   done
 done
-echo "| model | predicted ms | measured ms | error |"
-echo "|---|---:|---:|---:|"
+echo "| model | graph | predicted ms | measured ms | error |"
+echo "|---|---|---:|---:|---:|"
 : >"$out/errors"
 for card in "${models[@]}"; do
   "$edgefleet" device predict --latency-model "$out/latency.json" --model "$card" --measure --json >"$out/one.json"
-  jq -r '"| \(.model) | \(.predicted_ms * 1000 | round / 1000) | \(.measured_ms * 1000 | round / 1000) | \(.error * 1000 | round / 10)% |"' "$out/one.json"
-  jq -r '.error' "$out/one.json" >>"$out/errors"
+  jq -r '"| \(.model) | \(.graph) | \(.predicted_ms * 1000 | round / 1000) | \(.measured_ms * 1000 | round / 1000) | \(.error * 1000 | round / 10)% |"' "$out/one.json"
+  jq -r '"\(.graph) \(.error)"' "$out/one.json" >>"$out/errors"
 done
 echo
 /usr/bin/python3 - "$out/errors" <<'PY'
 import sys
-e = [abs(float(x)) for x in open(sys.argv[1])]
-within = sum(x <= 0.10 for x in e)
-print(f"Within ±10%: {within} of {len(e)} ({100 * within / len(e):.1f}%); median |error| {100 * sorted(e)[len(e) // 2]:.1f}%.")
+rows = [line.split() for line in open(sys.argv[1])]
+def line(label, e):
+    within = sum(x <= 0.10 for x in e)
+    print(f"{label}within ±10%: {within} of {len(e)} ({100 * within / len(e):.1f}%); median |error| {100 * sorted(e)[len(e) // 2]:.1f}%.")
+line("All models: ", [abs(float(x)) for _, x in rows])
+for graph in sorted({g for g, _ in rows}):
+    line(f"{graph} graph: ", [abs(float(x)) for g, x in rows if g == graph])
 PY

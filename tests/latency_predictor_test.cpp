@@ -16,7 +16,7 @@ namespace {
 LatencyPredictor flat_predictor(double ms) {
   LatencyPredictor p;
   for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"}) {
-    p.coefficients[type] = {ms, 0.0, 0.0, 0.0};
+    p.optimized.coefficients[type] = {ms, 0.0, 0.0, 0.0};
   }
   return p;
 }
@@ -25,29 +25,48 @@ TEST(LatencyPredictor, InContextEachTypeIsScaledAndChargedPerKernel) {
   testing::TempDir dir;
   const ModelCard card = save_scripted_classifier(residual_net(), dir.path(), "residual", 5);  // two 3x3 convs, one add
   LatencyPredictor p = flat_predictor(0.1);
-  const double isolated = predict_latency_ms(p, card).value();
+  const double isolated = predict_latency_ms(p, card, InferenceGraph::kOptimized).value();
   EXPECT_GT(isolated, 0.3);  // at least the two convs and the add
 
-  for (const auto& [type, c] : p.coefficients) p.context[type] = {1.0, 0.0};
-  p.context_call_ms = 0.5;
-  EXPECT_NEAR(predict_latency_ms(p, card).value(), isolated + 0.5, 1e-9);
-  p.context["convkxk"] = {2.0, 0.0};  // the convs count twice
-  EXPECT_NEAR(predict_latency_ms(p, card).value(), isolated + 0.5 + 0.2, 1e-9);
-  p.context["add"] = {1.0, 0.05};     // and the add pays 0.05 ms more
-  const double in_context = predict_latency_ms(p, card).value();
+  for (const auto& [type, c] : p.optimized.coefficients) p.optimized.context[type] = {1.0, 0.0};
+  p.optimized.context_call_ms = 0.5;
+  EXPECT_NEAR(predict_latency_ms(p, card, InferenceGraph::kOptimized).value(), isolated + 0.5, 1e-9);
+  p.optimized.context["convkxk"] = {2.0, 0.0};  // the convs count twice
+  EXPECT_NEAR(predict_latency_ms(p, card, InferenceGraph::kOptimized).value(), isolated + 0.5 + 0.2, 1e-9);
+  p.optimized.context["add"] = {1.0, 0.05};     // and the add pays 0.05 ms more
+  const double in_context = predict_latency_ms(p, card, InferenceGraph::kOptimized).value();
   EXPECT_NEAR(in_context, isolated + 0.5 + 0.2 + 0.05, 1e-9);
 
   // The JSON form predicts the same.
   const auto read = latency_predictor_from_json(latency_predictor_to_json(p), "test").value();
-  EXPECT_NEAR(predict_latency_ms(read, card).value(), in_context, 1e-9);
+  EXPECT_NEAR(predict_latency_ms(read, card, InferenceGraph::kOptimized).value(), in_context, 1e-9);
+}
+
+// A model is priced by the predictors of the graph it runs; a latency model without frozen-graph
+// predictors (written before they were timed) prices both graphs with the optimised ones.
+TEST(LatencyPredictor, EachGraphIsPricedByItsOwnPredictors) {
+  testing::TempDir dir;
+  const ModelCard card = save_scripted_classifier(residual_net(), dir.path(), "residual", 5);
+  LatencyPredictor p = flat_predictor(0.1);
+  const double optimized = predict_latency_ms(p, card, InferenceGraph::kOptimized).value();
+  EXPECT_NEAR(predict_latency_ms(p, card, InferenceGraph::kFrozen).value(), optimized, 1e-12);
+  p.frozen = flat_predictor(0.3).optimized;
+  const double frozen = predict_latency_ms(p, card, InferenceGraph::kFrozen).value();
+  EXPECT_NEAR(frozen, 3 * optimized, 1e-9);
+  const auto read = latency_predictor_from_json(latency_predictor_to_json(p), "test").value();
+  EXPECT_NEAR(predict_latency_ms(read, card, InferenceGraph::kFrozen).value(), frozen, 1e-9);
+  EXPECT_NEAR(predict_latency_ms(read, card, InferenceGraph::kOptimized).value(), optimized, 1e-9);
+  // Without a graph named, the one the model's Classifier runs.
+  const double chosen = predict_latency_ms(p, card).value();
+  EXPECT_TRUE(std::abs(chosen - optimized) < 1e-9 || std::abs(chosen - frozen) < 1e-9) << chosen;
 }
 
 TEST(LatencyPredictor, AModelWithAKernelTheModelLacksIsRefusedByName) {
   testing::TempDir dir;
   const ModelCard card = save_scripted_classifier(residual_net(), dir.path(), "residual", 5);
   LatencyPredictor p = flat_predictor(0.1);
-  p.coefficients.erase("add");
-  const auto predicted = predict_latency_ms(p, card);
+  p.optimized.coefficients.erase("add");
+  const auto predicted = predict_latency_ms(p, card, InferenceGraph::kOptimized);
   ASSERT_FALSE(predicted);
   EXPECT_NE(predicted.status().message().find("no 'add' kernel"), std::string::npos);
   EXPECT_EQ(latency_predictor_from_json(nlohmann::json{{"kernels", 3}}, "x.json").status().code(), StatusCode::kInvalidArgument);

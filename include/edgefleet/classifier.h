@@ -24,6 +24,10 @@ struct ModelCost {
   std::int64_t macs = 0;  // multiply-accumulates for one input
 };
 
+// The TorchScript graph a classifier runs: frozen with libtorch's inference optimisations
+// (oneDNN layouts, fused activations), or frozen only (conv+BN folded).
+enum class InferenceGraph { kNone, kOptimized, kFrozen };
+
 class Classifier {
  public:
   virtual ~Classifier() = default;
@@ -37,6 +41,11 @@ class Classifier {
   // Returns n * classes logits, row-major; fails with invalid_argument on a bad n, or
   // internal when the engine throws.
   virtual Expected<std::vector<float>> infer(const float* batch, int n) = 0;
+
+  // The graph a batch of one runs (what a latency model must predict): kFrozen when the
+  // optimised graph disagreed with it or ran a batch of one slower at load; kNone for other
+  // engines, unoptimised loads and simulated settings.
+  virtual InferenceGraph batch1_graph() const { return InferenceGraph::kNone; }
 
   // Counts parameters and MACs from the loaded model itself (not from the card).
   virtual Expected<ModelCost> cost() = 0;

@@ -26,6 +26,9 @@ struct PortGoal {
   // The device's measured latency model (its profile's latency_model section), when it has
   // one: it prices max_latency_ms instead of the analytic model on `hardware`.
   std::shared_ptr<const LatencyPredictor> latency_predictor;
+  // The graph latency_predictor prices: run_port sets the one the base model's Classifier
+  // runs a batch of one on (kNone: the optimised graph's predictors).
+  InferenceGraph latency_graph = InferenceGraph::kNone;
   std::optional<std::int64_t> max_macs;
   std::optional<std::int64_t> max_params;
   std::optional<double> max_memory_mb;   // weights + peak activations

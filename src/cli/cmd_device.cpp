@@ -40,15 +40,24 @@ int run_calibrate(const DeviceArgs& args) {
   } catch (const Error& e) {
     return fail(e.status());
   }
+  const GraphLatency& optimized = predictor->optimized;
+  const GraphLatency& frozen = predictor->frozen;
   std::vector<std::vector<std::string>> rows;
-  for (const auto& [key, samples] : predictor->samples) {
-    rows.push_back({key, std::to_string(samples), fixed(100 * predictor->fit_error.at(key), 1)});
+  for (const auto& [key, samples] : optimized.samples) {
+    rows.push_back({key, std::to_string(samples), fixed(100 * optimized.fit_error.at(key), 1),
+                    frozen.fit_error.count(key) ? fixed(100 * frozen.fit_error.at(key), 1) : "-"});
   }
-  std::cout << format_table({"kernel", "timed", "median fit error %"}, rows) << "call overhead " << fixed(predictor->call_overhead_ms, 4)
-            << " ms, " << predictor->threads << " threads\n";
-  if (predictor->networks > 0) {
-    std::cout << "in context: " << predictor->networks << " random networks, median fit error "
-              << fixed(100 * predictor->network_fit_error, 1) << "%\n";
+  std::cout << format_table({"kernel", "timed", "optimised graph: median fit error %", "frozen graph: median fit error %"}, rows)
+            << "call overhead " << fixed(optimized.call_overhead_ms, 4) << " ms (optimised), " << fixed(frozen.call_overhead_ms, 4)
+            << " ms (frozen), " << predictor->threads << " threads\n";
+  for (const auto& [name, g] : {std::pair<std::string, const GraphLatency*>{"optimised", &optimized}, {"frozen", &frozen}}) {
+    if (g->networks == 0) continue;
+    std::cout << "in context, " << name << " graph: " << g->networks << " random networks ran it, ";
+    if (g->context.empty()) {
+      std::cout << "too few to fit (isolated kernels serve)\n";
+    } else {
+      std::cout << "median fit error " << fixed(100 * g->network_fit_error, 1) << "%\n";
+    }
   }
   std::cout << args.out << "\n";
   return 0;
@@ -62,14 +71,19 @@ int run_predict(const DeviceArgs& args) {
   if (!predictor) return fail(predictor.status());
   auto card = resolve_model(args.model);
   if (!card) return fail(card.status());
-  auto predicted = predict_latency_ms(*predictor, *card);
+  // Predicted for the graph this load of the model runs, and measured on the same load.
+  LoadOptions load;
+  load.threads = predictor->threads;
+  auto classifier = load_classifier(*card, load);
+  if (!classifier) return fail(classifier.status());
+  const InferenceGraph graph = (*classifier)->batch1_graph();
+  auto predicted = predict_latency_ms(*predictor, *card, graph);
   if (!predicted) return fail(predicted.status());
-  nlohmann::json out{{"model", card->name}, {"threads", predictor->threads}, {"predicted_ms", *predicted}};
+  nlohmann::json out{{"model", card->name},
+                     {"threads", predictor->threads},
+                     {"graph", graph == InferenceGraph::kFrozen ? "frozen" : "optimized"},
+                     {"predicted_ms", *predicted}};
   if (args.measure) {
-    LoadOptions load;
-    load.threads = predictor->threads;
-    auto classifier = load_classifier(*card, load);
-    if (!classifier) return fail(classifier.status());
     std::vector<double> medians;
     for (int r = 0; r < args.rounds; ++r) {
       auto stats = measure_latency(**classifier, 1, 3, 20);
@@ -85,7 +99,7 @@ int run_predict(const DeviceArgs& args) {
   } else {
     std::cout << card->name << ": predicted " << fixed(*predicted, 3) << " ms";
     if (args.measure) std::cout << ", measured " << fixed(out["measured_ms"].get<double>(), 3) << " ms (" << fixed(100 * out["error"].get<double>(), 1) << "%)";
-    std::cout << " at " << predictor->threads << " threads\n";
+    std::cout << " at " << predictor->threads << " threads, " << out["graph"].get<std::string>() << " graph\n";
   }
   return 0;
 }

@@ -17,16 +17,18 @@ class TorchScriptClassifier final : public Classifier {
   // `small_batch` (optional) serves batches below kSmallBatch: for tiny models the plain
   // frozen graph beats the optimised one, whose layout conversions cost more than they save.
   TorchScriptClassifier(ModelCard card, torch::jit::Module module, std::optional<torch::jit::Module> small_batch,
-                        std::string engine)
+                        std::string engine, InferenceGraph graph)
       : card_(std::move(card)),
         module_(std::move(module)),
         small_batch_(std::move(small_batch)),
-        engine_(std::move(engine)) {}
+        engine_(std::move(engine)),
+        graph_(small_batch_ ? InferenceGraph::kFrozen : graph) {}
 
   static constexpr int kSmallBatch = 8;
 
   const ModelCard& card() const override { return card_; }
   std::string engine() const override { return engine_; }
+  InferenceGraph batch1_graph() const override { return graph_; }
 
   Expected<std::vector<float>> infer(const float* batch, int n) override {
     if (n <= 0) return invalid_argument("infer: batch size must be positive, got " + std::to_string(n));
@@ -70,6 +72,7 @@ class TorchScriptClassifier final : public Classifier {
   torch::jit::Module module_;
   std::optional<torch::jit::Module> small_batch_;
   std::string engine_;
+  InferenceGraph graph_;
 };
 
 // Whether `a` runs batch 1 faster than `b`: interleaved runs (so both see the same machine
@@ -214,17 +217,20 @@ Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCar
     auto simulated = simulated_module(module, card, options);
     if (!simulated) return simulated.status();
     return std::unique_ptr<Classifier>(std::make_unique<TorchScriptClassifier>(card, std::move(simulated->first), std::nullopt,
-                                                                               std::move(simulated->second)));
+                                                                               std::move(simulated->second), InferenceGraph::kNone));
   }
   std::string engine = "libtorch-unoptimized";
+  InferenceGraph graph = InferenceGraph::kNone;
   std::optional<torch::jit::Module> small_batch;
   if (options.optimize) {
     if (auto graphs = inference_graphs(module)) {
       engine = "libtorch";
+      graph = InferenceGraph::kOptimized;
       try {
         if (!optimized_agrees(graphs->frozen, graphs->optimized, card.input)) {
           graphs->optimized = graphs->frozen;  // every batch runs the frozen graph
           engine = "libtorch (frozen graph: the optimised one disagreed with it)";
+          graph = InferenceGraph::kFrozen;
         } else if (faster_at_batch1(graphs->frozen, graphs->optimized, card.input)) {
           // Keep the frozen-only graph for small batches where it measured faster (tiny models).
           small_batch = graphs->frozen;
@@ -235,7 +241,7 @@ Expected<std::unique_ptr<Classifier>> load_torchscript_classifier(const ModelCar
       module = std::move(graphs->optimized);
     }
   }
-  auto classifier = std::make_unique<TorchScriptClassifier>(card, std::move(module), std::move(small_batch), std::move(engine));
+  auto classifier = std::make_unique<TorchScriptClassifier>(card, std::move(module), std::move(small_batch), std::move(engine), graph);
   return std::unique_ptr<Classifier>(std::move(classifier));
 }
 

@@ -349,7 +349,7 @@ Measurement measure(const PrunableModel& model, const std::map<std::string, int>
   m.cost = cost_at(model, widths);
   if (!goal.max_latency_ms) return m;
   if (goal.latency_predictor) {
-    m.latency_ms = predicted_kernels_ms(*goal.latency_predictor, kernels_at(model, widths)).value();
+    m.latency_ms = predicted_kernels_ms(*goal.latency_predictor, kernels_at(model, widths), goal.latency_graph).value();
   } else {
     m.latency_ms = estimated_latency_ms(m.cost, goal.hardware, latency).value();
   }

@@ -10,7 +10,7 @@
 
 namespace edgefleet {
 
-// Batch-1 ms. Fails with invalid_argument for a kernel type the latency model lacks.
-Expected<double> predicted_kernels_ms(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels);
+// Batch-1 ms on `graph`. Fails with invalid_argument for a kernel type the latency model lacks.
+Expected<double> predicted_kernels_ms(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels, InferenceGraph graph);
 
 }  // namespace edgefleet

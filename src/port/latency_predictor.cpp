@@ -35,24 +35,39 @@ std::string predictor_key(const KernelUse& k) {
   return k.kind;
 }
 
-// Median ms of one forward through the graph the classifier runs (frozen, optimised).
-double time_kernel(Module module, const torch::Tensor& input) {
-  module.eval();
-  Module to_optimize = torch::jit::freeze(module.clone());
-  Module frozen = torch::jit::optimize_for_inference(to_optimize);
+// Median ms of one forward through a graph.
+double median_forward_ms(Module& graph, const torch::Tensor& input) {
   torch::InferenceMode guard;
-  for (int i = 0; i < 3; ++i) frozen.forward({input});
+  for (int i = 0; i < 3; ++i) graph.forward({input});
   auto start = std::chrono::steady_clock::now();
-  frozen.forward({input});
+  graph.forward({input});
   const double once = std::max(seconds_since(start), 1e-6);
   const int runs = std::clamp(static_cast<int>(0.02 / once), 5, 400);
   std::vector<double> per_run;
   for (int repeat = 0; repeat < 5; ++repeat) {
     start = std::chrono::steady_clock::now();
-    for (int i = 0; i < runs; ++i) frozen.forward({input});
+    for (int i = 0; i < runs; ++i) graph.forward({input});
     per_run.push_back(seconds_since(start) * 1e3 / runs);
   }
   return median_of(per_run);
+}
+
+// A kernel's ms on each graph the Classifier may run: frozen (conv+bn folded), and frozen
+// then optimised for inference.
+struct GraphTimes {
+  double optimized = 0.0;
+  double frozen = 0.0;
+};
+
+GraphTimes time_kernel(Module module, const torch::Tensor& input) {
+  module.eval();
+  Module frozen = torch::jit::freeze(module.clone());
+  Module to_optimize = frozen.clone();
+  Module optimized = torch::jit::optimize_for_inference(to_optimize);
+  GraphTimes times;
+  times.optimized = median_forward_ms(optimized, input);
+  times.frozen = median_forward_ms(frozen, input);
+  return times;
 }
 
 Module kernel_module(const std::string& name) {
@@ -63,7 +78,7 @@ Module kernel_module(const std::string& name) {
 
 struct Sample {
   KernelUse use;
-  double ms = 0.0;
+  GraphTimes ms;
 };
 
 // One timed kernel of each sweep point.
@@ -336,7 +351,7 @@ class RandomNetwork {
 
 // Weighted least squares on relative error: rows f_i / y_i against 1. Columns no sample uses
 // (e.g. weights of an add) are left at zero.
-std::vector<double> fit(const std::vector<Sample>& samples) {
+std::vector<double> fit(const std::vector<Sample>& samples, double GraphTimes::*graph) {
   const std::size_t columns = 4;
   std::vector<bool> used(columns, false);
   used[0] = true;
@@ -352,7 +367,7 @@ std::vector<double> fit(const std::vector<Sample>& samples) {
   auto b = torch::ones({static_cast<std::int64_t>(samples.size()), 1}, torch::kDouble);
   for (std::size_t i = 0; i < samples.size(); ++i) {
     const auto f = features(samples[i].use);
-    for (std::size_t j = 0; j < kept.size(); ++j) a[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)] = f[kept[j]] / samples[i].ms;
+    for (std::size_t j = 0; j < kept.size(); ++j) a[static_cast<std::int64_t>(i)][static_cast<std::int64_t>(j)] = f[kept[j]] / (samples[i].ms.*graph);
   }
   const auto solution = std::get<0>(torch::linalg_lstsq(a, b, c10::nullopt, c10::nullopt));
   std::vector<double> out(columns, 0.0);
@@ -381,7 +396,7 @@ struct TypeSums {
   std::map<std::string, int> count;
 };
 
-TypeSums type_sums(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels) {
+TypeSums type_sums(const GraphLatency& predictor, const std::vector<KernelUse>& kernels) {
   TypeSums sums;
   for (const auto& k : kernels) {
     const std::string key = predictor_key(k);
@@ -394,9 +409,15 @@ TypeSums type_sums(const LatencyPredictor& predictor, const std::vector<KernelUs
   return sums;
 }
 
+struct NetworkTiming {
+  double ms = 0.0;
+  InferenceGraph graph = InferenceGraph::kNone;
+};
+
 // The median batch-1 ms of a module run the way a deployed model runs: saved, loaded through
-// the Classifier (which chooses the optimised or the plain frozen graph), 5 rounds of 20.
-double classifier_ms(Module module, const std::vector<std::int64_t>& shape, int threads, int classes, const ScratchFolder& scratch) {
+// the Classifier (which chooses the optimised or the plain frozen graph), 5 rounds of 20; and
+// the graph it chose.
+NetworkTiming classifier_ms(Module module, const std::vector<std::int64_t>& shape, int threads, int classes, const ScratchFolder& scratch) {
   module.eval();
   module.save(scratch.file("net.pt"));
   ModelCard card;
@@ -413,7 +434,7 @@ double classifier_ms(Module module, const std::vector<std::int64_t>& shape, int 
   auto classifier = load_classifier(read_card(scratch.file("net.json")).value(), load).value();
   std::vector<double> medians;
   for (int round = 0; round < 5; ++round) medians.push_back(measure_latency(*classifier, 1, 3, 20).value().median_ms);
-  return median_of(medians);
+  return {median_of(medians), classifier->batch1_graph()};
 }
 
 struct NetworkSample {
@@ -424,7 +445,7 @@ struct NetworkSample {
 // Fits [scale, ms per kernel] per type and a per-call ms, all >= 0, so that the networks' sums
 // match their measured ms: least squares on relative error, with a ridge pulling each scale to
 // 1 and each per-kernel ms to 0 (a type few networks use stays near its isolated predictor).
-void fit_context(LatencyPredictor& predictor, const std::vector<NetworkSample>& networks) {
+void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& networks) {
   const auto& types = context_types();
   const std::int64_t columns = 1 + 2 * static_cast<std::int64_t>(types.size());
   const std::int64_t rows = static_cast<std::int64_t>(networks.size()) + columns - 1;
@@ -476,7 +497,7 @@ void fit_context(LatencyPredictor& predictor, const std::vector<NetworkSample>& 
   for (std::size_t t = 0; t < types.size(); ++t) predictor.context[types[t]] = {x[1 + 2 * t], x[2 + 2 * t]};
 }
 
-double predict_from_sums(const LatencyPredictor& predictor, const TypeSums& sums) {
+double predict_from_sums(const GraphLatency& predictor, const TypeSums& sums) {
   if (predictor.context.empty()) {
     double ms = predictor.call_overhead_ms;
     for (const auto& [key, predicted] : sums.predicted_ms) ms += predicted;
@@ -504,7 +525,9 @@ Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, 
     {
       Module tiny = kernel_module("Call");
       tiny.define("def forward(self, x):\n  return torch.relu(x)\n");
-      predictor.call_overhead_ms = time_kernel(tiny, torch::rand({1, 1, 1, 1}));
+      const GraphTimes call = time_kernel(tiny, torch::rand({1, 1, 1, 1}));
+      predictor.optimized.call_overhead_ms = call.optimized;
+      predictor.frozen.call_overhead_ms = call.frozen;
     }
     Sweep sweep(options.seed);
     std::map<std::string, std::vector<Sample>> by_key;
@@ -519,18 +542,22 @@ Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, 
       for (int i = 0; i < n / 2; ++i) add(sweep.moving(kind));
     }
     if (progress) progress("linear, add, concat, pool, pad, elementwise timed");
-    for (const auto& [key, samples] : by_key) {
-      predictor.coefficients[key] = fit(samples);
-      predictor.samples[key] = static_cast<int>(samples.size());
-      std::vector<double> errors;
-      for (const auto& s : samples) errors.push_back(std::abs(evaluate(predictor.coefficients[key], s.use) - s.ms) / s.ms);
-      predictor.fit_error[key] = median_of(errors);
+    for (auto [graph, times] : {std::pair{&predictor.optimized, &GraphTimes::optimized}, std::pair{&predictor.frozen, &GraphTimes::frozen}}) {
+      for (const auto& [key, samples] : by_key) {
+        graph->coefficients[key] = fit(samples, times);
+        graph->samples[key] = static_cast<int>(samples.size());
+        std::vector<double> errors;
+        for (const auto& s : samples) errors.push_back(std::abs(evaluate(graph->coefficients[key], s.use) - s.ms.*times) / (s.ms.*times));
+        graph->fit_error[key] = median_of(errors);
+      }
     }
     if (options.networks > 0) {
       std::mt19937_64 rng(options.seed * 7919 + 17);
       ScratchFolder scratch("calibrate");
-      std::vector<NetworkSample> networks;
-      while (static_cast<int>(networks.size()) < options.networks) {
+      // Per graph the Classifier chose, the networks that ran it: their kernels priced by that
+      // graph's isolated predictors.
+      std::map<InferenceGraph, std::vector<NetworkSample>> networks;
+      for (int timed = 0; timed < options.networks;) {
         std::vector<std::int64_t> shape;
         RandomNetwork builder(rng);
         Module net = builder.build(shape);
@@ -539,43 +566,81 @@ Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, 
         std::int64_t macs = 0;
         for (const auto& k : graph->kernels()) macs += k.macs;
         if (macs > 600'000'000) continue;  // a few seconds to time at most
+        const NetworkTiming timing = classifier_ms(net, shape, options.threads, builder.classes(), scratch);
         NetworkSample sample;
-        sample.sums = type_sums(predictor, graph->kernels());
-        sample.ms = classifier_ms(net, shape, options.threads, builder.classes(), scratch);
-        networks.push_back(std::move(sample));
+        sample.sums = type_sums(predictor.of(timing.graph), graph->kernels());
+        sample.ms = timing.ms;
+        networks[timing.graph == InferenceGraph::kFrozen ? InferenceGraph::kFrozen : InferenceGraph::kOptimized].push_back(std::move(sample));
+        ++timed;
         if (progress) {
-          char line[160];
-          std::snprintf(line, sizeof line, "network %zu: %zu kernels, %.1f M MACs, %.3f ms", networks.size(), graph->kernels().size(),
-                        static_cast<double>(macs) / 1e6, networks.back().ms);
+          char line[200];
+          std::snprintf(line, sizeof line, "network %d: %zu kernels, %.1f M MACs, %.3f ms (%s graph)", timed, graph->kernels().size(),
+                        static_cast<double>(macs) / 1e6, timing.ms, timing.graph == InferenceGraph::kFrozen ? "frozen" : "optimised");
           progress(line);
         }
       }
-      fit_context(predictor, networks);
-      std::vector<double> errors;
-      for (const auto& n : networks) errors.push_back(std::abs(predict_from_sums(predictor, n.sums) - n.ms) / n.ms);
-      predictor.networks = static_cast<int>(networks.size());
-      predictor.network_fit_error = median_of(errors);
+      for (auto& [which, samples] : networks) {
+        // A context fit needs more networks than it has unknowns' worth of evidence; with fewer,
+        // this graph keeps its isolated predictors.
+        constexpr std::size_t kMinimumNetworks = 12;
+        GraphLatency& g = which == InferenceGraph::kFrozen ? predictor.frozen : predictor.optimized;
+        g.networks = static_cast<int>(samples.size());
+        if (samples.size() < kMinimumNetworks) continue;
+        fit_context(g, samples);
+        std::vector<double> errors;
+        for (const auto& n : samples) errors.push_back(std::abs(predict_from_sums(g, n.sums) - n.ms) / n.ms);
+        g.network_fit_error = median_of(errors);
+      }
     }
     torch::set_num_threads(previous_threads);
     return predictor;
   });
 }
 
-nlohmann::json latency_predictor_to_json(const LatencyPredictor& p) {
+namespace {
+
+nlohmann::json graph_to_json(const GraphLatency& g) {
   nlohmann::json kernels = nlohmann::json::object();
-  for (const auto& [key, c] : p.coefficients) {
-    kernels[key] = {{"coefficients", c}, {"samples", p.samples.count(key) ? p.samples.at(key) : 0},
-                    {"median_fit_error", p.fit_error.count(key) ? p.fit_error.at(key) : 0.0}};
+  for (const auto& [key, c] : g.coefficients) {
+    kernels[key] = {{"coefficients", c}, {"samples", g.samples.count(key) ? g.samples.at(key) : 0},
+                    {"median_fit_error", g.fit_error.count(key) ? g.fit_error.at(key) : 0.0}};
   }
-  nlohmann::json out{{"threads", p.threads},
-                     {"call_overhead_ms", p.call_overhead_ms},
-                     {"features", {"1", "MMACs", "M elements read + written", "M weights"}},
-                     {"kernels", kernels}};
-  if (!p.context.empty()) {
+  nlohmann::json out{{"call_overhead_ms", g.call_overhead_ms}, {"kernels", kernels}};
+  if (!g.context.empty() || g.networks > 0) {
     nlohmann::json types = nlohmann::json::object();
-    for (const auto& [key, c] : p.context) types[key] = {{"scale", c[0]}, {"ms_per_kernel", c[1]}};
-    out["context"] = {{"networks", p.networks}, {"median_fit_error", p.network_fit_error}, {"call_ms", p.context_call_ms}, {"types", types}};
+    for (const auto& [key, c] : g.context) types[key] = {{"scale", c[0]}, {"ms_per_kernel", c[1]}};
+    out["context"] = {{"networks", g.networks}, {"median_fit_error", g.network_fit_error}, {"call_ms", g.context_call_ms}, {"types", types}};
   }
+  return out;
+}
+
+GraphLatency graph_from_json(const nlohmann::json& m) {
+  GraphLatency g;
+  g.call_overhead_ms = m.value("call_overhead_ms", 0.0);
+  for (const auto& [key, k] : m.at("kernels").items()) {
+    g.coefficients[key] = k.at("coefficients").get<std::vector<double>>();
+    g.samples[key] = k.value("samples", 0);
+    g.fit_error[key] = k.value("median_fit_error", 0.0);
+  }
+  if (m.contains("context")) {
+    const auto& c = m.at("context");
+    g.networks = c.value("networks", 0);
+    g.network_fit_error = c.value("median_fit_error", 0.0);
+    g.context_call_ms = c.value("call_ms", 0.0);
+    for (const auto& [key, t] : c.at("types").items()) g.context[key] = {t.at("scale").get<double>(), t.at("ms_per_kernel").get<double>()};
+  }
+  return g;
+}
+
+}  // namespace
+
+// The optimised graph's predictors at the top level (the form before graphs were told apart),
+// the frozen graph's under "frozen".
+nlohmann::json latency_predictor_to_json(const LatencyPredictor& p) {
+  nlohmann::json out = graph_to_json(p.optimized);
+  out["threads"] = p.threads;
+  out["features"] = {"1", "MMACs", "M elements read + written", "M weights"};
+  if (!p.frozen.coefficients.empty()) out["frozen"] = graph_to_json(p.frozen);
   return out;
 }
 
@@ -587,27 +652,23 @@ Expected<LatencyPredictor> latency_predictor_from_json(const nlohmann::json& j, 
   LatencyPredictor p;
   try {
     p.threads = m.value("threads", 1);
-    p.call_overhead_ms = m.value("call_overhead_ms", 0.0);
-    for (const auto& [key, k] : m["kernels"].items()) {
-      p.coefficients[key] = k.at("coefficients").get<std::vector<double>>();
-      p.samples[key] = k.value("samples", 0);
-      p.fit_error[key] = k.value("median_fit_error", 0.0);
-    }
-    if (m.contains("context")) {
-      const auto& c = m.at("context");
-      p.networks = c.value("networks", 0);
-      p.network_fit_error = c.value("median_fit_error", 0.0);
-      p.context_call_ms = c.at("call_ms").get<double>();
-      for (const auto& [key, t] : c.at("types").items()) p.context[key] = {t.at("scale").get<double>(), t.at("ms_per_kernel").get<double>()};
-    }
+    p.optimized = graph_from_json(m);
+    if (m.contains("frozen")) p.frozen = graph_from_json(m.at("frozen"));
   } catch (const std::exception& e) {
     return invalid_argument(origin + ": malformed latency_model: " + e.what());
   }
   return p;
 }
 
-Expected<double> predict_latency_ms(const LatencyPredictor& predictor, const ModelCard& card) {
+Expected<double> predict_latency_ms(const LatencyPredictor& predictor, const ModelCard& card, std::optional<InferenceGraph> graph) {
   if (card.format != ModelFormat::kTorchScript) return unsupported("predict: " + card.name + " is not a TorchScript model");
+  if (!graph) {
+    LoadOptions load;
+    load.threads = predictor.threads;
+    auto classifier = load_classifier(card, load);
+    if (!classifier) return classifier.status();
+    graph = (*classifier)->batch1_graph();
+  }
   return capture([&]() -> double {
     Module module;
     try {
@@ -615,14 +676,17 @@ Expected<double> predict_latency_ms(const LatencyPredictor& predictor, const Mod
     } catch (const std::exception& e) {
       throw Error(corrupt("predict: cannot load " + card.model_path() + ": " + e.what()));
     }
-    auto graph = ChannelGraph::analyse(module, {1, card.input.channels(), card.input.height, card.input.width});
-    if (!graph) throw Error(Status(graph.status().code(), card.name + ": " + graph.status().message()));
-    return predicted_kernels_ms(predictor, graph->kernels()).value();
+    auto analysed = ChannelGraph::analyse(module, {1, card.input.channels(), card.input.height, card.input.width});
+    if (!analysed) throw Error(Status(analysed.status().code(), card.name + ": " + analysed.status().message()));
+    return predicted_kernels_ms(predictor, analysed->kernels(), *graph).value();
   });
 }
 
-Expected<double> predicted_kernels_ms(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels) {
-  return capture([&] { return predict_from_sums(predictor, type_sums(predictor, kernels)); });
+Expected<double> predicted_kernels_ms(const LatencyPredictor& predictor, const std::vector<KernelUse>& kernels, InferenceGraph graph) {
+  return capture([&] {
+    const GraphLatency& g = predictor.of(graph);
+    return predict_from_sums(g, type_sums(g, kernels));
+  });
 }
 
 }  // namespace edgefleet

@@ -229,8 +229,9 @@ std::string constraints_text(const PortGoal& g) {
 
 }  // namespace
 
-Expected<PortResult> run_port(const PortConfig& config, const std::string& out_dir, const std::function<void(const PortProgress&)>& on_progress) {
+Expected<PortResult> run_port(const PortConfig& config_in, const std::string& out_dir, const std::function<void(const PortProgress&)>& on_progress) {
   return capture([&] {
+    PortConfig config = config_in;
     torch::set_num_threads(resolve_thread_count(config.threads));
     torch::manual_seed(config.seed);
     const ModelCard base_card = resolve_model(config.base_model).value();
@@ -249,6 +250,16 @@ Expected<PortResult> run_port(const PortConfig& config, const std::string& out_d
       }
       write_config = previous.contains("goals") && config_json["goals"].size() > previous["goals"].size();
     }
+
+    // A measured latency model prices the graph the base's Classifier runs (its variants
+    // keep its operations).
+    for (auto& goal : config.goals) {
+      if (!goal.latency_predictor) continue;
+      LoadOptions load;
+      load.threads = goal.latency_predictor->threads;
+      goal.latency_graph = load_classifier(base_card, load).value()->batch1_graph();
+    }
+    torch::set_num_threads(resolve_thread_count(config.threads));
 
     PrunableModel base;
     PortResult result;
