@@ -167,7 +167,8 @@ TEST(ChannelPruning, RejectsUnknownGroupsAndBadChannelLists) {
 // by one ratio would halve them all at once (a quarter of the MACs); a block at a time lands
 // just under the budget.
 TEST(L1Executor, NarrowsOneBlockAtATimeSoANarrowStartLandsNearItsBudget) {
-  const auto& entry = *std::find_if(builtin_zoo().begin(), builtin_zoo().end(), [](const ZooEntry& e) { return e.name == "cnn_plain"; });
+  const auto zoo = builtin_zoo();
+  const auto& entry = *std::find_if(zoo.begin(), zoo.end(), [](const ZooEntry& e) { return e.name == "cnn_plain"; });
   PrunableModel base{entry.arch, build_module(entry.arch, 7)};
   base.module.eval();
   std::map<std::string, int> sixteen = group_widths(base);
