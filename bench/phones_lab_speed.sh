@@ -47,7 +47,7 @@ if [[ -n "${BASELINE_BIN:-}" ]]; then
   rows+=("phones, BASELINE_BIN|$(rate phones-then "$BASELINE_BIN" --fleet "$out/phones-then")")
 fi
 if [[ -n "${ISSUE_BIN:-}" ]]; then
-  rows+=("builtin-phones, ISSUE_BIN (the issue's code)|$(rate issue "$ISSUE_BIN" --fleet "$out/builtin-phones")")
+  rows+=("builtin-phones, ISSUE_BIN (the code the issue measured)|$(rate issue "$ISSUE_BIN" --fleet "$out/builtin-phones")")
 fi
 echo "$n photos; --fleet phones through this build: $new evaluations/s"
 echo

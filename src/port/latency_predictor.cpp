@@ -442,12 +442,43 @@ struct NetworkSample {
   double ms = 0.0;
 };
 
+constexpr double kScaleRidge = 0.05, kPerKernelRidge = 1.0;  // per unit scale, per ms
+
+// With fewer than two networks per unknown, a scale and a cost per type are not determined (a
+// first fit on 24 networks priced every k x k conv of the frozen graph at 0): one scale for
+// every type and a per-call ms, both >= 0.
+void fit_shared_scale(GraphLatency& predictor, const std::vector<NetworkSample>& networks) {
+  const auto n = static_cast<std::int64_t>(networks.size());
+  auto a = torch::zeros({n + 1, 2}, torch::kDouble);
+  auto b = torch::ones({n + 1, 1}, torch::kDouble);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& net = networks[static_cast<std::size_t>(i)];
+    double total = 0.0;
+    for (const auto& [key, ms] : net.sums.predicted_ms) total += ms;
+    a[i][0] = 1.0 / net.ms;
+    a[i][1] = total / net.ms;
+  }
+  a[n][1] = kScaleRidge;
+  b[n][0] = kScaleRidge;
+  const auto x = std::get<0>(torch::linalg_lstsq(a, b, c10::nullopt, c10::nullopt));
+  double call = x[0][0].item<double>(), scale = x[1][0].item<double>();
+  if (call < 0) {  // refit the scale alone
+    call = 0.0;
+    const auto only = std::get<0>(torch::linalg_lstsq(a.slice(1, 1, 2), b, c10::nullopt, c10::nullopt));
+    scale = only[0][0].item<double>();
+  }
+  predictor.context_call_ms = call;
+  predictor.context.clear();
+  for (const auto& type : context_types()) predictor.context[type] = {std::max(scale, 0.0), 0.0};
+}
+
 // Fits [scale, ms per kernel] per type and a per-call ms, all >= 0, so that the networks' sums
 // match their measured ms: least squares on relative error, with a ridge pulling each scale to
 // 1 and each per-kernel ms to 0 (a type few networks use stays near its isolated predictor).
 void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& networks) {
   const auto& types = context_types();
   const std::int64_t columns = 1 + 2 * static_cast<std::int64_t>(types.size());
+  if (static_cast<std::int64_t>(networks.size()) < 2 * columns) return fit_shared_scale(predictor, networks);
   const std::int64_t rows = static_cast<std::int64_t>(networks.size()) + columns - 1;
   auto a = torch::zeros({rows, columns}, torch::kDouble);
   auto b = torch::zeros({rows, 1}, torch::kDouble);
@@ -463,7 +494,6 @@ void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& netw
     }
     b[r][0] = 1.0;
   }
-  constexpr double kScaleRidge = 0.05, kPerKernelRidge = 1.0;  // per unit scale, per ms
   for (std::int64_t j = 1; j < columns; ++j) {
     const auto r = static_cast<std::int64_t>(networks.size()) + j - 1;
     const bool scale = j % 2 == 1;
