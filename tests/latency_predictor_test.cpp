@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <random>
+
+#include "port/kernel_latency.h"
 
 #include "scripted_nets.h"
 #include "test_support.h"
@@ -59,6 +62,34 @@ TEST(LatencyPredictor, EachGraphIsPricedByItsOwnPredictors) {
   // Without a graph named, the one the model's Classifier runs.
   const double chosen = predict_latency_ms(p, card).value();
   EXPECT_TRUE(std::abs(chosen - optimized) < 1e-9 || std::abs(chosen - frozen) < 1e-9) << chosen;
+}
+
+// Networks whose measured ms is twice their k x k convs' isolated sum plus their 1x1 convs as
+// isolated: with many networks the fit recovers each type's scale; with fewer than two per
+// unknown it shares one scale (a per-type fit then priced a whole type at 0).
+TEST(LatencyPredictor, ContextFitRecoversEachTypesScaleAndSharesOneWhenNetworksAreFew) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<double> ms(0.5, 5.0);
+  std::vector<NetworkSample> networks;
+  for (int i = 0; i < 60; ++i) {
+    NetworkSample n;
+    const double kxk = ms(rng), pointwise = ms(rng);
+    n.sums.predicted_ms = {{"convkxk", kxk}, {"conv1x1", pointwise}};
+    n.sums.count = {{"convkxk", 3}, {"conv1x1", 2}};
+    n.ms = 2 * kxk + pointwise;
+    networks.push_back(n);
+  }
+  GraphLatency many;
+  fit_context(many, networks);
+  EXPECT_NEAR(many.context.at("convkxk")[0], 2.0, 0.05);
+  EXPECT_NEAR(many.context.at("conv1x1")[0], 1.0, 0.05);
+  for (const auto& n : networks) EXPECT_NEAR(predict_from_sums(many, n.sums), n.ms, 0.03 * n.ms);
+
+  GraphLatency few;
+  fit_context(few, std::vector<NetworkSample>(networks.begin(), networks.begin() + 10));
+  EXPECT_EQ(few.context.at("convkxk")[0], few.context.at("conv1x1")[0]);
+  EXPECT_GT(few.context.at("convkxk")[0], 1.2);  // between the two true scales, weighted by the sums
+  EXPECT_LT(few.context.at("convkxk")[0], 2.0);
 }
 
 TEST(LatencyPredictor, AModelWithAKernelTheModelLacksIsRefusedByName) {

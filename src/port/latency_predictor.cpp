@@ -389,13 +389,6 @@ const std::vector<std::string>& context_types() {
   return types;
 }
 
-// A model's kernels summed per type: the isolated predictors' ms (less the call each timing
-// included) and the kernel count.
-struct TypeSums {
-  std::map<std::string, double> predicted_ms;
-  std::map<std::string, int> count;
-};
-
 TypeSums type_sums(const GraphLatency& predictor, const std::vector<KernelUse>& kernels) {
   TypeSums sums;
   for (const auto& k : kernels) {
@@ -437,11 +430,6 @@ NetworkTiming classifier_ms(Module module, const std::vector<std::int64_t>& shap
   return {median_of(medians), classifier->batch1_graph()};
 }
 
-struct NetworkSample {
-  TypeSums sums;
-  double ms = 0.0;
-};
-
 constexpr double kScaleRidge = 0.05, kPerKernelRidge = 1.0;  // per unit scale, per ms
 
 // With fewer than two networks per unknown, a scale and a cost per type are not determined (a
@@ -472,9 +460,8 @@ void fit_shared_scale(GraphLatency& predictor, const std::vector<NetworkSample>&
   for (const auto& type : context_types()) predictor.context[type] = {std::max(scale, 0.0), 0.0};
 }
 
-// Fits [scale, ms per kernel] per type and a per-call ms, all >= 0, so that the networks' sums
-// match their measured ms: least squares on relative error, with a ridge pulling each scale to
-// 1 and each per-kernel ms to 0 (a type few networks use stays near its isolated predictor).
+}  // namespace
+
 void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& networks) {
   const auto& types = context_types();
   const std::int64_t columns = 1 + 2 * static_cast<std::int64_t>(types.size());
@@ -541,7 +528,6 @@ double predict_from_sums(const GraphLatency& predictor, const TypeSums& sums) {
   return std::max(ms, predictor.call_overhead_ms);
 }
 
-}  // namespace
 
 Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, const std::function<void(const std::string&)>& progress) {
   if (options.threads < 1) return invalid_argument("calibrate: threads must be at least 1");
