@@ -20,6 +20,7 @@ torch::Tensor log_answers(torch::jit::Module module, const torch::Tensor& probe)
 ChannelSensitivity measure_sensitivity(const ChannelGraph& graph, const std::map<std::string, torch::Tensor>& saliency,
                                        const torch::Tensor& probe, int multiple) {
   const auto base = log_answers(graph.module(), probe);
+  const auto base_p = base.exp();
   ChannelSensitivity out;
   for (const auto& [name, full] : graph.widths()) {
     GroupSensitivity& s = out[name];
@@ -32,7 +33,7 @@ ChannelSensitivity measure_sensitivity(const ChannelGraph& graph, const std::map
       auto pruned = graph.prune({{name, top_channels(saliency.at(name), width)}});
       if (!pruned) throw Error(pruned.status());
       const auto log_p = log_answers(*pruned, probe);
-      const double kl = (base.exp() * (base - log_p)).sum(1).mean().item<double>();
+      const double kl = (base_p * (base - log_p)).sum(1).mean().item<double>();
       s.widths.push_back(width);
       s.loss.push_back(std::max(kl, s.loss.back()));
     }

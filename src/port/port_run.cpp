@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -252,12 +253,17 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
     }
 
     // A measured latency model prices the graph the base's Classifier runs (its variants
-    // keep its operations).
+    // keep its operations): the base loaded once per thread count the goals' models name.
+    std::map<int, InferenceGraph> graph_at_threads;
     for (auto& goal : config.goals) {
       if (!goal.latency_predictor) continue;
-      LoadOptions load;
-      load.threads = goal.latency_predictor->threads;
-      goal.latency_graph = load_classifier(base_card, load).value()->batch1_graph();
+      const int threads = goal.latency_predictor->threads;
+      if (!graph_at_threads.count(threads)) {
+        LoadOptions load;
+        load.threads = threads;
+        graph_at_threads[threads] = load_classifier(base_card, load).value()->batch1_graph();
+      }
+      goal.latency_graph = graph_at_threads.at(threads);
     }
     torch::set_num_threads(resolve_thread_count(config.threads));
 
