@@ -15,7 +15,10 @@
 #                   photos", in one run.
 # builtin-phones and phones are not like for like: the two fleets' captures do different
 # work; the ratio says what a user of each pays per photo.
-# Usage: [BASELINE_BIN=old/edgefleet] [ISSUE_BIN=older/edgefleet] bench/phones_lab_speed.sh [N=60] [DATA=../shared/imagenet/images]
+# ROUNDS (default 1) repeats the whole comparison, each round running every binary in turn,
+# and reports each binary's median rate and the median of the rounds' ratios: this VM's speed
+# drifts by 10-20% over minutes, and a ratio from one round compares runs minutes apart.
+# Usage: [ROUNDS=3] [BASELINE_BIN=old/edgefleet] [ISSUE_BIN=older/edgefleet] bench/phones_lab_speed.sh [N=60] [DATA=../shared/imagenet/images]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-60}
@@ -38,21 +41,37 @@ rate() {  # NAME BINARY ARGS... -> evaluations per second
   fi
   /usr/bin/python3 -c "import sys; print(f'{$n * 5 / ($(date +%s.%N) - $started):.2f}')"
 }
-old=$(rate builtin-phones "$build/edgefleet" --fleet "$out/builtin-phones")
-new=$(rate phones "$build/edgefleet" --fleet phones)
-rows=("builtin-phones (the five phones of fleet/), this build|$old")
+rounds=${ROUNDS:-1}
 if [[ -n "${BASELINE_BIN:-}" ]]; then
   mkdir -p "$out/phones-then"
   for f in fleet/phones/*.json; do sed 's/,preset=ultrafast//g' "$f" > "$out/phones-then/$(basename "$f")"; done
-  rows+=("phones, BASELINE_BIN|$(rate phones-then "$BASELINE_BIN" --fleet "$out/phones-then")")
 fi
-if [[ -n "${ISSUE_BIN:-}" ]]; then
-  rows+=("builtin-phones, ISSUE_BIN (the code the issue measured)|$(rate issue "$ISSUE_BIN" --fleet "$out/builtin-phones")")
-fi
-echo "$n photos; --fleet phones through this build: $new evaluations/s"
-echo
-echo "| compared with | evals/s | phones / it |"
-echo "|---|---|---|"
-for row in "${rows[@]}"; do
-  /usr/bin/python3 -c "print(f'| ${row%%|*} | ${row##*|} | {$new / ${row##*|}:.2f}x |')"
+names=("builtin-phones (the five phones of fleet/), this build")
+[[ -n "${BASELINE_BIN:-}" ]] && names+=("phones, BASELINE_BIN")
+[[ -n "${ISSUE_BIN:-}" ]] && names+=("builtin-phones, ISSUE_BIN (the code the issue measured)")
+new_rates=()
+other_rates=()  # round-major: round r's rate of names[k] at r * ${#names[@]} + k
+for ((r = 0; r < rounds; ++r)); do
+  new_rates+=("$(rate phones "$build/edgefleet" --fleet phones)")
+  other_rates+=("$(rate builtin-phones "$build/edgefleet" --fleet "$out/builtin-phones")")
+  [[ -n "${BASELINE_BIN:-}" ]] && other_rates+=("$(rate phones-then "$BASELINE_BIN" --fleet "$out/phones-then")")
+  [[ -n "${ISSUE_BIN:-}" ]] && other_rates+=("$(rate issue "$ISSUE_BIN" --fleet "$out/builtin-phones")")
+  rm -rf "$out"/run-*
 done
+/usr/bin/python3 - "$n" "$rounds" "${#names[@]}" "${new_rates[@]}" "${other_rates[@]}" "${names[@]}" <<'PY'
+import statistics, sys
+n, rounds, k = (int(v) for v in sys.argv[1:4])
+rest = sys.argv[4:]
+new = [float(v) for v in rest[:rounds]]
+other = [float(v) for v in rest[rounds:rounds + rounds * k]]
+names = rest[rounds + rounds * k:]
+print(f"{n} photos, {rounds} round(s); --fleet phones through this build: median {statistics.median(new):.2f} evaluations/s"
+      f" (rounds: {', '.join(f'{v:.2f}' for v in new)})")
+print()
+print("| compared with | median evals/s | phones / it, median of rounds | per round |")
+print("|---|---|---|---|")
+for j, name in enumerate(names):
+    rates = [other[r * k + j] for r in range(rounds)]
+    ratios = [new[r] / rates[r] for r in range(rounds)]
+    print(f"| {name} | {statistics.median(rates):.2f} | {statistics.median(ratios):.2f}x | {', '.join(f'{v:.2f}x' for v in ratios)} |")
+PY

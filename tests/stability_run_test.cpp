@@ -1,5 +1,6 @@
 #include "edgefleet/stability_run.h"
 
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -91,6 +92,29 @@ TEST(StabilityRun, EnvironmentsWithIdenticalInputsShareOneInferenceAndTheStoreIs
       for (std::size_t k = 0; k < a.probabilities.size(); ++k) EXPECT_NEAR(a.probabilities[k], b.probabilities[k], 1e-6);
     }
   }
+}
+
+// Settings that differ only in threads run one loaded model (a load is seconds for a
+// 224-pixel model); another precision loads its own. The classifier handed out for a setting
+// runs at that setting's thread count.
+TEST(StabilityRun, SettingsThatDifferOnlyInThreadsShareOneLoadedModel) {
+  Fixture f;
+  std::vector<StabilityEnvironment> environments;
+  for (const char* item : {"one=infer:threads=1", "two=infer:threads=2", "half=infer:precision=fp16,threads=2"}) {
+    environments.push_back(parse_environment(item).value());
+  }
+  const SettingClassifiers classifiers = load_setting_classifiers(f.card, environments, {}).value();
+  ASSERT_EQ(classifiers.size(), 3u);
+  const InferenceSetting& one = environments[0].environment.inference;
+  const InferenceSetting& two = environments[1].environment.inference;
+  const InferenceSetting& half = environments[2].environment.inference;
+  EXPECT_EQ(classifiers.at(one).get(), classifiers.at(two).get());
+  EXPECT_NE(classifiers.at(one).get(), classifiers.at(half).get());
+  EXPECT_NE(classifiers.at(half)->engine().find("fp16"), std::string::npos);
+  EXPECT_EQ(&classifier_for(classifiers, two), classifiers.at(two).get());
+  EXPECT_EQ(at::get_num_threads(), 2);
+  EXPECT_EQ(&classifier_for(classifiers, one), classifiers.at(one).get());
+  EXPECT_EQ(at::get_num_threads(), 1);
 }
 
 // A photo that appears twice in the data, in different batches: its second copy takes the

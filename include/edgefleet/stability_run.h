@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -88,11 +89,14 @@ Expected<EnvironmentInputs> environment_inputs(const InputContract& contract, co
 
 // One classifier per distinct inference setting of `environments` (engine opencv-dnn runs
 // the ONNX copy beside the card's model file, NAME.onnx with its card). INT8 settings
-// calibrate on `calibration`; `threads` applies where a setting names none.
-using SettingClassifiers = std::map<InferenceSetting, std::unique_ptr<Classifier>>;
+// calibrate on `calibration`; `threads` applies where a setting names none. Settings that
+// differ only in threads share one classifier: set its threads before each inference.
+using SettingClassifiers = std::map<InferenceSetting, std::shared_ptr<Classifier>>;
 Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
                                                       const std::vector<StabilityEnvironment>& environments,
                                                       const std::vector<float>& calibration, int threads = 0);
+// The classifier of `setting`, ready to infer: its threads set to the setting's (else `threads`).
+Classifier& classifier_for(const SettingClassifiers& classifiers, const InferenceSetting& setting, int threads = 0);
 
 // Loads the model once per distinct inference setting of `environments` (as above).
 Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& data,

@@ -388,7 +388,7 @@ Expected<ModelEvaluation> evaluate(const ModelCard& card, const TestSet& test,
   table.predictions.assign(n, {});
   for (std::size_t e = 0; e < heldout.size(); ++e) {
     table.environments.push_back(heldout[e].name);
-    auto logits = classify(*classifiers->at(heldout[e].environment.inference), test.split.devices[static_cast<int64_t>(e)]);
+    auto logits = classify(classifier_for(*classifiers, heldout[e].environment.inference, threads), test.split.devices[static_cast<int64_t>(e)]);
     if (!logits) return logits.status();
     auto probabilities = torch::softmax(*logits, 1);
     for (int64_t j = 0; j < n; ++j) table.predictions[j].push_back(prediction_of(probabilities[j], 3));

@@ -133,7 +133,7 @@ Expected<Explanation> explain_flip(const ModelCard& card, const Dataset& data, s
       c.error = inputs->errors[0][0];
     } else {
       if (applied.empty() || applied.size() == out.changes.size()) model_inputs[applied] = inputs->tensors[0][0];
-      auto logits = classifiers->at(env.environment.inference)->infer(inputs->tensors[0][0].data(), 1);
+      auto logits = classifier_for(*classifiers, env.environment.inference, 1).infer(inputs->tensors[0][0].data(), 1);
       if (!logits) {
         c.error = logits.status().message();
       } else {

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -243,6 +245,18 @@ Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
   SettingClassifiers out;
   for (const auto& e : environments) {
     if (out.count(e.environment.inference)) continue;
+    // Settings that differ only in threads share one model: the thread count is set before
+    // each inference, not at load.
+    InferenceSetting any_threads = e.environment.inference;
+    auto same_model = std::find_if(out.begin(), out.end(), [&](const auto& loaded) {
+      any_threads.threads = loaded.first.threads;
+      return loaded.first == any_threads;
+    });
+    if (same_model != out.end()) {
+      std::shared_ptr<Classifier> shared = same_model->second;
+      out.emplace(e.environment.inference, std::move(shared));
+      continue;
+    }
     ModelCard use = card;
     if (e.environment.inference.engine == Engine::kOpencvDnn) {
       const std::string onnx = std::filesystem::path(card.model_path()).replace_extension(".onnx").string();
@@ -266,6 +280,12 @@ Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
     out.emplace(e.environment.inference, std::move(*classifier));
   }
   return out;
+}
+
+Classifier& classifier_for(const SettingClassifiers& classifiers, const InferenceSetting& setting, int threads) {
+  Classifier& classifier = *classifiers.at(setting);
+  classifier.set_threads(setting.threads ? setting.threads : threads);
+  return classifier;
 }
 
 namespace {
@@ -381,12 +401,22 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
   }
   auto recorded = store.recorded();
   if (!recorded) return recorded.status();
-  auto classifiers = load_setting_classifiers(card, environments, options.calibration, options.threads);
-  if (!classifiers) return classifiers.status();
-
-  for (const auto& [setting, classifier] : *classifiers) {
-    stats.engines[inference_setting_to_string(setting)] = classifier->engine();
-  }
+  // The model loads (a second or more per setting of a 224-pixel model, mostly on one core)
+  // while the first batch's pipelines run.
+  auto loading = std::async(std::launch::async, [&] {
+    return load_setting_classifiers(card, environments, options.calibration, options.threads);
+  });
+  std::optional<SettingClassifiers> classifiers;
+  auto wait_for_classifiers = [&]() -> Status {
+    if (classifiers) return Status::ok();
+    auto loaded = loading.get();
+    if (!loaded) return loaded.status();
+    for (const auto& [setting, classifier] : *loaded) {
+      stats.engines[inference_setting_to_string(setting)] = classifier->engine();
+    }
+    classifiers = std::move(*loaded);
+    return Status::ok();
+  };
   std::vector<std::size_t> todo;
   for (std::size_t i = 0; i < total; ++i) {
     if (static_cast<int>(i % options.shard_count) != options.shard_index) continue;
@@ -407,6 +437,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
     parallel_for(n, workers, [&](std::size_t j) {
       outcomes[j] = run_environments(data, todo[begin + j], pipelines, bound.prefixes, contract);
     });
+    if (Status s = wait_for_classifiers(); !s.is_ok()) return s;
 
     std::vector<ResultRow> rows;
     // Content-addressed inference: answers by (setting, hash of the input tensor's bytes), for
@@ -452,8 +483,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
         member_digests.push_back(digest);
       }
       if (members.empty()) continue;
-      Classifier& classifier = *classifiers->at(environments[e].environment.inference);
-      classifier.set_threads(environments[e].environment.inference.threads ? environments[e].environment.inference.threads : options.threads);
+      Classifier& classifier = classifier_for(*classifiers, setting, options.threads);
       auto logits = classifier.infer(batch.data(), static_cast<int>(members.size()));
       if (!logits) return logits.status();
       const int classes = static_cast<int>(logits->size() / members.size());
@@ -476,6 +506,7 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
     done += n;
     if (options.progress) options.progress(done, stats.inputs);
   }
+  if (Status s = wait_for_classifiers(); !s.is_ok()) return s;
   return stats;
 }
 
