@@ -5,6 +5,9 @@
 # predict and measure (edgefleet device predict --measure). Prints Markdown.
 # Usage: bench/latency_predictor.sh [THREADS] [KERNELS_PER_TYPE] [NETWORKS] [OUT_DIR]
 # (NETWORKS: random whole networks that put the kernels in context; 0 = kernels alone)
+# COMPARE="a.json b.json ..." (latency models written by device calibrate, e.g. by two builds):
+# also predict every model with each of them against the same measured latencies, so that
+# calibrations are compared without the run-to-run drift of the measurements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-1}
@@ -52,6 +55,12 @@ for card in "${models[@]}"; do
   "$edgefleet" device predict --latency-model "$out/latency.json" --model "$card" --measure --json >"$out/one.json"
   jq -r '"| \(.model) | \(.graph) | \(.predicted_ms * 1000 | round / 1000) | \(.measured_ms * 1000 | round / 1000) | \(.error * 1000 | round / 10)% |"' "$out/one.json"
   jq -r '"\(.graph) \(.error)"' "$out/one.json" >>"$out/errors"
+  k=0
+  for other in ${COMPARE:-}; do
+    k=$((k + 1))
+    predicted=$("$edgefleet" device predict --latency-model "$other" --model "$card" --json | jq -r '.predicted_ms')
+    jq -r --argjson p "$predicted" '"\(.graph) \($p / .measured_ms - 1)"' "$out/one.json" >>"$out/errors-$k"
+  done
 done
 echo
 /usr/bin/python3 - "$out/errors" <<'PY'
@@ -64,3 +73,13 @@ line("All models: ", [abs(float(x)) for _, x in rows])
 for graph in sorted({g for g, _ in rows}):
     line(f"{graph} graph: ", [abs(float(x)) for g, x in rows if g == graph])
 PY
+k=0
+for other in ${COMPARE:-}; do
+  k=$((k + 1))
+  /usr/bin/python3 - "$out/errors-$k" "$other" <<'PY'
+import sys
+e = sorted(abs(float(line.split()[1])) for line in open(sys.argv[1]))
+within = sum(x <= 0.10 for x in e)
+print(f"{sys.argv[2]}, same measurements: within ±10%: {within} of {len(e)} ({100 * within / len(e):.1f}%); median |error| {100 * e[len(e) // 2]:.1f}%.")
+PY
+done

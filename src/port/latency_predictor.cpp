@@ -192,7 +192,10 @@ class RandomNetwork {
   // The network; its input shape in `input_shape`.
   Module build(std::vector<std::int64_t>& input_shape) {
     const Family family = static_cast<Family>(pick({0, 1, 2, 3, 4}));
-    const int size = pick({28, 32, 64, 96, 128, 160, 192, 224});
+    // Half the networks at 224 pixels, the input of the ImageNet models users port (their
+    // large early activations cost differently in context than small ones); the rest spread
+    // down to the zoo's 28 pixels. Depths up to MobileNetV2's 17 blocks.
+    const int size = pick({0, 1}) ? 224 : pick({28, 32, 64, 96, 128, 160, 192});
     const int in_channels = size <= 32 ? pick({1, 3}) : 3;
     input_shape = {1, in_channels, size, size};
     shapes_["x"] = {in_channels, size};
@@ -200,7 +203,7 @@ class RandomNetwork {
     auto w = [&](int base) { return std::max(8, static_cast<int>(std::lround(base * width / 8.0)) * 8); };
     const bool tf_pad = pick({0, 1}) == 1;
     std::string x = "x";
-    const int blocks = pick({3, 4, 5, 6, 8, 10, 12});
+    const int blocks = pick({3, 4, 5, 6, 8, 10, 12, 14, 17});
     switch (family) {
       case kPlain: {  // Tiny DarkNet / the zoo's plain CNNs: conv stacks, 1x1 squeezes, max pooling
         const std::string act = pick({0, 1}) ? "leaky" : "relu";
