@@ -247,14 +247,13 @@ Expected<SettingClassifiers> load_setting_classifiers(const ModelCard& card,
     if (out.count(e.environment.inference)) continue;
     // Settings that differ only in threads share one model: the thread count is set before
     // each inference, not at load.
-    InferenceSetting any_threads = e.environment.inference;
     auto same_model = std::find_if(out.begin(), out.end(), [&](const auto& loaded) {
-      any_threads.threads = loaded.first.threads;
-      return loaded.first == any_threads;
+      InferenceSetting at_these_threads = loaded.first;
+      at_these_threads.threads = e.environment.inference.threads;
+      return at_these_threads == e.environment.inference;
     });
     if (same_model != out.end()) {
-      std::shared_ptr<Classifier> shared = same_model->second;
-      out.emplace(e.environment.inference, std::move(shared));
+      out.emplace(e.environment.inference, same_model->second);
       continue;
     }
     ModelCard use = card;
