@@ -36,6 +36,27 @@ TEST(VirtualCamera, AnIdealCameraReproducesTheScene) {
   }
 }
 
+// Every sensor's colour matrix, libcamera's CCM interpolated to D65 included, is undone by the
+// ISP; the raw colours differ between sensors.
+TEST(VirtualCamera, EverySensorsColourMatrixIsUndoneByTheIsp) {
+  const Image photo = smooth_photo();
+  ASSERT_EQ(sensor_matrix_count(), kUnprocessingSensors + static_cast<int>(libcamera_sensors().size()));
+  std::vector<RawMosaic> raws;
+  for (int sensor = 0; sensor < sensor_matrix_count(); ++sensor) {
+    CameraOptions options = isp(IspEngine::kOpenCv, "ea");
+    options.sensor = sensor;
+    EXPECT_LT(mean_abs_diff(simulate_camera(photo, options).value(), photo), 6.0) << sensor_name(sensor);
+    raws.push_back(unprocess_to_raw(photo, options).value());
+  }
+  const RawMosaic& imx219 = raws.at(parse_sensor("imx219").value());
+  double difference = 0;
+  for (std::size_t i = 0; i < imx219.values.size(); ++i) difference += std::abs(imx219.values[i] - raws[0].values[i]);
+  EXPECT_GT(difference / imx219.values.size(), 0.005);
+  EXPECT_EQ(sensor_name(parse_sensor("imx219").value()), "imx219");
+  EXPECT_EQ(parse_sensor("2").value(), 2);
+  EXPECT_FALSE(parse_sensor("imx999"));
+}
+
 TEST(VirtualCamera, LibRawIspGivesASimilarButDifferentPicture) {
   const Image photo = make_test_photo(96, 64);
   const Image opencv = simulate_camera(photo, isp(IspEngine::kOpenCv, "bilinear")).value();

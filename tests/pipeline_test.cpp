@@ -63,13 +63,28 @@ TEST(PipelineSpec, ScreenAndMeasuredSensorStagesRoundTrip) {
   EXPECT_EQ(pipeline_to_string(parse_pipeline("screen").value()), "screen");
 }
 
+// A Raspberry Pi camera as libcamera's imx219.json measured it: named in the spec, its noise
+// profile converted to a noise level function (std 3.67 sqrt(mean) over 65535 - 4096 levels).
+TEST(PipelineSpec, LibcameraSensorsAreNamedAndTheirNoiseProfileIsConverted) {
+  const std::string spec = "camera:libraw,sensor=imx219,nlf=imx219,iso=100";
+  const Pipeline pipeline = parse_pipeline(spec).value();
+  EXPECT_EQ(pipeline_to_string(pipeline), spec);
+  const CameraOptions& camera = std::get<CameraStage>(pipeline.stages[0]).options;
+  EXPECT_EQ(camera.sensor, kUnprocessingSensors);
+  EXPECT_NEAR(camera.shot_noise, 3.67 * 3.67 / 61439.0, 1e-12);
+  EXPECT_DOUBLE_EQ(camera.read_noise, 0.0);
+}
+
 TEST(PipelineSpec, MeasuredNoiseErrorsNameWhatWasMeasured) {
   auto error = [](const std::string& spec) { return parse_pipeline(spec).status().message(); };
   EXPECT_NE(error("camera:opencv,nlf=XX,iso=100").find("measured: IP, GP, S6, N6, G4"), std::string::npos);
   EXPECT_NE(error("camera:opencv,nlf=GP,iso=400").find("GP at ISO 100, 800, not 400"), std::string::npos);
   EXPECT_NE(error("camera:opencv,nlf=GP").find("nlf and iso go together"), std::string::npos);
   EXPECT_NE(error("camera:opencv,nlf=GP,iso=100,shot=0.1").find("not both"), std::string::npos);
-  EXPECT_NE(error("camera:opencv,sensor=4").find("sensor 4 is out of range [0, 3]"), std::string::npos);
+  EXPECT_NE(error("camera:opencv,sensor=9").find("sensor '9' is not 0..3 (unprocessing's matrices) or a libcamera sensor (imx219)"),
+            std::string::npos);
+  EXPECT_NE(error("camera:opencv,nlf=imx219,iso=400").find("analogue gain 1 (ISO 100)"), std::string::npos);
+  EXPECT_NE(error("camera:opencv,nlf=XX,iso=100").find("imx219 (libcamera)"), std::string::npos);
   EXPECT_NE(error("screen:blur=-1").find("blur -1 is out of range"), std::string::npos);
 }
 

@@ -37,17 +37,43 @@ struct NoiseLevelFunction {
 // SIDD's calibrations of five phones (Abdelhamed et al., "Noise Flow", ICCV 2019; the table
 // BorealisAI/noise_flow publishes as cam_iso_nlf.txt), in the table's order.
 const std::vector<NoiseLevelFunction>& sidd_noise_level_functions();
-// Fails (invalid_argument) naming the measured cameras or ISOs when there is no such row.
+
+// A Raspberry Pi camera's sensor as its libcamera tuning file publishes it
+// (raspberrypi/libcamera, src/ipa/rpi/vc4/data/NAME.json, written by the camera tuning tool):
+// rpi.noise, the noise standard deviation = constant + slope * sqrt(mean) in 16-bit raw units
+// above the black level at analogue gain 1 (utils/raspberrypi/ctt/ctt_noise.py), and rpi.ccm,
+// the camera RGB -> linear sRGB matrices the ISP interpolates by colour temperature.
+struct LibcameraSensor {
+  std::string name;    // the tuning file's name, e.g. "imx219"
+  std::string camera;  // the product it is in
+  double black_level_16 = 0;
+  double noise_constant = 0, noise_slope = 0;
+  std::vector<std::pair<double, std::vector<double>>> ccms;  // (kelvin, 3x3 row-major), by kelvin
+};
+const std::vector<LibcameraSensor>& libcamera_sensors();
+
+// A measured noise level function: SIDD's (camera code, ISO) rows, or a libcamera sensor by
+// name at ISO 100 (analogue gain 1, as the tuning tool normalises ISO / 100), converted to
+// [0, 1] raw units: beta1 = slope^2 / range, beta2 = constant^2 / range^2 (range = 65535 -
+// black level; the cross term of a non-zero constant is left out). Fails (invalid_argument)
+// naming the measured cameras or ISOs when there is no such row.
 Expected<NoiseLevelFunction> find_noise_level_function(const std::string& camera, int iso);
 
-// How many measured XYZ -> camera matrices `CameraOptions::sensor` chooses from: the four of
-// Brooks et al.'s unprocessing code (google-research/unprocessing, unprocess.py).
-constexpr int kSensorMatrices = 4;
+// How many measured colour matrices `CameraOptions::sensor` chooses from: the four XYZ ->
+// camera matrices of Brooks et al.'s unprocessing code (google-research/unprocessing,
+// unprocess.py), 0-3, then libcamera_sensors() in order, whose camera -> sRGB matrix is their
+// tuning file's CCM interpolated to D65 (6504 K, the sRGB scenes' white) as libcamera does.
+constexpr int kUnprocessingSensors = 4;
+int sensor_matrix_count();
+// The sensor index of a libcamera sensor's name or of "0".."3"; fails naming the choices.
+Expected<int> parse_sensor(const std::string& text);
+// "imx219" for a libcamera sensor, the index otherwise.
+std::string sensor_name(int sensor);
 
 struct CameraOptions {
   // Sensor (used to unprocess the scene).
   BayerPattern bayer = BayerPattern::kRggb;
-  int sensor = 0;           // which measured XYZ -> camera matrix (0 .. kSensorMatrices-1)
+  int sensor = 0;           // which measured colour matrix (0 .. sensor_matrix_count() - 1)
   double red_gain = 2.0;    // white-balance gains of the scene illuminant
   double blue_gain = 1.6;
   double shot_noise = 0.0;  // noise variance = shot_noise * signal + read_noise (linear, [0,1])

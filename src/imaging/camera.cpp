@@ -26,16 +26,32 @@ cv::Matx33d srgb_to_xyz() {
   return {0.4124564, 0.3575761, 0.1804375, 0.2126729, 0.7151522, 0.0721750, 0.0193339, 0.1191920, 0.9503041};
 }
 
+// A libcamera sensor's camera -> sRGB matrix at `kelvin`: its CCMs interpolated linearly in
+// colour temperature, clamped at the ends (libcamera's rpi.ccm does the same).
+cv::Matx33d libcamera_ccm(const LibcameraSensor& sensor, double kelvin) {
+  const auto& ccms = sensor.ccms;
+  std::size_t hi = 0;
+  while (hi < ccms.size() && ccms[hi].first < kelvin) ++hi;
+  const std::size_t lo = hi == 0 ? 0 : hi - 1;
+  hi = std::min(hi, ccms.size() - 1);
+  const double t = hi == lo ? 0.0 : (kelvin - ccms[lo].first) / (ccms[hi].first - ccms[lo].first);
+  cv::Matx33d m;
+  for (int i = 0; i < 9; ++i) m(i / 3, i % 3) = (1 - t) * ccms[lo].second[i] + t * ccms[hi].second[i];
+  return m;
+}
+
 cv::Matx33d rgb_to_camera(int sensor) {
   // XYZ -> camera of the four measured sensors in Brooks et al.'s unprocessing code
   // (google-research/unprocessing, unprocess.py: random_ccm), and sRGB -> XYZ (D65).
-  static const cv::Matx33d kXyzToCamera[kSensorMatrices] = {
+  static const cv::Matx33d kXyzToCamera[kUnprocessingSensors] = {
       {1.0234, -0.2969, -0.2266, -0.5625, 1.6328, -0.0469, -0.0703, 0.2188, 0.6406},
       {0.4913, -0.0541, -0.0202, -0.613, 1.3513, 0.2906, -0.1564, 0.2151, 0.7183},
       {0.838, -0.263, -0.0639, -0.2887, 1.0725, 0.2496, -0.0627, 0.1427, 0.5438},
       {0.6596, -0.2079, -0.0562, -0.4782, 1.3016, 0.1933, -0.097, 0.1581, 0.5181}};
-  const cv::Matx33d& xyz_to_camera = kXyzToCamera[std::clamp(sensor, 0, kSensorMatrices - 1)];
-  cv::Matx33d m = xyz_to_camera * srgb_to_xyz();
+  sensor = std::clamp(sensor, 0, sensor_matrix_count() - 1);
+  // A libcamera sensor: the inverse of its CCM at the sRGB scenes' white (D65, 6504 K).
+  cv::Matx33d m = sensor < kUnprocessingSensors ? kXyzToCamera[sensor] * srgb_to_xyz()
+                                                 : libcamera_ccm(libcamera_sensors()[sensor - kUnprocessingSensors], 6504).inv();
   for (int r = 0; r < 3; ++r) {
     const double sum = m(r, 0) + m(r, 1) + m(r, 2);
     for (int c = 0; c < 3; ++c) m(r, c) /= sum;  // white stays white
@@ -126,8 +142,8 @@ namespace {
 
 
 Status check_sensor(const CameraOptions& options) {
-  if (options.sensor >= 0 && options.sensor < kSensorMatrices) return Status::ok();
-  return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(kSensorMatrices - 1));
+  if (options.sensor >= 0 && options.sensor < sensor_matrix_count()) return Status::ok();
+  return invalid_argument("camera: sensor " + std::to_string(options.sensor) + " is not 0.." + std::to_string(sensor_matrix_count() - 1));
 }
 
 // K: the photosites the sensor spends on one pixel of a width x height picture, along a side.
@@ -202,14 +218,60 @@ const std::vector<NoiseLevelFunction>& sidd_noise_level_functions() {
   return kTable;
 }
 
+const std::vector<LibcameraSensor>& libcamera_sensors() {
+  // raspberrypi/libcamera src/ipa/rpi/vc4/data/imx219.json, as published: rpi.black_level,
+  // rpi.noise, rpi.ccm.
+  static const std::vector<LibcameraSensor> kSensors = {
+      {"imx219",
+       "Raspberry Pi Camera Module 2 (Sony IMX219)",
+       4096,
+       0,
+       3.67,
+       {{2860, {2.12089, -0.52461, -0.59629, -0.85342, 2.80445, -0.95103, -0.26897, -1.14788, 2.41685}},
+        {2960, {2.26962, -0.54174, -0.72789, -0.77008, 2.60271, -0.83262, -0.26036, -1.51254, 2.77289}},
+        {3603, {2.18644, -0.66148, -0.52496, -0.77828, 2.69474, -0.91645, -0.25239, -0.83059, 2.08298}},
+        {4650, {2.18174, -0.70887, -0.47287, -0.70196, 2.76426, -1.06231, -0.25157, -0.71978, 1.97135}},
+        {5858, {2.32392, -0.88421, -0.43971, -0.63821, 2.58348, -0.94527, -0.28541, -0.54112, 1.82653}},
+        {7580, {2.21175, -0.53242, -0.67933, -0.57875, 3.07922, -1.50047, -0.27709, -0.73338, 2.01048}}}}};
+  return kSensors;
+}
+
+int sensor_matrix_count() { return kUnprocessingSensors + static_cast<int>(libcamera_sensors().size()); }
+
+Expected<int> parse_sensor(const std::string& text) {
+  std::string names;
+  for (std::size_t i = 0; i < libcamera_sensors().size(); ++i) {
+    if (libcamera_sensors()[i].name == text) return kUnprocessingSensors + static_cast<int>(i);
+    names += ", " + libcamera_sensors()[i].name;
+  }
+  for (int i = 0; i < kUnprocessingSensors; ++i) {
+    if (text == std::to_string(i)) return i;
+  }
+  return invalid_argument("sensor '" + text + "' is not 0.." + std::to_string(kUnprocessingSensors - 1) +
+                          " (unprocessing's matrices) or a libcamera sensor (" + names.substr(2) + ")");
+}
+
+std::string sensor_name(int sensor) {
+  if (sensor >= kUnprocessingSensors && sensor < sensor_matrix_count()) return libcamera_sensors()[sensor - kUnprocessingSensors].name;
+  return std::to_string(sensor);
+}
+
 Expected<NoiseLevelFunction> find_noise_level_function(const std::string& camera, int iso) {
+  for (const auto& sensor : libcamera_sensors()) {
+    if (sensor.name != camera) continue;
+    if (iso != 100) return invalid_argument("libcamera's " + camera + " noise profile is at analogue gain 1 (ISO 100), not ISO " + std::to_string(iso));
+    const double range = 65535.0 - sensor.black_level_16;
+    return NoiseLevelFunction{camera, 100, sensor.noise_slope * sensor.noise_slope / range,
+                              sensor.noise_constant * sensor.noise_constant / (range * range)};
+  }
   std::string cameras, isos;
   for (const auto& row : sidd_noise_level_functions()) {
     if (row.camera == camera && row.iso == iso) return row;
     if (cameras.find(row.camera) == std::string::npos) cameras += (cameras.empty() ? "" : ", ") + row.camera;
     if (row.camera == camera) isos += (isos.empty() ? "" : ", ") + std::to_string(row.iso);
   }
-  if (isos.empty()) return invalid_argument("no SIDD noise calibration for camera '" + camera + "' (measured: " + cameras + ")");
+  for (const auto& sensor : libcamera_sensors()) cameras += ", " + sensor.name + " (libcamera)";
+  if (isos.empty()) return invalid_argument("no noise calibration for camera '" + camera + "' (measured: " + cameras + ")");
   return invalid_argument("SIDD measured camera " + camera + " at ISO " + isos + ", not " + std::to_string(iso));
 }
 

@@ -15,8 +15,8 @@ double linear_to_srgb(double v);
 // Linear sRGB -> CIE XYZ (D65).
 cv::Matx33d srgb_to_xyz();
 
-// sRGB (linear) -> camera RGB of measured sensor `sensor` (0 .. kSensorMatrices-1), rows
-// summing to one (Brooks et al. 2019), and its inverse.
+// sRGB (linear) -> camera RGB of measured sensor `sensor` (0 .. sensor_matrix_count() - 1),
+// rows summing to one (Brooks et al. 2019), and its inverse.
 cv::Matx33d rgb_to_camera(int sensor);
 cv::Matx33d camera_to_rgb(int sensor);
 

@@ -194,7 +194,11 @@ Stage stage_from_fields(const Fields& fields, const std::string& where) {
     o.tone_curve = r.flag("tone", true);
     o.denoise = r.number("denoise", 0, 0, 100);
     o.sharpen = r.number("sharpen", 0, 0, 10);
-    o.sensor = r.integer("sensor", 0, 0, kSensorMatrices - 1);
+    if (r.has("sensor")) {
+      auto sensor = parse_sensor(r.text("sensor", "0"));
+      if (!sensor) r.fail(sensor.status().message());
+      o.sensor = *sensor;
+    }
     o.photosites = r.integer("photosites", 0, 0, 100000);
     o.fill = r.number("fill", 1.0, 0.01, 1.0);
     o.oversample = r.integer("oversample", 1, 1, 16);
@@ -298,7 +302,7 @@ std::vector<std::pair<std::string, std::string>> stage_fields(const Stage& stage
     *kind = "camera";
     f.emplace_back("isp", kIsp[static_cast<int>(o.isp)]);
     if (o.bayer != d.bayer) f.emplace_back("bayer", kBayer[static_cast<int>(o.bayer)]);
-    if (o.sensor != d.sensor) f.emplace_back("sensor", std::to_string(o.sensor));
+    if (o.sensor != d.sensor) f.emplace_back("sensor", sensor_name(o.sensor));
     if (o.demosaic != demosaic_methods(o.isp).front()) f.emplace_back("demosaic", o.demosaic);
     if (o.white_balance != d.white_balance) f.emplace_back("wb", kWhiteBalance[static_cast<int>(o.white_balance)]);
     if (o.color_matrix != d.color_matrix) f.emplace_back("ccm", "0");
