@@ -304,6 +304,42 @@ def forward(self, x):
   EXPECT_FALSE(torch::equal(running_mean_of(moving.candidates[0].model_file), before));
 }
 
+// Distilled from the base on the clean picture, fine-tuning without noise starts at its own
+// optimum: the model and its answers stay the base's. With labels it learns the classes; with a
+// stability loss the distilled model moves too.
+TEST(Harden, DistilledFineTuningWithoutNoiseKeepsTheBaseModelsAnswers) {
+  Fixture f;
+  f.options.grid.noises = {NoiseKind::kPaired};
+  f.options.budget.frozen_batch_norm = true;  // the student's batch norms as the teacher's
+  f.options.budget.distill = true;
+  const HardenResult distilled = harden_model(f.card, f.data, f.options).value();
+  const CandidateResult& kept = distilled.candidates.at(0);
+  ASSERT_EQ(kept.setting.noise, NoiseKind::kNone);
+  auto max_weight_change = [&](const std::string& pt) {
+    auto base = torch::jit::load(f.card.model_path());
+    auto tuned = torch::jit::load(pt);
+    double change = 0;
+    auto b = base.named_parameters().begin();
+    for (const auto& p : tuned.named_parameters()) {
+      change = std::max(change, (p.value - (*b).value).abs().max().item<double>());
+      ++b;
+    }
+    return change;
+  };
+  const double kept_change = max_weight_change(kept.model_file);
+  EXPECT_LT(kept_change, 1e-6);
+  EXPECT_NEAR(kept.test.top1, distilled.before.top1, 1e-9);
+  EXPECT_NEAR(kept.test.heldout_instability, distilled.before.heldout_instability, 1e-9);
+  EXPECT_GT(max_weight_change(distilled.candidates.at(1).model_file), 100 * kept_change + 1e-5);  // paired KL
+  EXPECT_EQ(distilled.card.training["hardening"]["fine_tuning"]["task_loss"], "distillation from the base");
+
+  f.options.budget.distill = false;  // a different fingerprint: trained again, on the labels
+  const HardenResult labelled = harden_model(f.card, f.data, f.options).value();
+  EXPECT_FALSE(labelled.candidates[0].resumed);
+  EXPECT_GT(max_weight_change(labelled.candidates[0].model_file), 1e-2);
+  EXPECT_GT(labelled.candidates[0].test.top1, distilled.before.top1 + 0.1);
+}
+
 TEST(Harden, RefusesSetupsThatCannotMeasureAnything) {
   Fixture f;
   HardenOptions options = f.options;

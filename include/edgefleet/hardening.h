@@ -70,6 +70,12 @@ struct FineTuneBudget {
   // ImageNet model fine-tuned on a few classes in small batches would otherwise re-estimate
   // them from batches of those classes alone.
   bool frozen_batch_norm = false;
+  // The task loss L0: cross entropy with the labels (the paper's), or, with `distill`, the KL
+  // divergence from the base model's answer on the clean picture. Fine-tuning a 1000-way model
+  // on a few classes with labels specialises it (confident answers rarely flip, whatever the
+  // stability loss); distilled, the no-noise baseline keeps the base's answers, so a change in
+  // instability is the stability loss's doing and the model keeps its other classes.
+  bool distill = false;
 };
 
 struct HardenOptions {

@@ -160,6 +160,9 @@ Runner add_harden_command(CLI::App& app) {
   command->add_option("--seed", args->budget.seed, "Seed")->capture_default_str();
   command->add_flag("--frozen-batch-norm", args->budget.frozen_batch_norm,
                     "Keep batch norms' running statistics while fine-tuning (a pretrained model on a few classes)");
+  command->add_flag("--distill", args->budget.distill,
+                    "Task loss: KL from the base model's answer on the clean picture instead of cross entropy with "
+                    "the label (fine-tuning on a few classes does not specialise the model)");
   command->add_option("--max-accuracy-drop", args->max_accuracy_drop,
                       "Validation top-1 points the chosen setting may lose against the base model")
       ->capture_default_str();

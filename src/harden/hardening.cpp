@@ -51,6 +51,7 @@ struct SplitTensors {
   torch::Tensor clean;               // float [N, C, H, W]
   torch::Tensor labels;              // int64 [N]
   torch::Tensor devices;             // float [D, N, C, H, W]
+  torch::Tensor teacher_log_p;       // float [N, classes]: the base model's on `clean` (distillation only)
   std::vector<Image> geometry;
   std::size_t device_failures = 0;
 };
@@ -283,7 +284,13 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
       }
       const auto loss = optimizer.step(epoch * steps_per_epoch + step, [&] {
         auto [logits, features] = logits_and_embedding(m, x, embedding);
-        auto loss = torch::nn::functional::cross_entropy(logits, y);
+        torch::Tensor loss;
+        if (budget.distill) {
+          auto teacher = train.teacher_log_p.index_select(0, index);
+          loss = (teacher.exp() * (teacher - torch::log_softmax(logits, 1))).sum(1).mean();
+        } else {
+          loss = torch::nn::functional::cross_entropy(logits, y);
+        }
         if (noisy.defined()) {
           // Batch-norm running statistics follow the clean inputs only: the noisy pass must not
           // move them (Gaussian noise would shift what every later clean inference sees).
@@ -320,6 +327,17 @@ Prediction prediction_of(const torch::Tensor& probabilities_row, int k) {
     p.probabilities.push_back(values[j].item<float>());
   }
   return p;
+}
+
+// The model's log-probabilities on `inputs`, in eval mode, in batches.
+torch::Tensor log_probabilities(torch::jit::Module& m, const torch::Tensor& inputs) {
+  torch::NoGradGuard no_grad;
+  m.eval();
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < inputs.size(0); start += 256) {
+    parts.push_back(torch::log_softmax(m.forward({inputs.slice(0, start, std::min(inputs.size(0), start + 256))}).toTensor(), 1));
+  }
+  return torch::cat(parts);
 }
 
 // Validation: clean top-1 and top-1 instability across the card's own preprocessing and the
@@ -547,6 +565,7 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
     {
       TrainableModel model = load_trainable(base, false);
       std::tie(result.base_validation_top1, result.base_validation_instability) = validate(model.module, validation);
+      if (budget.distill) train.teacher_log_p = log_probabilities(model.module, train.clean);
     }
     result.before = evaluate(base, test, heldout, options.threads).value();
 
@@ -555,7 +574,8 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                               "; validation " + std::to_string(validation.indices.size()) + "; epochs " +
                               std::to_string(budget.epochs) + " batch " + std::to_string(budget.batch_size) + " lr " +
                               std::to_string(budget.learning_rate) + " seed " + std::to_string(budget.seed) +
-                              (budget.frozen_batch_norm ? " frozen batch norm" : "");
+                              (budget.frozen_batch_norm ? " frozen batch norm" : "") +
+                              (budget.distill ? " distilled from the base" : "");
     for (const auto& e : options.train_environments) fingerprint += "; " + environment_spec(e);
     const std::string state_path = (fs::path(options.work_dir) / "grid.json").string();
     json state{{"fingerprint", fingerprint}, {"candidates", json::object()}};
@@ -656,7 +676,8 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                      {"base_sha256", base.sha256},
                      {"base_training", base.training},
                      {"hardening",
-                      {{"method", "stability training (instability paper 9.1): L = cross entropy + alpha * stability loss"},
+                      {{"method", budget.distill ? "stability training (instability paper 9.1) with L0 distilled: L = KL(base(clean) || model) + alpha * stability loss"
+                                                 : "stability training (instability paper 9.1): L = cross entropy + alpha * stability loss"},
                        {"chosen", setting_json(chosen.setting)},
                        {"fine_tuning",
                         {{"dataset", train_data.name()},
@@ -666,6 +687,7 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                          {"learning_rate", budget.learning_rate},
                          {"optimizer", "SGD, Nesterov momentum 0.9, cosine to 0"},
                          {"frozen_batch_norm", budget.frozen_batch_norm},
+                         {"task_loss", budget.distill ? "distillation from the base" : "cross entropy"},
                          {"seed", budget.seed}}},
                        {"validation", {{"images", validation.indices.size()}, {"environments", result.train_environments}}},
                        {"grid", grid},
