@@ -18,7 +18,7 @@ namespace {
 // Every kernel type costs `ms` whatever its size.
 LatencyPredictor flat_predictor(double ms) {
   LatencyPredictor p;
-  for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "global_pool", "linear", "pad", "pool"}) {
+  for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"}) {
     p.optimized.coefficients[type] = {ms, 0.0, 0.0, 0.0};
   }
   return p;
@@ -90,20 +90,6 @@ TEST(LatencyPredictor, ContextFitRecoversEachTypesScaleAndSharesOneWhenNetworksA
   EXPECT_EQ(few.context.at("convkxk")[0], few.context.at("conv1x1")[0]);
   EXPECT_GT(few.context.at("convkxk")[0], 1.2);  // between the two true scales, weighted by the sums
   EXPECT_LT(few.context.at("convkxk")[0], 2.0);
-}
-
-// A global pool (a reduction) has a predictor of its own; a latency model calibrated before
-// the two were told apart prices it with its pool predictor.
-TEST(LatencyPredictor, GlobalPoolsHaveTheirOwnPredictorAndOlderModelsPriceThemAsPools) {
-  testing::TempDir dir;
-  const ModelCard card = save_scripted_classifier(fire_net(), dir.path(), "fire", 5);  // ends in adaptive_avg_pool2d
-  LatencyPredictor p = flat_predictor(0.1);
-  const double flat = predict_latency_ms(p, card, InferenceGraph::kOptimized).value();
-  p.optimized.coefficients["global_pool"] = {1.0, 0.0, 0.0, 0.0};
-  EXPECT_NEAR(predict_latency_ms(p, card, InferenceGraph::kOptimized).value(), flat + 0.9, 1e-9);
-  p.optimized.coefficients.erase("global_pool");
-  p.optimized.coefficients["pool"] = {0.5, 0.0, 0.0, 0.0};  // fire_net has no windowed pool
-  EXPECT_NEAR(predict_latency_ms(p, card, InferenceGraph::kOptimized).value(), flat + 0.4, 1e-9);
 }
 
 TEST(LatencyPredictor, AModelWithAKernelTheModelLacksIsRefusedByName) {

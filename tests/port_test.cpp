@@ -368,7 +368,7 @@ TEST_F(PortRun, L1AndEvolutionExecutorsMeetEveryGoal) {
 // latency goal is priced by that model, not by the analytic one on its hardware.
 TEST_F(PortRun, ALatencyGoalIsPricedByTheDevicesLatencyModel) {
   LatencyPredictor predictor;  // 1 ms per million MACs, nothing else: latency tracks MACs
-  for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "global_pool", "linear", "pad", "pool"}) {
+  for (const char* type : {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"}) {
     predictor.optimized.coefficients[type] = {0.0, 1.0, 0.0, 0.0};
   }
   json profile = device_profile_to_json(find_device(builtin_fleet_dir(), "raspberry-pi").value());

@@ -406,15 +406,9 @@ class Analysis {
       if (out->type()->cast<c10::TensorType>()) act_[out] = ids;
     }
     const auto kind = node->kind();
-    if (kind == c10::aten::max_pool2d || kind == c10::aten::avg_pool2d) {
-      // A windowed pool reads its window for every output: priced on those reads.
+    if (kind == c10::aten::max_pool2d || kind == c10::aten::avg_pool2d || kind == c10::aten::adaptive_avg_pool2d ||
+        kind == c10::aten::adaptive_max_pool2d) {
       record("pool", node);
-      const auto window = graph_constant_ints(node->input(1));
-      KernelUse& k = impl_.kernels.back();
-      k.kernel = window && !window->empty() ? static_cast<int>(window->front()) : 1;
-      k.macs = k.output_elements * k.kernel * k.kernel;
-    } else if (kind == c10::aten::adaptive_avg_pool2d || kind == c10::aten::adaptive_max_pool2d) {
-      record("global_pool", node);  // a reduction over the positions: other code than a window
     } else if (kind != c10::aten::dropout && kind != c10::aten::dropout_ && kind != c10::aten::feature_dropout &&
                kind != c10::aten::contiguous && kind != c10::aten::detach && kind != c10::aten::clone) {
       // A clamping activation right after a conv or batch norm runs inside oneDNN's layout in
@@ -653,7 +647,7 @@ class Analysis {
       if (normalised_dim(d, rank) == 1) throw Error(refused(node, "reduces over the channels"));
     }
     act_[node->output()] = ids;
-    record("global_pool", node);
+    record("pool", node);
   }
 
   void list(Node* node) {
@@ -1004,7 +998,6 @@ std::vector<KernelUse> ChannelGraph::kernels(const std::map<std::string, int>& w
     } else if (!k.out_ids.empty()) {
       k.input_elements = kept.count(k.in_ids) * k.in_positions;
       k.output_elements = kept.count(k.out_ids) * k.out_positions;
-      if (k.kind == "pool") k.macs = k.output_elements * k.kernel * k.kernel;  // window reads, as recorded
     }
   }
   return out;

@@ -39,8 +39,7 @@ struct GraphChannelGroup {
 
 // One kernel of the forward pass at full width, as a latency model sees it: conv (with the
 // batch norm, and a ReLU/ReLU6/clamp, that the optimised graph runs with it), dwconv, linear,
-// add, concat, pool (windowed: macs = outputs x window), global_pool (adaptive pools, mean),
-// pad, elementwise (any other activation, or one no conv precedes).
+// add, concat, pool, pad, elementwise (any other activation, or one no conv precedes).
 struct KernelUse {
   std::string kind;
   std::int64_t macs = 0;

@@ -137,7 +137,7 @@ class Sweep {
     return sample;
   }
 
-  // Kernels that only move elements: add, concat, pool (windowed), global_pool, pad, elementwise.
+  // Kernels that only move elements: add, concat, pool, pad, elementwise.
   Sample moving(const std::string& kind) {
     const int c = pick({16, 32, 64, 96, 144, 192, 384, 576, 960});
     const int hw = pick({7, 14, 28, 56, 112});
@@ -154,23 +154,14 @@ class Sweep {
       m.define("def forward(self, x):\n  a, b = torch.chunk(x, 2, 1)\n  return torch.cat([b, a], 1)\n");
       sample.use.input_elements = sample.use.output_elements = n;
     } else if (kind == "pool") {
-      // The windows real models use: 2x2 (Tiny DarkNet, VGG-style) and 3x3 (SqueezeNet), stride 2.
-      const int k = pick({2, 3});
-      const std::string w = std::to_string(k);
-      m.define("def forward(self, x):\n  return torch.max_pool2d(x, [" + w + ", " + w + "], [2, 2], [0, 0], [1, 1], False)\n");
-      const std::int64_t out_hw = (hw - k) / 2 + 1;
-      sample.use.kernel = k;
-      sample.use.input_elements = n;
-      sample.use.output_elements = static_cast<std::int64_t>(c) * out_hw * out_hw;
-      sample.use.macs = sample.use.output_elements * k * k;
-    } else if (kind == "global_pool") {
       if (pick({0, 1}) == 0) {
-        m.define("def forward(self, x):\n  return torch.adaptive_avg_pool2d(x, [1, 1])\n");
+        m.define("def forward(self, x):\n  return torch.max_pool2d(x, [2, 2], [2, 2], [0, 0], [1, 1], False)\n");
+        sample.use.output_elements = n / 4;
       } else {
-        m.define("def forward(self, x):\n  return torch.mean(x, [2, 3])\n");
+        m.define("def forward(self, x):\n  return torch.adaptive_avg_pool2d(x, [1, 1])\n");
+        sample.use.output_elements = c;
       }
       sample.use.input_elements = n;
-      sample.use.output_elements = c;
     } else if (kind == "pad") {
       m.define("def forward(self, x):\n  return torch.constant_pad_nd(x, [0, 1, 0, 1], 0.0)\n");
       sample.use.input_elements = n;
@@ -397,16 +388,14 @@ double evaluate(const std::vector<double>& c, const KernelUse& k) {
 
 // The kernel types a latency model predicts in context, in a fixed order.
 const std::vector<std::string>& context_types() {
-  static const std::vector<std::string> types = {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "global_pool", "linear", "pad", "pool"};
+  static const std::vector<std::string> types = {"add", "concat", "conv1x1", "convkxk", "dwconv", "elementwise", "linear", "pad", "pool"};
   return types;
 }
 
 TypeSums type_sums(const GraphLatency& predictor, const std::vector<KernelUse>& kernels) {
   TypeSums sums;
   for (const auto& k : kernels) {
-    std::string key = predictor_key(k);
-    // Latency models calibrated before global pools were told apart price them as pools.
-    if (key == "global_pool" && !predictor.coefficients.count(key)) key = "pool";
+    const std::string key = predictor_key(k);
     auto it = predictor.coefficients.find(key);
     if (it == predictor.coefficients.end()) throw Error(invalid_argument("predict: the latency model has no '" + key + "' kernel"));
     // Each timed kernel counted one call; a model pays it once.
@@ -568,10 +557,10 @@ Expected<LatencyPredictor> calibrate_latency(const CalibrationOptions& options, 
     for (int i = 0; i < n; ++i) add(sweep.conv(true));
     if (progress) progress("dwconv: " + std::to_string(n) + " kernels timed");
     for (int i = 0; i < n / 2; ++i) add(sweep.linear());
-    for (const std::string kind : {"add", "concat", "pool", "global_pool", "pad", "elementwise"}) {
+    for (const std::string kind : {"add", "concat", "pool", "pad", "elementwise"}) {
       for (int i = 0; i < n / 2; ++i) add(sweep.moving(kind));
     }
-    if (progress) progress("linear, add, concat, pool, global_pool, pad, elementwise timed");
+    if (progress) progress("linear, add, concat, pool, pad, elementwise timed");
     for (auto [graph, times] : {std::pair{&predictor.optimized, &GraphTimes::optimized}, std::pair{&predictor.frozen, &GraphTimes::frozen}}) {
       for (const auto& [key, samples] : by_key) {
         graph->coefficients[key] = fit(samples, times);
