@@ -21,6 +21,9 @@ echo; echo "== the built-in zoo (models/fashion-mnist/), evaluated on the Fashio
 "$edgefleet" zoo eval --data fashion-mnist
 
 echo; echo "== the instability lab: cnn_tiny on 200 Fashion-MNIST test images through every device of the built-in fleet =="
+# Each demo measures this build afresh: a results store resumes only a run whose environments
+# are unchanged, and an updated device profile is a changed environment.
+rm -rf "$build_dir/stability-fleet" "$build_dir/stability-sources"
 "$edgefleet" stability run --model cnn_tiny --data fashion-mnist --limit 200 --fleet builtin --out "$build_dir/stability-fleet"
 
 echo; echo "== instability per source: one source varied at a time (JPEG quality, precision, sensor noise) =="
