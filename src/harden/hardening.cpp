@@ -189,6 +189,11 @@ torch::Tensor input_scale(const InputContract& c) {
   return scale;
 }
 
+// KL(target || softmax(logits)), averaged over the batch; `target_log_p` carries no gradient.
+torch::Tensor kl_from(const torch::Tensor& target_log_p, const torch::Tensor& logits) {
+  return (target_log_p.exp() * (target_log_p - torch::log_softmax(logits, 1))).sum(1).mean();
+}
+
 struct TrainOutcome {
   double seconds = 0;
   double final_loss = 0;
@@ -284,13 +289,8 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
       }
       const auto loss = optimizer.step(epoch * steps_per_epoch + step, [&] {
         auto [logits, features] = logits_and_embedding(m, x, embedding);
-        torch::Tensor loss;
-        if (budget.distill) {
-          auto teacher = train.teacher_log_p.index_select(0, index);
-          loss = (teacher.exp() * (teacher - torch::log_softmax(logits, 1))).sum(1).mean();
-        } else {
-          loss = torch::nn::functional::cross_entropy(logits, y);
-        }
+        auto loss = budget.distill ? kl_from(train.teacher_log_p.index_select(0, index), logits)
+                                   : torch::nn::functional::cross_entropy(logits, y);
         if (noisy.defined()) {
           // Batch-norm running statistics follow the clean inputs only: the noisy pass must not
           // move them (Gaussian noise would shift what every later clean inference sees).
@@ -302,8 +302,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
           if (embedding) {
             stability = (features.detach() - noisy_features).pow(2).sum(1).mean();
           } else {
-            auto log_p = torch::log_softmax(logits, 1).detach();
-            stability = (log_p.exp() * (log_p - torch::log_softmax(noisy_logits, 1))).sum(1).mean();
+            stability = kl_from(torch::log_softmax(logits, 1).detach(), noisy_logits);
           }
           loss = loss + s.alpha * stability;
         }
