@@ -143,7 +143,7 @@ std::optional<InferenceGraphs> inference_graphs(const torch::jit::Module& module
   try {
     // Only forward is kept: inference never calls another method, and preserving one (the zoo's
     // `features`) keeps its weights as attributes, which the optimiser then cannot fold or
-    // prepack (the zoo's MobileNetV2 ran 1.35x slower with it; pruned variants failed to optimise).
+    // prepack (a pruned zoo MobileNetV2 ran 0.74 ms with it, 0.37 ms without: docs/benchmarks.md).
     torch::jit::Module frozen = torch::jit::freeze(module.clone());
     // Frozen once: optimize_for_inference rewrites a frozen module's graph in place, and a
     // clone has its own copy of the graph.
