@@ -279,10 +279,12 @@ TEST_F(HostileClient, ACardWithoutAHashIsReportedOrRefused) {
 // and the coordinator could not bind an address other devices reach.
 class Coordinator : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start(3); }
+  void start(int expected_devices) {
     PeerCoordinatorOptions options;
     options.hint_dimensions = 2;
     options.token = "t0ken";
+    options.expected_devices = expected_devices;
     coordinator = PeerCoordinator::start(options).value();
     http = std::make_unique<httplib::Client>(coordinator->url().substr(7));
     http->set_bearer_token_auth("t0ken");
@@ -323,6 +325,7 @@ TEST_F(Coordinator, ADeviceWritesOnlyItsOwnModels) {
 }
 
 TEST_F(Coordinator, RoundsNoDeviceCanAskForAreEvicted) {
+  start(2);
   const std::string a = register_device("a", 0), b = register_device("b", 1);
   for (int round = 0; round < 20; ++round) ASSERT_EQ(put("a", round, a), 200);
   // b has sent nothing: it will ask for a's round 0; a's latest is kept too.
@@ -347,6 +350,25 @@ TEST_F(Coordinator, ADeviceThatHasNotStartedAScenarioStillGetsItsPeersModels) {
   EXPECT_EQ(http->Get("/v1/models/s/b/0")->status, 200);
   EXPECT_EQ(http->Post("/v1/results/s/c", {{"X-Device-Key", c}}, "{}", "application/json")->status, 200);
   EXPECT_EQ(coordinator->bytes_held(), 0u);
+}
+
+// A device slow to start (a loaded machine) registered after the others had finished a
+// scenario, was named their peer and got 404 for their models: they had been dropped.
+TEST_F(Coordinator, ADeviceThatRegistersAfterAScenarioFinishedStillGetsItsPeersModels) {
+  const std::string a = register_device("a", 0), b = register_device("b", 1);
+  for (int round = 0; round < 3; ++round) ASSERT_EQ(put("a", round, a), 200);
+  ASSERT_EQ(put("b", 0, b), 200);
+  EXPECT_EQ(http->Post("/v1/results/s/a", {{"X-Device-Key", a}}, "{}", "application/json")->status, 200);
+  EXPECT_EQ(http->Post("/v1/results/s/b", {{"X-Device-Key", b}}, "{}", "application/json")->status, 200);
+  EXPECT_EQ(coordinator->bytes_held(), 3 * bytes.size());  // a's rounds 0 and 2, b's 0: for the third
+  const std::string c = register_device("c", 2);
+  const auto peers = http->Get("/v1/peers/s/c/0?k=2");
+  ASSERT_EQ(peers->status, 200) << peers->body;
+  EXPECT_EQ(http->Get("/v1/models/s/a/0")->status, 200);
+  EXPECT_EQ(http->Get("/v1/models/s/b/0")->status, 200);
+  ASSERT_EQ(put("c", 0, c), 200);
+  EXPECT_EQ(http->Post("/v1/results/s/c", {{"X-Device-Key", c}}, "{}", "application/json")->status, 200);
+  EXPECT_EQ(coordinator->bytes_held(), 0u);  // all three expected devices reported
 }
 
 // Finding 10: a symbolic link loop aborted a run; an empty file got a confusing reason.

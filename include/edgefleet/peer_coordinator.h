@@ -35,6 +35,11 @@ struct PeerCoordinatorOptions {
   int hint_dimensions = 0;
   LshOptions lsh;
   bool record_traffic = false;  // keep every request (tests audit what left the devices)
+  // How many devices will take part (0 = not known). A scenario every registered device has
+  // reported on drops all its models only once this many are registered; until then (and
+  // always when not known) each device's latest and its round-0 model stay, for a device yet
+  // to register.
+  int expected_devices = 0;
 };
 
 struct RecordedRequest {

@@ -21,6 +21,7 @@ struct PeersArgs {
   std::string host = "127.0.0.1";
   int port = 0;
   int hint_dimensions = 4;
+  int expected_devices = 0;
 };
 
 Expected<PeerConfig> load_config(const std::string& path) {
@@ -70,6 +71,7 @@ int run_coordinator(const PeersArgs& args) {
   const bool generated = options.token.empty();
   if (generated) options.token = random_secret();
   options.hint_dimensions = args.hint_dimensions;
+  options.expected_devices = args.expected_devices;
   block_stop_signals();
   auto coordinator = PeerCoordinator::start(options);
   if (!coordinator) return fail(coordinator.status());
@@ -98,6 +100,10 @@ Runner add_peers_command(CLI::App& app) {
   coordinator->add_option("--host", args->host, "Address to bind (0.0.0.0 for devices elsewhere)")->capture_default_str();
   coordinator->add_option("--port", args->port, "Port (0 = any free one)")->capture_default_str()->check(CLI::Range(0, 65535));
   coordinator->add_option("--hint-dimensions", args->hint_dimensions, "Length of the devices' hint vectors")->capture_default_str()->check(CLI::PositiveNumber);
+  coordinator->add_option("--devices", args->expected_devices,
+                          "How many devices take part (0 = not known: finished scenarios keep each device's latest model for late joiners)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   return [args, run, device, coordinator]() {
     if (run->parsed()) return run_experiment(*args);
     if (device->parsed()) return run_device(*args);

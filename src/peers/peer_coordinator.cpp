@@ -87,16 +87,19 @@ struct PeerCoordinator::Impl {
 
   bool has_round(const std::string& scenario, const std::string& device, int round) const {
     const auto it = models.find({scenario, device});
-    if (it == models.end()) return false;
-    return it->second.final || (!it->second.rounds.empty() && it->second.rounds.rbegin()->first >= round);
+    if (it == models.end() || it->second.rounds.empty()) return false;
+    return it->second.final || it->second.rounds.rbegin()->first >= round;
   }
 
   // Drops the models no device can still ask for. A device at round q (the last round it
   // sent) asks for each peer's latest model up to q; a device that has sent nothing in the
   // scenario will ask at round 0. So of each device's models only its latest and, per other
-  // registered device, the latest one up to that device's round are kept; a scenario every
-  // registered device has reported on keeps nothing. (Counting only the devices that sent a
-  // model would drop everything while a slower device has yet to start the scenario.)
+  // registered device, the latest one up to that device's round are kept. Until every expected
+  // device has registered, the latest up to round 0 is kept too, for one yet to register; a
+  // scenario every registered device has reported on then keeps only those, and nothing once
+  // every expected device has registered. (Counting only the
+  // devices that sent a model would drop everything while a slower device has yet to start
+  // the scenario.)
   void evict(const std::string& scenario) {
     std::map<std::string, int> progress;
     for (const auto& [key, slot] : models) {
@@ -104,16 +107,21 @@ struct PeerCoordinator::Impl {
     }
     const auto& done = reported[scenario];
     const bool finished = std::all_of(hints.begin(), hints.end(), [&](const auto& device) { return done.count(device.first) > 0; });
+    const bool everyone_joined = options.expected_devices > 0 && hints.size() >= static_cast<std::size_t>(options.expected_devices);
     for (auto& [key, slot] : models) {
       if (key.first != scenario || slot.rounds.empty()) continue;
       std::set<int> keep;
+      const auto keep_latest_up_to = [&](int round) {
+        auto r = slot.rounds.upper_bound(round);
+        if (r != slot.rounds.begin()) keep.insert(std::prev(r)->first);
+      };
+      if (!finished || !everyone_joined) keep.insert(slot.rounds.rbegin()->first);
+      if (!everyone_joined) keep_latest_up_to(0);  // a device yet to register starts at round 0
       if (!finished) {
-        keep.insert(slot.rounds.rbegin()->first);
         for (const auto& [device, hint] : hints) {
           if (device == key.second) continue;
           const auto p = progress.find(device);
-          auto r = slot.rounds.upper_bound(p == progress.end() ? 0 : p->second);
-          if (r != slot.rounds.begin()) keep.insert(std::prev(r)->first);
+          keep_latest_up_to(p == progress.end() ? 0 : p->second);
         }
       }
       for (auto r = slot.rounds.begin(); r != slot.rounds.end();) {

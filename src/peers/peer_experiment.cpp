@@ -103,6 +103,7 @@ Expected<PeerTable> run_peer_experiment(const PeerConfig& config, const std::str
     PeerCoordinatorOptions coordinator_options;
     coordinator_options.hint_dimensions = static_cast<int>(config.devices.front().hint.size());
     coordinator_options.lsh = config.lsh;
+    coordinator_options.expected_devices = static_cast<int>(config.devices.size());
     coordinator_options.token = random_secret();
     const std::vector<std::string> device_env = {std::string(kTokenVariable) + "=" + coordinator_options.token};
     auto coordinator = PeerCoordinator::start(coordinator_options);
