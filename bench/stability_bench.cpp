@@ -2,6 +2,7 @@
 // (shared prefixes, batched inference, parallel pipelines) vs each environment run on its own.
 // Wall-clock time (the point is using both cores), best of `rounds` alternating rounds.
 // Prints one JSON object. Usage: bench_stability CARD DATA LIMIT ENV_FILE [ROUNDS=2]
+// ROUNDS=0: the together run once and nothing else (for profiling it, e.g. under perf).
 // ENV_FILE "all-axes": every `--axis` environment (INT8 calibrated on the first 100 photos;
 // the engine axis needs the card's ONNX copy beside it).
 #include <unistd.h>
@@ -84,6 +85,14 @@ int main(int argc, char** argv) {
   const std::string work = std::filesystem::temp_directory_path() / ("bench_stability_" + std::to_string(getpid()));
   const double evaluations = static_cast<double>(std::min(limit, (*data)->size()) * environments.size());
   double together = 1e30, independent = 1e30;
+  if (rounds == 0) {
+    together = timed_run(*card, **data, environments, limit, calibration, work + "/together");
+    std::filesystem::remove_all(work);
+    std::cout << nlohmann::json{{"images", std::min(limit, (*data)->size())}, {"environments", environments.size()},
+                                {"together_evals_per_s", evaluations / together}}.dump()
+              << "\n";
+    return 0;
+  }
   for (int r = 0; r < rounds; ++r) {
     together = std::min(together, timed_run(*card, **data, environments, limit, calibration, work + "/together"));
     double sum = 0.0;
