@@ -101,7 +101,7 @@ Runner add_peers_command(CLI::App& app) {
   coordinator->add_option("--port", args->port, "Port (0 = any free one)")->capture_default_str()->check(CLI::Range(0, 65535));
   coordinator->add_option("--hint-dimensions", args->hint_dimensions, "Length of the devices' hint vectors")->capture_default_str()->check(CLI::PositiveNumber);
   coordinator->add_option("--devices", args->expected_devices,
-                          "How many devices take part (0 = not known: finished scenarios keep each device's latest model for late joiners)")
+                          "How many devices take part (0 = not known: finished scenarios keep each device's round-0 and latest models for late joiners)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   return [args, run, device, coordinator]() {

@@ -97,9 +97,8 @@ struct PeerCoordinator::Impl {
   // registered device, the latest one up to that device's round are kept. Until every expected
   // device has registered, the latest up to round 0 is kept too, for one yet to register; a
   // scenario every registered device has reported on then keeps only those, and nothing once
-  // every expected device has registered. (Counting only the
-  // devices that sent a model would drop everything while a slower device has yet to start
-  // the scenario.)
+  // every expected device has registered. (Counting only the devices that sent a model would
+  // drop everything while a slower device has yet to start the scenario.)
   void evict(const std::string& scenario) {
     std::map<std::string, int> progress;
     for (const auto& [key, slot] : models) {
