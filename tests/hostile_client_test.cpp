@@ -279,7 +279,12 @@ TEST_F(HostileClient, ACardWithoutAHashIsReportedOrRefused) {
 // and the coordinator could not bind an address other devices reach.
 class Coordinator : public ::testing::Test {
  protected:
-  void SetUp() override { start(3); }
+  void SetUp() override {
+    model = testing::write_zoo_model(dir.file("m"), "m", "cnn_tiny", 0.5);
+    bytes = testing::read_text(model.model_path());
+    start(3);
+  }
+  // A coordinator expecting this many devices (replacing the one running).
   void start(int expected_devices) {
     PeerCoordinatorOptions options;
     options.hint_dimensions = 2;
@@ -288,8 +293,6 @@ class Coordinator : public ::testing::Test {
     coordinator = PeerCoordinator::start(options).value();
     http = std::make_unique<httplib::Client>(coordinator->url().substr(7));
     http->set_bearer_token_auth("t0ken");
-    model = testing::write_zoo_model(dir.file("m"), "m", "cnn_tiny", 0.5);
-    bytes = testing::read_text(model.model_path());
   }
   std::string register_device(const std::string& name, double x) {
     auto res = http->Post(("/v1/devices/" + name).c_str(), json{{"hint", {x, 0.0}}}.dump(), "application/json");
