@@ -183,7 +183,7 @@ TEST(L1Executor, NarrowsOneBlockAtATimeSoANarrowStartLandsNearItsBudget) {
   config.algorithm = PortAlgorithm::kL1;
   const TrainingData none;
   auto executor = make_executor(config, none, none);
-  executor->init(start, goal);
+  executor->init(start, goal, "");
   int steps = 0;
   while (!executor->finished(meets(executor->measure_current(LatencyModel::kSum), goal)) && steps < 1000) {
     executor->adjust();
@@ -546,6 +546,34 @@ TEST_F(PortGraphRun, ABranchingGraphPortsThroughItsChannelGroups) {
     ASSERT_TRUE(again) << again.status().to_string();
     EXPECT_EQ(again->goals[1].cost.macs, result->goals[1].cost.macs);
   }
+}
+
+// The widths of the model a port wrote for `goal` in `out`, read through its graph.
+std::map<std::string, int> ported_widths(const std::string& out, const std::string& goal) {
+  auto module = torch::jit::load(out + "/" + goal + ".pt");
+  module.eval();
+  return graph_model(module, {1, 3, 16, 16}).value().graph->widths();
+}
+
+TEST_F(PortGraphRun, ACollectiveSensitivityChildContinuesItsParentsCurvesToTheWidthsOfAnIndependentSearch) {
+  PortConfig c = config("sensitivity");
+  c.channel_multiple = 1;  // curves measured from the parent's widths would reach other widths
+  const std::string collective = dir_.file("sens-collective");
+  auto together = run_port(c, collective);
+  ASSERT_TRUE(together) << together.status().to_string();
+  ASSERT_EQ(together->goals[1].parent, "g70");
+  EXPECT_TRUE(std::filesystem::exists(collective + "/g70.search.json"));
+  c.mode = PortMode::kIndependent;
+  const std::string independent = dir_.file("sens-independent");
+  ASSERT_TRUE(run_port(c, independent));
+  const auto widths = ported_widths(independent, "g40");
+  EXPECT_NE(widths, ported_widths(independent, "g70"));
+  EXPECT_EQ(ported_widths(collective, "g40"), widths);
+  // Resumed after g70 finished, g40 continues g70's saved curves as the uninterrupted run did.
+  std::filesystem::remove(collective + "/g40.result.json");
+  c.mode = PortMode::kCollective;
+  ASSERT_TRUE(run_port(c, collective));
+  EXPECT_EQ(ported_widths(collective, "g40"), widths);
 }
 
 TEST_F(PortGraphRun, FineTuningStopsOnAValidationPlateauAndKeepsTheBestWeights) {

@@ -5,6 +5,8 @@
 #include <torch/script.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <optional>
 #include <vector>
 
@@ -31,8 +33,10 @@ bool meets(const Measurement& m, const PortGoal& goal);
 class AdaptationExecutor {
  public:
   virtual ~AdaptationExecutor() = default;
-  // Init: the starting model (the base or the parent goal's adapted model) and the goal.
-  virtual void init(const PrunableModel& start, const PortGoal& goal) = 0;
+  // Init: the starting model (the base or the parent goal's adapted model), the goal, and the
+  // goal `start` was adapted for ("" for the base): collectively, an executor may continue the
+  // search it made for that goal instead of starting over.
+  virtual void init(const PrunableModel& start, const PortGoal& goal, const std::string& parent) = 0;
   // Measure: the model the executor would produce now, against the goal of init().
   virtual Measurement measure_current(LatencyModel latency) = 0;
   // Adjust: one iteration (a training step, a width step, a generation).
@@ -41,6 +45,14 @@ class AdaptationExecutor {
   virtual bool finished(bool goal_met) const { return goal_met; }
   // The physically pruned model.
   virtual PrunableModel result() = 0;
+  // What a child of the goal of the last result() may continue from, saved with the goal so a
+  // resumed run continues as an uninterrupted one would; null when the executor keeps nothing.
+  virtual nlohmann::json search_state() const { return nullptr; }
+  // A saved search_state() of goal `goal`, given back on resume.
+  virtual void restore_search_state(const std::string& goal, const nlohmann::json& state) {
+    (void)goal;
+    (void)state;
+  }
 };
 
 std::unique_ptr<AdaptationExecutor> make_executor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy);

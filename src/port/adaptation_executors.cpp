@@ -40,7 +40,7 @@ class MorphNetExecutor : public AdaptationExecutor {
  public:
   MorphNetExecutor(const PortConfig& config, const TrainingData& train) : config_(config), train_(train), rng_(config.seed) {}
 
-  void init(const PrunableModel& start, const PortGoal& goal) override {
+  void init(const PrunableModel& start, const PortGoal& goal, const std::string& /*parent*/) override {
     model_ = clone_model(start);
     model_.module.train();
     goal_ = goal;
@@ -160,7 +160,7 @@ class MorphNetExecutor : public AdaptationExecutor {
 class L1Executor : public AdaptationExecutor {
  public:
   explicit L1Executor(int multiple) : multiple_(std::max(multiple, 1)) {}
-  void init(const PrunableModel& start, const PortGoal& goal) override {
+  void init(const PrunableModel& start, const PortGoal& goal, const std::string& /*parent*/) override {
     start_ = start;
     goal_ = goal;
     norms_ = filter_l1_norms(start);
@@ -204,11 +204,14 @@ class L1Executor : public AdaptationExecutor {
 
 // Widths by measured sensitivity (a model read through its graph, probed with training
 // photos): init measures each group's answer change when cut alone; each adjustment narrows
-// the group where the next step costs the least change per MAC saved.
+// the group where the next step costs the least change per MAC saved. Collectively, a child
+// continues its parent's curves (measured on the model the parent was cut from) from the
+// parent's widths: the same greedy path, so it reaches the widths an independent search from
+// that model would, without measuring again.
 class SensitivityExecutor : public AdaptationExecutor {
  public:
   explicit SensitivityExecutor(int multiple) : multiple_(multiple) {}
-  void init(const PrunableModel& start, const PortGoal& goal) override {
+  void init(const PrunableModel& start, const PortGoal& goal, const std::string& parent) override {
     if (!start.graph || !start.graph->probe().defined()) {
       throw Error(invalid_argument("algorithm sensitivity measures a model read through its graph on training photos: "
                                    "a zoo model or a model without photos has neither (use l1, evolution or morphnet)"));
@@ -216,18 +219,42 @@ class SensitivityExecutor : public AdaptationExecutor {
     start_ = start;
     goal_ = goal;
     saliency_ = channel_saliency(start);
-    sensitivity_ = measure_sensitivity(*start.graph, saliency_, start.graph->probe(), multiple_);
     widths_ = start.graph->widths();
+    const auto kept = kept_.find(parent);
+    if (!parent.empty() && kept != kept_.end() && on_curves(kept->second, widths_)) {
+      sensitivity_ = kept->second;
+    } else {
+      sensitivity_ = measure_sensitivity(*start.graph, saliency_, start.graph->probe(), multiple_);
+    }
     exhausted_ = false;
   }
   Measurement measure_current(LatencyModel latency) override { return measure(start_, widths_, goal_, latency); }
   void adjust() override { exhausted_ = !narrow_least_sensitive(*start_.graph, sensitivity_, widths_); }
   bool finished(bool goal_met) const override { return goal_met || exhausted_; }
   PrunableModel result() override {
+    kept_[goal_.name] = sensitivity_;
     return prune_channels(start_, top_channels(saliency_, widths_)).value();
+  }
+  nlohmann::json search_state() const override {
+    const auto kept = kept_.find(goal_.name);
+    return kept == kept_.end() ? nlohmann::json() : sensitivity_to_json(kept->second);
+  }
+  void restore_search_state(const std::string& goal, const nlohmann::json& state) override {
+    if (auto curves = sensitivity_from_json(state)) kept_[goal] = std::move(*curves);
   }
 
  private:
+  // Whether every group's width is a point of its curve (a model the curves' search produced).
+  static bool on_curves(const ChannelSensitivity& curves, const std::map<std::string, int>& widths) {
+    for (const auto& [name, width] : widths) {
+      const auto curve = curves.find(name);
+      if (curve == curves.end() || std::find(curve->second.widths.begin(), curve->second.widths.end(), width) == curve->second.widths.end()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   int multiple_;
   PrunableModel start_;
   PortGoal goal_;
@@ -235,6 +262,7 @@ class SensitivityExecutor : public AdaptationExecutor {
   ChannelSensitivity sensitivity_;
   std::map<std::string, int> widths_;
   bool exhausted_ = false;
+  std::map<std::string, ChannelSensitivity> kept_;  // by goal: the curves its widths were chosen on
 };
 
 // ChamNet-style evolutionary search over per-group widths: candidates that meet the goal
@@ -245,7 +273,7 @@ class EvolutionExecutor : public AdaptationExecutor {
   EvolutionExecutor(const PortConfig& config, const TrainingData& train, const TrainingData& proxy)
       : config_(config), train_(train), proxy_(proxy), rng_(config.seed) {}
 
-  void init(const PrunableModel& start, const PortGoal& goal) override {
+  void init(const PrunableModel& start, const PortGoal& goal, const std::string& /*parent*/) override {
     start_ = start;
     goal_ = goal;
     norms_ = channel_saliency(start);

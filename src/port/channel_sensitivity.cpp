@@ -41,6 +41,28 @@ ChannelSensitivity measure_sensitivity(const ChannelGraph& graph, const std::map
   return out;
 }
 
+nlohmann::json sensitivity_to_json(const ChannelSensitivity& sensitivity) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, s] : sensitivity) j[name] = {{"widths", s.widths}, {"loss", s.loss}};
+  return j;
+}
+
+std::optional<ChannelSensitivity> sensitivity_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  ChannelSensitivity out;
+  try {
+    for (const auto& [name, curve] : j.items()) {
+      GroupSensitivity& s = out[name];
+      s.widths = curve.at("widths").get<std::vector<int>>();
+      s.loss = curve.at("loss").get<std::vector<double>>();
+      if (s.widths.empty() || s.widths.size() != s.loss.size()) return std::nullopt;
+    }
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  return out;
+}
+
 bool narrow_least_sensitive(const ChannelGraph& graph, const ChannelSensitivity& sensitivity, std::map<std::string, int>& widths) {
   const auto macs = static_cast<double>(graph.cost(widths).macs);
   std::string best;

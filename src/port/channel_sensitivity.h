@@ -8,6 +8,8 @@
 #include <torch/script.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,11 @@ using ChannelSensitivity = std::map<std::string, GroupSensitivity>;
 // `probe`. A group narrower than two blocks is not cut (its curve is its full width only).
 ChannelSensitivity measure_sensitivity(const ChannelGraph& graph, const std::map<std::string, torch::Tensor>& saliency,
                                        const torch::Tensor& probe, int multiple);
+
+// The curves as JSON ({group: {"widths": [...], "loss": [...]}}) and back; nullopt for JSON
+// that is not such an object (curves of unequal lengths included).
+nlohmann::json sensitivity_to_json(const ChannelSensitivity& sensitivity);
+std::optional<ChannelSensitivity> sensitivity_from_json(const nlohmann::json& j);
 
 // One allocation step: narrows, in `widths` (each at a width of its curve), the group whose
 // next measured width costs the least answer change per MAC it saves. False when no group

@@ -356,6 +356,7 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       const int parent = config.mode == PortMode::kCollective ? tree.parent[static_cast<std::size_t>(index)] : -1;
       const fs::path adapted_file = out / (goal.name + ".adapted.pt");
       const fs::path result_file = out / (goal.name + ".result.json");
+      const fs::path search_file = out / (goal.name + ".search.json");
       const bool has_children = config.mode == PortMode::kCollective && !tree.children[static_cast<std::size_t>(index)].empty();
       if (fs::exists(result_file) && fs::exists(adapted_file)) {
         std::ifstream in(result_file);
@@ -364,6 +365,10 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
           // Children start from what this goal handed on: its fine-tuned or its adapted model.
           const fs::path handed_on = config.finetune_from_parent ? out / j.at("model_file").get<std::string>() : adapted_file;
           adapted[static_cast<std::size_t>(index)] = reloaded(torch::jit::load(handed_on.string()), base, input_shape);
+          if (fs::exists(search_file)) {
+            std::ifstream search(search_file);
+            executor->restore_search_state(goal.name, json::parse(search, nullptr, false));
+          }
         }
         const PrunableModel final_model = reloaded(torch::jit::load((out / j.at("model_file").get<std::string>()).string()), base, input_shape);
         done[static_cast<std::size_t>(index)] = result_from_json(j, cost_at(final_model, {}));
@@ -376,7 +381,7 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       r.parent = parent >= 0 ? config.goals[static_cast<std::size_t>(parent)].name : "";
       const PrunableModel& start = parent >= 0 ? *adapted[static_cast<std::size_t>(parent)] : base;
       const auto adapt_started = std::chrono::steady_clock::now();
-      executor->init(start, goal);
+      executor->init(start, goal, r.parent);
       int steps = 0;
       // Bounds a goal the executor cannot reach (reported unmet): MorphNet's knob; the width
       // steps of L1 reach the narrowest widths long before; evolution's extra generations.
@@ -393,6 +398,7 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       model.module.eval();
       // Kept for every goal: a goal added later may hang under any of them.
       replace_atomically(adapted_file.string(), [&](const std::string& tmp) { model.module.save(tmp); });
+      if (const json search = executor->search_state(); !search.is_null()) write_file_atomically(search.dump(), search_file.string());
       if (on_progress) on_progress({goal.name, "adapted", r.adapt_seconds});
       if (has_children && !config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
 
