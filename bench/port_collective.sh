@@ -7,6 +7,10 @@
 # FINETUNE='{"steps": 400, "patience": 2, "check_every": 25, "from_parent": true}' replaces the
 # fine-tuning recipe (from_parent: collective goals continue their parent's fine-tuning; the
 # plateau rule is the same in both modes).
+# BASE may also be a card (.json), e.g. ../shared/imagenet/models/mobilenet_v2_1.0.json; then
+# EXTRA (JSON merged into the config) names its data, e.g. '{"dataset": "../shared/imagenette/train",
+# "validation": "../shared/imagenette/val", "train_images": 1200, "eval_images": 300}'.
+# RANGE="0.95 0.30": the largest and smallest MACs budget, as fractions of the base's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 goals=${1:-10}
@@ -15,13 +19,17 @@ algorithm=${3:-morphnet}
 out=${4:-$(mktemp -d)}
 edgefleet=${EDGEFLEET_BUILD_DIR:-build}/edgefleet
 card=models/fashion-mnist/$base.json
+[[ $base == *.json ]] && card=$(realpath "$base") && base=$card
+extra=${EXTRA:-'{}'}
+read -r largest smallest <<<"${RANGE:-0.9 0.15}"
 macs=$(jq .macs "$card")
 params=$(jq .params "$card")
 mkdir -p "$out"
 finetune=${FINETUNE:-'{"steps": 200}'}
-jq -n --argjson finetune "$finetune" --argjson n "$goals" --argjson macs "$macs" --argjson params "$params" --arg base "$base" --arg algorithm "$algorithm" '
-  {base_model: $base, algorithm: $algorithm, train_images: 20000, eval_images: 2000, finetune: $finetune,
-   goals: [range($n) as $i | (0.9 - 0.75 * $i / ([$n - 1, 1] | max)) as $f |
+jq -n --argjson finetune "$finetune" --argjson n "$goals" --argjson macs "$macs" --argjson params "$params" --arg base "$base" --arg algorithm "$algorithm" \
+  --argjson extra "$extra" --argjson largest "$largest" --argjson smallest "$smallest" '
+  {base_model: $base, algorithm: $algorithm, train_images: 20000, eval_images: 2000, finetune: $finetune} + $extra +
+  {goals: [range($n) as $i | ($largest - ($largest - $smallest) * $i / ([$n - 1, 1] | max)) as $f |
      {name: "g\($i)", max_macs: ($macs * $f | floor)} +
      (if $i % 3 == 2 then {max_params: ($params * ($f + 0.1) | floor)} else {} end)]}' >"$out/port.json"
 

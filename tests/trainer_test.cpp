@@ -4,6 +4,7 @@
 
 #include "edgefleet/zoo.h"
 #include "test_support.h"
+#include "zoo/training.h"
 
 namespace edgefleet {
 using testing::TempDir;
@@ -62,6 +63,17 @@ TEST(Trainer, InterruptedRunResumesToTheSameWeights) {
   const auto b = weights_of(dir.file("interrupted/" + entry.name + ".pt"));
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].allclose(b[i], 1e-5, 1e-6)) << "tensor " << i;
+}
+
+TEST(Trainer, AHeldOutSetSpreadOverClassOrderedDataCoversEveryClass) {
+  // 5 classes of 10 rows each, listed class by class as a photo folder lists them.
+  const TrainingData data{torch::arange(50, torch::kFloat).view({50, 1, 1, 1}), torch::arange(50, torch::kInt64).floor_divide(10)};
+  const auto [held, rest] = hold_out_spread(data, 10);
+  ASSERT_EQ(held.labels.size(0), 10);
+  ASSERT_EQ(rest.labels.size(0), 40);
+  EXPECT_TRUE(torch::equal(torch::bincount(held.labels), torch::full({5}, 2, torch::kInt64))) << held.labels;
+  // Disjoint and complete: every row once.
+  EXPECT_TRUE(torch::equal(std::get<0>(torch::cat({held.images, rest.images}).flatten().sort()), torch::arange(50, torch::kFloat)));
 }
 
 TEST(Trainer, MissingDatasetNamesThePackage) {

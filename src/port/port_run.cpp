@@ -319,14 +319,14 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       const auto probe = train.images.index_select(0, torch::linspace(0, static_cast<double>(n - 1), std::min<std::int64_t>(32, n)).to(torch::kLong));
       base = graph_model(source, input_shape, probe).value();
     }
-    // The evolutionary proxy scores on training images the fine-tuning never sees last.
+    // The proxy images (the evolutionary proxy scores on them; a plateau rule watches them)
+    // are spread over the training images: a folder lists its photos class by class, so its
+    // tail would be its last classes alone.
     const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, train.images.size(0));
-    const auto train_count = train.images.size(0);
-    const TrainingData proxy{train.images.slice(0, train_count - proxy_count, train_count), train.labels.slice(0, train_count - proxy_count, train_count)};
+    const auto [proxy, rest] = hold_out_spread(train, proxy_count);
     // A fine-tuning that stops on a plateau watches the proxy images, so it does not train on them.
     const bool plateau = config.finetune.patience > 0;
-    const TrainingData tune = plateau ? TrainingData{train.images.slice(0, 0, train_count - proxy_count), train.labels.slice(0, 0, train_count - proxy_count)}
-                                      : train;
+    const TrainingData& tune = plateau ? rest : train;
     if (plateau && (proxy_count == 0 || tune.images.size(0) == 0)) {
       throw Error(invalid_argument("finetune.patience needs training images beyond evolution.proxy_images (" + std::to_string(proxy_count) + ")"));
     }

@@ -112,6 +112,19 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
   return step;
 }
 
+std::pair<TrainingData, TrainingData> hold_out_spread(const TrainingData& data, std::int64_t count) {
+  const std::int64_t n = data.images.size(0);
+  std::vector<bool> held(static_cast<std::size_t>(n), false);
+  for (std::int64_t k = 0; k < count; ++k) held[static_cast<std::size_t>((2 * k + 1) * n / (2 * count))] = true;
+  std::vector<std::int64_t> out_rows, rest_rows;
+  for (std::int64_t row = 0; row < n; ++row) (held[static_cast<std::size_t>(row)] ? out_rows : rest_rows).push_back(row);
+  auto take = [&](const std::vector<std::int64_t>& rows) {
+    const auto index = torch::tensor(rows, torch::kInt64);
+    return TrainingData{data.images.index_select(0, index), data.labels.index_select(0, index)};
+  };
+  return {take(out_rows), take(rest_rows)};
+}
+
 TrainingData raw_images(const Dataset& dataset, const std::vector<std::size_t>& items, int channels, int size) {
   const auto n = static_cast<std::int64_t>(items.size());
   TrainingData data{torch::empty({n, channels, size, size}), torch::empty({n}, torch::kInt64)};

@@ -10,6 +10,7 @@
 #include <functional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "edgefleet/dataset.h"
@@ -39,6 +40,10 @@ struct TrainingData {
   torch::Tensor images;  // float [N, C, H, W] in [0, 1]
   torch::Tensor labels;  // int64 [N]
 };
+
+// `count` rows spread evenly over `data`, and the other rows, each in their order: a held-out
+// set that covers every class of data listed class by class (a photo folder's order).
+std::pair<TrainingData, TrainingData> hold_out_spread(const TrainingData& data, std::int64_t count);
 
 // The listed items of a dataset of `size`x`size` images with `channels` channels, pixels
 // scaled to [0, 1] and nothing else (zoo models normalise inside). Throws Error when an item
