@@ -592,6 +592,59 @@ TEST_F(PortGraphRun, FineTuningStopsOnAValidationPlateauAndKeepsTheBestWeights) 
   EXPECT_EQ(train_steps(module, data, s, 1, {}, {}, &data), 20);
 }
 
+TEST_F(PortGraphRun, AnInterruptedFineTuningResumesFromItsCheckpointToTheSameWeights) {
+  torch::manual_seed(1);
+  const TrainingData data{torch::rand({16, 3, 16, 16}), torch::randint(2, {16}, torch::kInt64)};
+  const TrainingData validation{torch::rand({8, 3, 16, 16}), torch::randint(2, {8}, torch::kInt64)};
+  FinetuneSettings s;
+  s.steps = 40;
+  s.batch = 4;
+  s.learning_rate = 0.05;
+  s.augment = true;
+  s.patience = 100;  // checks every 5 steps, never stops early: the best weights are tracked throughout
+  s.check_every = 5;
+  auto teacher_module = torch::jit::load(dir_.file("fire.pt"));
+  const TeacherProbabilities teacher = teacher_of(teacher_module, 2.0);
+
+  auto straight = torch::jit::load(dir_.file("fire.pt"));
+  ASSERT_EQ(train_steps(straight, data, s, 7, teacher, {}, &validation), 40);
+
+  const FinetuneCheckpoint checkpoint{dir_.file("tune.ckpt"), 5};
+  auto interrupted = torch::jit::load(dir_.file("fire.pt"));
+  int calls = 0;
+  const TeacherProbabilities killed_at_step_23 = [&](const torch::Tensor& x) {
+    if (++calls == 24) throw Error(internal_error("simulated kill"));
+    return teacher(x);
+  };
+  EXPECT_THROW(train_steps(interrupted, data, s, 7, killed_at_step_23, {}, &validation, &checkpoint), Error);
+  ASSERT_TRUE(std::filesystem::exists(checkpoint.file));
+  auto resumed = torch::jit::load(dir_.file("fire.pt"));  // a fresh process: the untrained model
+  int resumed_calls = 0;
+  const TeacherProbabilities counted = [&](const torch::Tensor& x) {
+    ++resumed_calls;
+    return teacher(x);
+  };
+  EXPECT_EQ(train_steps(resumed, data, s, 7, counted, {}, &validation, &checkpoint), 40);
+  EXPECT_EQ(resumed_calls, 20);  // steps 20-39: continued from the checkpoint written at step 20
+  const auto a = straight.parameters();
+  const auto b = resumed.parameters();
+  for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) EXPECT_TRUE(torch::equal(*i, *j));
+
+  // The checkpoint left there is of another recipe than this one's: not continued, the run starts over.
+  FinetuneSettings other = s;
+  other.learning_rate = 0.01;
+  auto straight_other = torch::jit::load(dir_.file("fire.pt"));
+  train_steps(straight_other, data, other, 7, teacher, {}, &validation);
+  ASSERT_TRUE(std::filesystem::exists(checkpoint.file));
+  auto restarted = torch::jit::load(dir_.file("fire.pt"));
+  resumed_calls = 0;
+  train_steps(restarted, data, other, 7, counted, {}, &validation, &checkpoint);
+  EXPECT_EQ(resumed_calls, 40);
+  const auto c = straight_other.parameters();
+  const auto d = restarted.parameters();
+  for (auto i = c.begin(), j = d.begin(); i != c.end(); ++i, ++j) EXPECT_TRUE(torch::equal(*i, *j));
+}
+
 TEST_F(PortGraphRun, ChainedFineTuningAlongTheTreeRunsAndResumes) {
   nlohmann::json j = port_config_to_json(config("l1"));
   j["finetune"] = {{"steps", 12}, {"batch", 4}, {"patience", 1}, {"check_every", 3}, {"from_parent", true}};

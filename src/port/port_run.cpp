@@ -407,9 +407,13 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       const bool parent_as_is = parent >= 0 && config.finetune_from_parent && group_widths(model) == group_widths(start) &&
                                 (config.algorithm != PortAlgorithm::kMorphNet || steps == 0);
       const auto tune_started = std::chrono::steady_clock::now();
+      // An interrupted fine-tuning continues from its last checkpoint once its goal is adapted
+      // again (to the same widths: a checkpoint of other shapes is not used).
+      const FinetuneCheckpoint checkpoint{(out / (goal.name + ".finetune.ckpt")).string(), plateau ? config.finetune.check_every : 50};
       r.finetune_steps = parent_as_is ? 0
                                       : train_steps(model.module, tune, config.finetune, config.seed + static_cast<std::uint64_t>(index),
-                                                    teacher_of(base.module, config.finetune.temperature), {}, plateau ? &proxy : nullptr);
+                                                    teacher_of(base.module, config.finetune.temperature), {}, plateau ? &proxy : nullptr,
+                                                    &checkpoint);
       r.finetune_seconds = seconds_since(tune_started);
       if (has_children && config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
       if (on_progress) on_progress({goal.name, "fine-tuned", r.finetune_seconds});
@@ -456,6 +460,7 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
         r.onnx_error = onnx.status().message();
       }
       write_file_atomically(result_json(r).dump(1), result_file.string());
+      fs::remove(checkpoint.file);
       done[static_cast<std::size_t>(index)] = r;
     }
 

@@ -2,8 +2,14 @@
 // in-memory data.
 #include "zoo/training.h"
 
+#include <torch/serialize.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <optional>
+
+#include "core/atomic_file.h"
 
 namespace edgefleet {
 
@@ -40,10 +46,77 @@ void restore(torch::jit::Module& module, const std::vector<torch::Tensor>& saved
   for (const auto& b : module.buffers()) b.copy_(saved[i++]);
 }
 
+// What a fine-tuning must match to continue from a checkpoint: its recipe, seed, data size and
+// the shapes it trains (a checkpoint of another run is not resumed).
+torch::Tensor run_identity(const torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed) {
+  std::vector<double> id = {static_cast<double>(s.steps), static_cast<double>(s.batch), s.learning_rate, s.distill_weight, s.temperature,
+                            static_cast<double>(s.patience), static_cast<double>(s.check_every), static_cast<double>(seed % (1ull << 52)),
+                            static_cast<double>(data.images.size(0)), s.augment ? 1.0 : 0.0, s.frozen_batch_norm ? 1.0 : 0.0};
+  for (const auto& p : module.parameters()) id.push_back(static_cast<double>(p.numel()));
+  return torch::tensor(id, torch::kFloat64);
+}
+
+// The state of a fine-tuning at the start of `step`, written whole or not at all.
+struct FinetuneState {
+  std::int64_t step = 0;
+  double best = -1.0;
+  std::int64_t checks_without_gain = 0;
+  std::vector<torch::Tensor> weights, best_weights;
+  torch::Tensor generator;
+};
+
+void save_state(const std::string& file, const torch::Tensor& identity, const FinetuneState& state, torch::optim::SGD& optimizer) {
+  torch::serialize::OutputArchive archive;
+  archive.write("identity", identity);
+  archive.write("counters", torch::tensor({static_cast<double>(state.step), state.best, static_cast<double>(state.checks_without_gain)}, torch::kFloat64));
+  archive.write("generator", state.generator);
+  archive.write("weights", static_cast<std::int64_t>(state.weights.size()));
+  for (std::size_t i = 0; i < state.weights.size(); ++i) archive.write("weight." + std::to_string(i), state.weights[i]);
+  archive.write("best_weights", static_cast<std::int64_t>(state.best_weights.size()));
+  for (std::size_t i = 0; i < state.best_weights.size(); ++i) archive.write("best." + std::to_string(i), state.best_weights[i]);
+  torch::serialize::OutputArchive optimizer_archive;
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  replace_atomically(file, [&](const std::string& tmp) { archive.save_to(tmp); });
+}
+
+// The state in `file` when it is a checkpoint of the run `identity` names (the optimizer
+// loaded with its momentum); nullopt otherwise (no file, another run's, unreadable).
+std::optional<FinetuneState> load_state(const std::string& file, const torch::Tensor& identity, torch::optim::SGD& optimizer) {
+  if (!std::filesystem::exists(file)) return std::nullopt;
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(file);
+    torch::Tensor saved_identity, counters;
+    archive.read("identity", saved_identity);
+    if (!saved_identity.sizes().equals(identity.sizes()) || !torch::equal(saved_identity, identity)) return std::nullopt;
+    FinetuneState state;
+    archive.read("counters", counters);
+    state.step = static_cast<std::int64_t>(counters[0].item<double>());
+    state.best = counters[1].item<double>();
+    state.checks_without_gain = static_cast<std::int64_t>(counters[2].item<double>());
+    archive.read("generator", state.generator);
+    c10::IValue count;
+    archive.read("weights", count);
+    state.weights.resize(static_cast<std::size_t>(count.toInt()));
+    for (std::size_t i = 0; i < state.weights.size(); ++i) archive.read("weight." + std::to_string(i), state.weights[i]);
+    archive.read("best_weights", count);
+    state.best_weights.resize(static_cast<std::size_t>(count.toInt()));
+    for (std::size_t i = 0; i < state.best_weights.size(); ++i) archive.read("best." + std::to_string(i), state.best_weights[i]);
+    torch::serialize::InputArchive optimizer_archive;
+    archive.read("optimizer", optimizer_archive);
+    optimizer.load(optimizer_archive);
+    return state;
+  } catch (const c10::Error&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 int train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
-                const TeacherProbabilities& teacher, const std::set<std::string>& frozen, const TrainingData* validation) {
+                const TeacherProbabilities& teacher, const std::set<std::string>& frozen, const TrainingData* validation,
+                const FinetuneCheckpoint* checkpoint) {
   if (s.steps <= 0) return 0;
   const bool plateau = s.patience > 0 && validation != nullptr && validation->images.size(0) > 0;
   double best = -1.0;
@@ -60,8 +133,6 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
     }
     return checks_without_gain >= s.patience;
   };
-  if (plateau) check();
-  module.train(!s.frozen_batch_norm);
   std::vector<torch::Tensor> parameters;
   for (const auto& p : module.named_parameters()) {
     if (frozen.count(p.name)) {
@@ -72,12 +143,31 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
   }
   CosineSgd optimizer(parameters, s.learning_rate, 1e-4, s.steps);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const torch::Tensor identity = checkpoint ? run_identity(module, data, s, seed) : torch::Tensor();
+  int first = 0;
+  if (checkpoint) {
+    if (auto state = load_state(checkpoint->file, identity, optimizer.optimizer())) {
+      restore(module, state->weights);
+      best = state->best;
+      best_weights = std::move(state->best_weights);
+      checks_without_gain = static_cast<int>(state->checks_without_gain);
+      generator.set_state(state->generator);
+      first = static_cast<int>(state->step);
+    }
+  }
+  if (plateau && first == 0) check();
+  module.train(!s.frozen_batch_norm);
   const auto n = data.images.size(0);
   const bool distill = teacher && s.distill && s.distill_weight > 0;
-  int step = 0;
+  int step = first;
   bool stopped = false;
   for (; step < s.steps; ++step) {
-    if (plateau && step > 0 && step % std::max(1, s.check_every) == 0 && (stopped = check())) break;
+    // A resumed run starts after its step's check and save.
+    if (plateau && step > first && step % std::max(1, s.check_every) == 0 && (stopped = check())) break;
+    if (checkpoint && step > first && step % std::max(1, checkpoint->every) == 0) {
+      save_state(checkpoint->file, identity, {step, best, checks_without_gain, snapshot(module), best_weights, generator.get_state()},
+                 optimizer.optimizer());
+    }
     const auto index = at::randint(n, {std::min<std::int64_t>(s.batch, n)}, generator, torch::kInt64);
     auto x = data.images.index_select(0, index);
     const auto y = data.labels.index_select(0, index);

@@ -59,9 +59,18 @@ using TeacherProbabilities = std::function<torch::Tensor(const torch::Tensor& im
 // w = s.distill_weight. Parameters named in `frozen` are not updated. With s.patience > 0 and
 // `validation`, stops on a validation plateau and restores the best weights (see
 // FinetuneSettings). Leaves the module in eval mode; returns the steps taken.
+// With `checkpoint`, the state at the start of every `every`-th step (the weights, momentum,
+// random generator and plateau search) is written to its file, and a call that finds a
+// checkpoint of the same run there (same recipe, seed, data size and parameter shapes)
+// continues from it, to the weights an uninterrupted call reaches. The file is left for the
+// caller to remove once it has kept the result.
+struct FinetuneCheckpoint {
+  std::string file;
+  int every = 25;
+};
 int train_steps(torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed,
                 const TeacherProbabilities& teacher = {}, const std::set<std::string>& frozen = {},
-                const TrainingData* validation = nullptr);
+                const TrainingData* validation = nullptr, const FinetuneCheckpoint* checkpoint = nullptr);
 
 // The probabilities of one module at a temperature, as a TeacherProbabilities.
 TeacherProbabilities teacher_of(torch::jit::Module& module, double temperature);
