@@ -673,6 +673,18 @@ TEST_F(PortGraphRun, ChainedFineTuningAlongTheTreeRunsAndResumes) {
   EXPECT_EQ(appended->goals[2].finetune_steps, 0);
   EXPECT_EQ(appended->goals[2].cost.macs, appended->goals[0].cost.macs);
   EXPECT_EQ(appended->goals[2].accuracy, appended->goals[0].accuracy);
+  // Distilled from the parent's fine-tuned model: the child's card names its teacher.
+  j["finetune"]["teacher"] = "parent";
+  auto from_parent = run_port(port_config_from_json(j, "test", builtin_fleet_dir()).value(), dir_.file("chained-teacher"));
+  ASSERT_TRUE(from_parent) << from_parent.status().to_string();
+  EXPECT_EQ(read_card(dir_.file("chained-teacher/g40.json")).value().training["teacher"], "g70");
+  EXPECT_EQ(read_card(dir_.file("chained-teacher/g70.json")).value().training["teacher"], "base");
+  j["finetune"].erase("from_parent");
+  const auto no_parent_model = port_config_from_json(j, "test", builtin_fleet_dir());
+  ASSERT_FALSE(no_parent_model);
+  EXPECT_NE(no_parent_model.status().message().find("needs finetune.from_parent"), std::string::npos) << no_parent_model.status().to_string();
+  j["finetune"]["from_parent"] = true;
+  j["finetune"].erase("teacher");
   // Too few training images to hold some out for the plateau: refused with the reason.
   j["evolution"]["proxy_images"] = 1000;
   auto refused = run_port(port_config_from_json(j, "test", builtin_fleet_dir()).value(), dir_.file("refused"));

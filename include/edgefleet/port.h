@@ -92,6 +92,9 @@ struct PortConfig {
   // Collective mode: a goal starts from its parent's fine-tuned model (not only its adapted
   // one), so its own fine-tuning continues along the tree path (`finetune.from_parent`).
   bool finetune_from_parent = false;
+  // With finetune_from_parent: a goal distils from its parent goal's fine-tuned model instead
+  // of the base (a root goal still from the base; `finetune.teacher`: "parent" or "base").
+  bool distill_from_parent = false;
   std::size_t train_images = 0;   // 0 = all
   std::size_t eval_images = 2000;
   int threads = 0;

@@ -144,7 +144,7 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
       check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment", "patience", "check_every",
-                     "from_parent", "frozen_batch_norm"},
+                     "from_parent", "frozen_batch_norm", "teacher"},
                  origin, "finetune.");
       read_number(f, "patience", c.finetune.patience, origin, "finetune.", at_least(0, 1000));
       read_number(f, "check_every", c.finetune.check_every, origin, "finetune.", at_least(1, 1e7));
@@ -152,6 +152,13 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
       if (f.contains("from_parent")) {
         if (!f["from_parent"].is_boolean()) fail(origin, "finetune.from_parent must be true or false");
         c.finetune_from_parent = f["from_parent"].get<bool>();
+      }
+      if (f.contains("teacher")) {
+        if (f["teacher"] != "base" && f["teacher"] != "parent") fail(origin, "finetune.teacher must be \"base\" or \"parent\"");
+        c.distill_from_parent = f["teacher"] == "parent";
+        if (c.distill_from_parent && !c.finetune_from_parent) {
+          fail(origin, "finetune.teacher \"parent\" needs finetune.from_parent: the teacher is the parent goal's fine-tuned model");
+        }
       }
       read_number(f, "steps", c.finetune.steps, origin, "finetune.", at_least(0, 1e7));
       read_number(f, "batch", c.finetune.batch, origin, "finetune.", at_least(1, 65536));
@@ -243,6 +250,7 @@ json port_config_to_json(const PortConfig& c) {
     out["finetune"]["check_every"] = c.finetune.check_every;
   }
   if (c.finetune_from_parent) out["finetune"]["from_parent"] = true;
+  if (c.distill_from_parent) out["finetune"]["teacher"] = "parent";
   if (c.finetune.frozen_batch_norm) out["finetune"]["frozen_batch_norm"] = true;  // absent before it existed: resumes still match
   return out;
 }

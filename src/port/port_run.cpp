@@ -406,13 +406,14 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       // nothing (and MorphNet did not train), so there is nothing to recover.
       const bool parent_as_is = parent >= 0 && config.finetune_from_parent && group_widths(model) == group_widths(start) &&
                                 (config.algorithm != PortAlgorithm::kMorphNet || steps == 0);
+      torch::jit::Module teacher = parent >= 0 && config.distill_from_parent ? start.module : base.module;
       const auto tune_started = std::chrono::steady_clock::now();
       // An interrupted fine-tuning continues from its last checkpoint once its goal is adapted
       // again (to the same widths: a checkpoint of other shapes is not used).
       const FinetuneCheckpoint checkpoint{(out / (goal.name + ".finetune.ckpt")).string(), plateau ? config.finetune.check_every : 50};
       r.finetune_steps = parent_as_is ? 0
                                       : train_steps(model.module, tune, config.finetune, config.seed + static_cast<std::uint64_t>(index),
-                                                    teacher_of(base.module, config.finetune.temperature), {}, plateau ? &proxy : nullptr,
+                                                    teacher_of(teacher, config.finetune.temperature), {}, plateau ? &proxy : nullptr,
                                                     &checkpoint);
       r.finetune_seconds = seconds_since(tune_started);
       if (has_children && config.finetune_from_parent) adapted[static_cast<std::size_t>(index)] = clone_model(model);
@@ -442,7 +443,8 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       card.macs = r.cost.macs;
       card.accuracy = AccuracyRecord{data.eval_name, static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
       card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", port_algorithm_name(config.algorithm)},
-                       {"mode", port_mode_name(config.mode)}, {"finetune_steps", r.finetune_steps}};
+                       {"mode", port_mode_name(config.mode)}, {"finetune_steps", r.finetune_steps},
+                       {"teacher", parent >= 0 && config.distill_from_parent ? r.parent : "base"}};
       card.provenance = {{"ported_by", "edgefleet port"}, {"libtorch", TORCH_VERSION}};
       // The source card's measurements and notes describe the source model, not this one.
       card.latency_ms = nullptr;
