@@ -592,6 +592,25 @@ TEST_F(PortGraphRun, FineTuningStopsOnAValidationPlateauAndKeepsTheBestWeights) 
   EXPECT_EQ(train_steps(module, data, s, 1, {}, {}, &data), 20);
 }
 
+TEST_F(PortGraphRun, ARiseSmallerThanTheMinimumGainDoesNotRestartThePatience) {
+  // Learnable: dark photos are class 0, bright ones class 1.
+  torch::manual_seed(1);
+  const auto labels = torch::arange(64, torch::kInt64).remainder(2);
+  const TrainingData data{torch::rand({64, 3, 16, 16}) * 0.5 + 0.5 * labels.to(torch::kFloat).view({64, 1, 1, 1}), labels};
+  FinetuneSettings s;
+  s.steps = 200;
+  s.batch = 8;
+  s.learning_rate = 0.05;
+  s.patience = 2;
+  s.check_every = 5;
+  auto module = torch::jit::load(dir_.file("fire.pt"));
+  const int without_minimum = train_steps(module, data, s, 1, {}, {}, &data);
+  EXPECT_GT(without_minimum, 10);  // some checks rose: each restarted the patience
+  s.min_gain = 0.99;               // no rise can exceed 99 points
+  module = torch::jit::load(dir_.file("fire.pt"));
+  EXPECT_EQ(train_steps(module, data, s, 1, {}, {}, &data), 10);
+}
+
 TEST_F(PortGraphRun, AnInterruptedFineTuningResumesFromItsCheckpointToTheSameWeights) {
   torch::manual_seed(1);
   const TrainingData data{torch::rand({16, 3, 16, 16}), torch::randint(2, {16}, torch::kInt64)};

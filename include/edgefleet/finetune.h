@@ -19,6 +19,9 @@ struct FinetuneSettings {
   // checks without improvement (or at `steps`), and keep the best weights seen.
   int patience = 0;
   int check_every = 25;
+  // A check gains only when top-1 rises by more than this (a fraction, e.g. 0.01 = one point):
+  // on a few hundred held-out photos a one-photo rise is noise, and would restart the patience.
+  double min_gain = 0.0;
   // Train with the model in eval mode: batch norms keep their running statistics (and
   // dropout is off) while every weight learns. For a few hundred photos, and for converted
   // models whose batch norms only carry folded scales (re-estimating their statistics from

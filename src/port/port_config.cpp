@@ -143,11 +143,12 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
     if (j.contains("finetune")) {
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
-      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment", "patience", "check_every",
+      check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment", "patience", "check_every", "min_gain",
                      "from_parent", "frozen_batch_norm", "teacher"},
                  origin, "finetune.");
       read_number(f, "patience", c.finetune.patience, origin, "finetune.", at_least(0, 1000));
       read_number(f, "check_every", c.finetune.check_every, origin, "finetune.", at_least(1, 1e7));
+      read_number(f, "min_gain", c.finetune.min_gain, origin, "finetune.", at_least(0, 1));
       read_bool(f, "frozen_batch_norm", c.finetune.frozen_batch_norm, origin, "finetune.");
       if (f.contains("from_parent")) {
         if (!f["from_parent"].is_boolean()) fail(origin, "finetune.from_parent must be true or false");
@@ -248,6 +249,7 @@ json port_config_to_json(const PortConfig& c) {
   if (c.finetune.patience > 0) {
     out["finetune"]["patience"] = c.finetune.patience;
     out["finetune"]["check_every"] = c.finetune.check_every;
+    if (c.finetune.min_gain > 0) out["finetune"]["min_gain"] = c.finetune.min_gain;
   }
   if (c.finetune_from_parent) out["finetune"]["from_parent"] = true;
   if (c.distill_from_parent) out["finetune"]["teacher"] = "parent";

@@ -51,7 +51,7 @@ void restore(torch::jit::Module& module, const std::vector<torch::Tensor>& saved
 torch::Tensor run_identity(const torch::jit::Module& module, const TrainingData& data, const FinetuneSettings& s, std::uint64_t seed) {
   std::vector<double> id = {static_cast<double>(s.steps), static_cast<double>(s.batch), s.learning_rate, s.distill_weight, s.temperature,
                             static_cast<double>(s.patience), static_cast<double>(s.check_every), static_cast<double>(seed % (1ull << 52)),
-                            static_cast<double>(data.images.size(0)), s.augment ? 1.0 : 0.0, s.frozen_batch_norm ? 1.0 : 0.0};
+                            static_cast<double>(data.images.size(0)), s.augment ? 1.0 : 0.0, s.frozen_batch_norm ? 1.0 : 0.0, s.min_gain};
   for (const auto& p : module.parameters()) id.push_back(static_cast<double>(p.numel()));
   return torch::tensor(id, torch::kFloat64);
 }
@@ -124,7 +124,7 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
   int checks_without_gain = 0;
   auto check = [&] {
     const double accuracy = top1_accuracy(module, *validation);
-    if (accuracy > best) {
+    if (accuracy > best + s.min_gain) {
       best = accuracy;
       best_weights = snapshot(module);
       checks_without_gain = 0;
