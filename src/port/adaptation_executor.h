@@ -6,8 +6,8 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <string>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "edgefleet/port.h"
