@@ -256,7 +256,7 @@ double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
   std::int64_t correct = 0;
   const auto n = data.images.size(0);
   // Batches of ~4 M input values: 500 images of 28x28, 27 of 3x224x224 (500 photos at once
-  // held ~14 GB of a 224-pixel model's activations).
+  // take several GB of a 224-pixel model's activations: a port was OOM-killed evaluating).
   const std::int64_t per_image = n > 0 ? std::max<std::int64_t>(1, data.images[0].numel()) : 1;
   const std::int64_t batch = std::clamp<std::int64_t>((std::int64_t{1} << 22) / per_image, 1, 500);
   for (std::int64_t start = 0; start < n; start += batch) {
