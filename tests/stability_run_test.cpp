@@ -63,8 +63,8 @@ TEST(StabilityRun, RecordsEveryInputInEveryEnvironmentSharingPrefixes) {
 }
 
 // Lossless PNG and the dataset's own pixels give bit-identical model inputs: under the same
-// setting they share one inference per input; a different setting (threads=2) never shares.
-// The store holds what running each environment alone gives.
+// setting they share one inference per input; a different setting (threads=2 in a run of one
+// thread) never shares. The store holds what running each environment alone gives.
 TEST(StabilityRun, EnvironmentsWithIdenticalInputsShareOneInferenceAndTheStoreIsUnchanged) {
   Fixture f;
   std::vector<StabilityEnvironment> environments;
@@ -74,6 +74,7 @@ TEST(StabilityRun, EnvironmentsWithIdenticalInputsShareOneInferenceAndTheStoreIs
   auto shared_store = ResultsStore::open(f.dir.file("shared.sqlite")).value();
   StabilityRunOptions options;
   options.batch_size = 5;
+  options.threads = 1;
   const StabilityRunStats stats = run_stability(f.card, *f.data, environments, *shared_store, options).value();
   EXPECT_EQ(stats.evaluated, 12u * 4);
   // The fixture's pictures cycle over 10 classes: inputs 10 and 11 repeat 0 and 1, in a later
@@ -92,6 +93,25 @@ TEST(StabilityRun, EnvironmentsWithIdenticalInputsShareOneInferenceAndTheStoreIs
       for (std::size_t k = 0; k < a.probabilities.size(); ++k) EXPECT_NEAR(a.probabilities[k], b.probabilities[k], 1e-6);
     }
   }
+}
+
+// An environment that names the thread count the run uses anyway (threads=2 in a run of 2)
+// computes what the run's default computes, so it takes those answers instead of inferring.
+TEST(StabilityRun, AnEnvironmentNamingTheRunsOwnThreadCountSharesTheDefaultsInference) {
+  Fixture f;
+  std::vector<StabilityEnvironment> environments;
+  for (const char* item : {"default=", "two=infer:threads=2", "one=infer:threads=1"}) {
+    environments.push_back(parse_environment(item).value());
+  }
+  auto store = ResultsStore::open(f.dir.file("run.sqlite")).value();
+  StabilityRunOptions options;
+  options.batch_size = 12;
+  options.threads = 2;
+  const StabilityRunStats stats = run_stability(f.card, *f.data, environments, *store, options).value();
+  // One batch: default and one infer all 12 inputs, two takes default's 12 answers.
+  EXPECT_EQ(stats.inferences_shared, 12u);
+  const PredictionTable table = store->table().value();
+  for (std::size_t i = 0; i < 12; ++i) EXPECT_EQ(table.predictions[i][0].classes, table.predictions[i][1].classes) << i;
 }
 
 // Settings that differ only in threads run one loaded model (a load is seconds for a

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <thread>
@@ -20,10 +21,44 @@
 namespace edgefleet {
 namespace {
 
+// Two 64-bit hashes of the tensor's bytes in one pass, eight bytes at a time (FNV-style
+// multiplies with different primes, folded). Within a batch the first is only a bucket key
+// (matches are compared in full); across batches both together are the key, since the
+// tensors themselves are not kept.
+using TensorDigest = std::pair<std::uint64_t, std::uint64_t>;
+
+TensorDigest bytes_digest(const std::vector<float>& tensor) {
+  std::uint64_t h = 14695981039346656037ull ^ tensor.size();
+  std::uint64_t g = 0x9e3779b97f4a7c15ull ^ (tensor.size() * 0xff51afd7ed558ccdull);
+  const std::size_t bytes = tensor.size() * sizeof(float);
+  const auto* data = reinterpret_cast<const unsigned char*>(tensor.data());
+  std::size_t i = 0;
+  for (; i + 8 <= bytes; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, data + i, 8);
+    h = (h ^ word) * 1099511628211ull;
+    h ^= h >> 29;
+    g = (g ^ (word + i)) * 0xc4ceb9fe1a85ec53ull;
+    g ^= g >> 31;
+  }
+  for (; i < bytes; ++i) {
+    h = (h ^ data[i]) * 1099511628211ull;
+    g = (g ^ data[i]) * 0xc4ceb9fe1a85ec53ull;
+  }
+  return {h, g};
+}
+
+// A model input and its digest, computed once on the pipeline workers and shared by every
+// environment whose pipeline ends in the same payload.
+struct ModelInput {
+  std::vector<float> values;
+  TensorDigest digest;
+};
+
 // What one input became in every environment: the model input, or why it failed.
 struct InputOutcome {
-  std::vector<std::vector<float>> tensors;  // per environment; empty on failure
-  std::vector<std::string> errors;          // per environment
+  std::vector<std::shared_ptr<const ModelInput>> tensors;  // per environment; null on failure
+  std::vector<std::string> errors;                         // per environment
   std::size_t stage_runs = 0;
 };
 
@@ -51,6 +86,9 @@ InputOutcome run_environments(const Dataset& data, std::size_t index, const std:
   // read in place: an environment whose prefix is cached copies nothing.
   const Expected<Payload> start = std::move(source);
   std::map<std::string, Expected<Payload>> cache;
+  // Model inputs by the pipeline they came from: environments that differ only in how they
+  // infer (precision, engine, threads) convert and hash their input once.
+  std::map<std::string, std::shared_ptr<const ModelInput>> inputs;
   for (std::size_t e = 0; e < pipelines.size(); ++e) {
     const Expected<Payload>* current = &start;
     std::string key;
@@ -65,6 +103,10 @@ InputOutcome run_environments(const Dataset& data, std::size_t index, const std:
     }
     if (!*current) {
       outcome.errors[e] = current->status().to_string();
+      continue;
+    }
+    if (auto converted = inputs.find(key); converted != inputs.end()) {
+      outcome.tensors[e] = converted->second;
       continue;
     }
     const Payload& payload = **current;
@@ -82,46 +124,22 @@ InputOutcome run_environments(const Dataset& data, std::size_t index, const std:
       outcome.errors[e] = tensor.status().to_string();
       continue;
     }
-    outcome.tensors[e] = std::move(*tensor);
+    auto input = std::make_shared<ModelInput>();
+    input->digest = bytes_digest(*tensor);
+    input->values = std::move(*tensor);
+    outcome.tensors[e] = inputs[key] = std::move(input);
   }
   return outcome;
 }
 
 // One inference's answer, kept for environments whose input turns out identical.
 struct InferredRow {
-  const std::vector<float>* tensor;
+  const ModelInput* input;
   std::vector<float> logits;
 };
 
-// Two 64-bit hashes of the tensor's bytes in one pass, eight bytes at a time (FNV-style
-// multiplies with different primes, folded). Within a batch the first is only a bucket key
-// (matches are compared in full); across batches both together are the key, since the
-// tensors themselves are not kept.
-using TensorDigest = std::pair<std::uint64_t, std::uint64_t>;
-
 // At most this many logits kept across batches: 64 MB, 16k answers of a 1000-class model.
 constexpr std::size_t kAnswerCacheFloats = std::size_t{16} << 20;
-
-TensorDigest bytes_digest(const std::vector<float>& tensor) {
-  std::uint64_t h = 14695981039346656037ull ^ tensor.size();
-  std::uint64_t g = 0x9e3779b97f4a7c15ull ^ (tensor.size() * 0xff51afd7ed558ccdull);
-  const std::size_t bytes = tensor.size() * sizeof(float);
-  const auto* data = reinterpret_cast<const unsigned char*>(tensor.data());
-  std::size_t i = 0;
-  for (; i + 8 <= bytes; i += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, data + i, 8);
-    h = (h ^ word) * 1099511628211ull;
-    h ^= h >> 29;
-    g = (g ^ (word + i)) * 0xc4ceb9fe1a85ec53ull;
-    g ^= g >> 31;
-  }
-  for (; i < bytes; ++i) {
-    h = (h ^ data[i]) * 1099511628211ull;
-    g = (g ^ data[i]) * 0xc4ceb9fe1a85ec53ull;
-  }
-  return {h, g};
-}
 
 // Answers across batches (a photo that appears twice, an environment whose input equals one
 // another batch already ran): logits by setting and digest, at most `max_floats` logits kept,
@@ -156,16 +174,24 @@ class AnswerCache {
 };
 
 const InferredRow* find_inferred(const std::map<std::pair<InferenceSetting, std::uint64_t>, std::vector<InferredRow>>& inferred,
-                                 const InferenceSetting& setting, std::uint64_t hash, const std::vector<float>& tensor) {
-  auto it = inferred.find({setting, hash});
+                                 const InferenceSetting& setting, const ModelInput& input) {
+  auto it = inferred.find({setting, input.digest.first});
   if (it == inferred.end()) return nullptr;
   for (const auto& row : it->second) {
-    if (row.tensor->size() == tensor.size() &&
-        std::memcmp(row.tensor->data(), tensor.data(), tensor.size() * sizeof(float)) == 0) {
+    const std::vector<float>& seen = row.input->values;
+    if (row.input == &input || (seen.size() == input.values.size() &&
+                                std::memcmp(seen.data(), input.values.data(), seen.size() * sizeof(float)) == 0)) {
       return &row;
     }
   }
   return nullptr;
+}
+
+// The setting as it runs: a thread count left to the run is the run's, so an environment
+// that names the same count computes the same answers and may share them.
+InferenceSetting as_run(InferenceSetting setting, int run_threads) {
+  setting.threads = resolve_thread_count(setting.threads ? setting.threads : run_threads);
+  return setting;
 }
 
 Prediction top_k_of(const float* logits, int classes, int k) {
@@ -332,7 +358,7 @@ Expected<EnvironmentInputs> environment_inputs(const InputContract& contract, co
   out.errors.resize(indices.size());
   parallel_for(indices.size(), resolve_thread_count(threads), [&](std::size_t k) {
     InputOutcome outcome = run_environments(data, indices[k], bound.pipelines, bound.prefixes, contract);
-    out.tensors[k] = std::move(outcome.tensors);
+    for (const auto& input : outcome.tensors) out.tensors[k].push_back(input ? input->values : std::vector<float>());
     out.errors[k] = std::move(outcome.errors);
   });
   return out;
@@ -445,13 +471,13 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
     std::map<std::pair<InferenceSetting, std::uint64_t>, std::vector<InferredRow>> inferred;
     for (std::size_t e = 0; e < environments.size(); ++e) {
       const InferenceSetting& setting = environments[e].environment.inference;
+      const InferenceSetting answers_of = as_run(setting, options.threads);
       std::vector<float> batch;
       std::vector<std::size_t> members;
-      std::vector<TensorDigest> member_digests;
       for (std::size_t j = 0; j < n; ++j) {
         const int input = static_cast<int>(todo[begin + j]);
         if (recorded->count({input, static_cast<int>(e)})) continue;
-        if (outcomes[j].tensors[e].empty()) {
+        if (!outcomes[j].tensors[e]) {
           ResultRow failed;
           failed.input = input;
           failed.environment = static_cast<int>(e);
@@ -460,13 +486,12 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
           ++stats.failures;
           continue;
         }
-        const std::vector<float>& tensor = outcomes[j].tensors[e];
-        const TensorDigest digest = bytes_digest(tensor);
+        const ModelInput& tensor = *outcomes[j].tensors[e];
         const std::vector<float>* same = nullptr;
-        if (const InferredRow* in_batch = find_inferred(inferred, setting, digest.first, tensor)) {
+        if (const InferredRow* in_batch = find_inferred(inferred, answers_of, tensor)) {
           same = &in_batch->logits;
         } else {
-          same = across_batches.find(setting, digest);
+          same = across_batches.find(answers_of, tensor.digest);
         }
         if (same) {
           ResultRow row;
@@ -477,9 +502,9 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
           ++stats.inferences_shared;
           continue;
         }
-        batch.insert(batch.end(), tensor.begin(), tensor.end());
+        if (batch.empty()) batch.reserve(tensor.values.size() * n);
+        batch.insert(batch.end(), tensor.values.begin(), tensor.values.end());
         members.push_back(j);
-        member_digests.push_back(digest);
       }
       if (members.empty()) continue;
       Classifier& classifier = classifier_for(*classifiers, setting, options.threads);
@@ -493,9 +518,10 @@ Expected<StabilityRunStats> run_stability(const ModelCard& card, const Dataset& 
         row.prediction = top_k_of(logits->data() + m * classes, classes, options.top_k);
         rows.push_back(std::move(row));
         const float* own = logits->data() + m * classes;
-        auto& same_bucket = inferred[{setting, member_digests[m].first}];
-        same_bucket.push_back({&outcomes[members[m]].tensors[e], std::vector<float>(own, own + classes)});
-        across_batches.add(setting, member_digests[m], same_bucket.back().logits);
+        const ModelInput* input = outcomes[members[m]].tensors[e].get();
+        auto& same_bucket = inferred[{answers_of, input->digest.first}];
+        same_bucket.push_back({input, std::vector<float>(own, own + classes)});
+        across_batches.add(answers_of, input->digest, same_bucket.back().logits);
       }
     }
     for (const auto& o : outcomes) stats.stage_runs += o.stage_runs;
