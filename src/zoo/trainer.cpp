@@ -38,24 +38,6 @@ TensorData to_tensors(const Dataset& dataset, std::size_t limit) {
   return data;
 }
 
-// Top-1 and top-5 accuracy of `module` on `data`, in eval mode, batches of 500.
-std::pair<double, double> accuracy(torch::jit::Module& module, const TensorData& data) {
-  module.eval();
-  torch::InferenceMode guard;
-  int64_t top1 = 0, top5 = 0;
-  const int64_t n = data.images.size(0);
-  for (int64_t start = 0; start < n; start += 500) {
-    const int64_t end = std::min(n, start + 500);
-    auto x = data.images.slice(0, start, end).to(torch::kFloat32).div_(255.0);
-    auto y = data.labels.slice(0, start, end);
-    auto logits = module.forward({x}).toTensor();
-    top1 += in_top_k(logits, y, 1).sum().item<int64_t>();
-    top5 += in_top_k(logits, y, 5).sum().item<int64_t>();
-  }
-  module.train();
-  return {static_cast<double>(top1) / n, static_cast<double>(top5) / n};
-}
-
 // Random crop (after zero padding) and horizontal flip, per sample, from `generator`.
 torch::Tensor augment(const torch::Tensor& batch, const TrainRecipe& recipe, at::Generator& generator) {
   const int64_t n = batch.size(0);
@@ -150,7 +132,7 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
                                          [&] { return torch::nn::functional::cross_entropy(module.forward({x}).toTensor(), y); });
         loss_sum += loss.item<double>();
       }
-      const auto [top1, top5] = accuracy(module, test);
+      const auto [top1, top5] = top_accuracy(module, test.images, test.labels);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       TrainProgress progress{entry.name, epoch + 1, epochs, loss_sum / steps_per_epoch, top1, seconds};
       history.push_back({{"epoch", epoch + 1}, {"train_loss", progress.train_loss}, {"test_top1", top1}, {"seconds", seconds}});
@@ -187,7 +169,7 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
     const ModelCost cost = torchscript_cost(module, {1, entry.arch.in_channels, entry.arch.input_size, entry.arch.input_size}).value();
     card.params = cost.params;
     card.macs = cost.macs;
-    const auto [top1, top5] = accuracy(module, test);
+    const auto [top1, top5] = top_accuracy(module, test.images, test.labels);
     card.accuracy = AccuracyRecord{test_set->name(), static_cast<std::size_t>(test.images.size(0)), top1, top5};
     card.training = recipe_json(recipe, epochs);
     card.training["history"] = history;

@@ -247,25 +247,34 @@ torch::Tensor in_top_k(const torch::Tensor& logits, const torch::Tensor& labels,
   return best.eq(labels.unsqueeze(1)).any(1);
 }
 
-double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
+TopAccuracy top_accuracy(torch::jit::Module& module, const torch::Tensor& images, const torch::Tensor& labels) {
   const bool was_training = module.is_training();
   module.eval();
   // Not InferenceMode: a module that was just trained may run its forward through the
   // profiling executor's differentiable plan, which refuses inference tensors.
   torch::NoGradGuard no_grad;
-  std::int64_t correct = 0;
-  const auto n = data.images.size(0);
+  std::int64_t top1 = 0, top5 = 0;
+  const auto n = images.size(0);
   // Batches of ~4 M input values: 500 images of 28x28, 27 of 3x224x224 (500 photos at once
   // take several GB of a 224-pixel model's activations: a port was OOM-killed evaluating).
-  const std::int64_t per_image = n > 0 ? std::max<std::int64_t>(1, data.images[0].numel()) : 1;
+  const std::int64_t per_image = n > 0 ? std::max<std::int64_t>(1, images[0].numel()) : 1;
   const std::int64_t batch = std::clamp<std::int64_t>((std::int64_t{1} << 22) / per_image, 1, 500);
   for (std::int64_t start = 0; start < n; start += batch) {
     const auto end = std::min(n, start + batch);
-    auto logits = module.forward({data.images.slice(0, start, end)}).toTensor();
-    correct += in_top_k(logits, data.labels.slice(0, start, end), 1).sum().item<std::int64_t>();
+    torch::Tensor x = images.slice(0, start, end);
+    if (x.scalar_type() == torch::kUInt8) x = x.to(torch::kFloat32).div_(255.0);
+    const auto logits = module.forward({x}).toTensor();
+    const auto y = labels.slice(0, start, end);
+    top1 += in_top_k(logits, y, 1).sum().item<std::int64_t>();
+    top5 += in_top_k(logits, y, 5).sum().item<std::int64_t>();
   }
   if (was_training) module.train();
-  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0.0;
+  if (n == 0) return {};
+  return {static_cast<double>(top1) / static_cast<double>(n), static_cast<double>(top5) / static_cast<double>(n)};
+}
+
+double top1_accuracy(torch::jit::Module& module, const TrainingData& data) {
+  return top_accuracy(module, data.images, data.labels).top1;
 }
 
 }  // namespace edgefleet

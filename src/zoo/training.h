@@ -82,6 +82,14 @@ torch::jit::Module trainable_copy(const torch::jit::Module& module);
 // Per row of `logits` [N, classes]: whether `labels[row]` is among its k highest scores (bool [N]).
 torch::Tensor in_top_k(const torch::Tensor& logits, const torch::Tensor& labels, int k);
 
+// Top-1 and top-5 accuracy of `module` (run in eval mode, its mode then restored) on
+// `images` [N, C, H, W] — float in [0, 1], or uint8 (scaled by 1/255 a batch at a time).
+struct TopAccuracy {
+  double top1 = 0.0;
+  double top5 = 0.0;
+};
+TopAccuracy top_accuracy(torch::jit::Module& module, const torch::Tensor& images, const torch::Tensor& labels);
+
 // Top-1 accuracy of `module` (eval mode) on `data`.
 double top1_accuracy(torch::jit::Module& module, const TrainingData& data);
 
