@@ -68,12 +68,20 @@ TEST(Trainer, InterruptedRunResumesToTheSameWeights) {
 TEST(Trainer, AHeldOutSetSpreadOverClassOrderedDataCoversEveryClass) {
   // 5 classes of 10 rows each, listed class by class as a photo folder lists them.
   const TrainingData data{torch::arange(50, torch::kFloat).view({50, 1, 1, 1}), torch::arange(50, torch::kInt64).floor_divide(10)};
-  const auto [held, rest] = hold_out_spread(data, 10);
+  const HeldOutSplit split = hold_out_spread(data, 10);
+  // Each image (its value is its original row) still carries its own label.
+  EXPECT_TRUE(torch::equal(split.all.images.flatten().to(torch::kLong).floor_divide(10), split.all.labels));
+  const TrainingData& held = split.held_out;
+  const TrainingData& rest = split.rest;
   ASSERT_EQ(held.labels.size(0), 10);
   ASSERT_EQ(rest.labels.size(0), 40);
   EXPECT_TRUE(torch::equal(torch::bincount(held.labels), torch::full({5}, 2, torch::kInt64))) << held.labels;
   // Disjoint and complete: every row once.
   EXPECT_TRUE(torch::equal(std::get<0>(torch::cat({held.images, rest.images}).flatten().sort()), torch::arange(50, torch::kFloat)));
+  // No copy of the images: the caller's rows are reordered, and both parts are views of them.
+  EXPECT_EQ(split.all.images.data_ptr<float>(), data.images.data_ptr<float>());
+  EXPECT_EQ(held.images.data_ptr<float>(), split.all.images.data_ptr<float>());
+  EXPECT_EQ(rest.images.data_ptr<float>(), split.all.images.data_ptr<float>() + 10);
 }
 
 TEST(Trainer, MissingDatasetNamesThePackage) {

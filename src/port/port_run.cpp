@@ -49,7 +49,9 @@ struct PortData {
 // The listed items as the base card preprocesses them; an unreadable photo is skipped and listed.
 TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::size_t>& items, const InputContract& contract,
                                  std::vector<std::string>& skipped) {
-  std::vector<std::vector<float>> inputs;
+  // Written into the tensor as each photo is read (holding every photo's vector first took a
+  // second copy of the whole set).
+  torch::Tensor images = torch::empty({static_cast<std::int64_t>(items.size()), contract.channels(), contract.height, contract.width});
   std::vector<std::int64_t> labels;
   for (const std::size_t i : items) {
     const Expected<Image> image = dataset.load(i);
@@ -58,15 +60,12 @@ TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::
       skipped.push_back(dataset.item_name(i) + ": " + input.status().to_string());
       continue;
     }
-    inputs.push_back(std::move(*input));
+    std::copy(input->begin(), input->end(), images[static_cast<std::int64_t>(labels.size())].data_ptr<float>());
     labels.push_back(dataset.label(i));
   }
-  const auto n = static_cast<std::int64_t>(inputs.size());
-  TrainingData data{torch::empty({n, contract.channels(), contract.height, contract.width}), torch::tensor(labels, torch::kInt64)};
-  for (std::int64_t row = 0; row < n; ++row) {
-    std::copy(inputs[static_cast<std::size_t>(row)].begin(), inputs[static_cast<std::size_t>(row)].end(), data.images[row].data_ptr<float>());
-  }
-  return data;
+  const auto n = static_cast<std::int64_t>(labels.size());
+  if (n < images.size(0)) images = images.narrow(0, 0, n).clone();
+  return TrainingData{images, torch::tensor(labels, torch::kInt64)};
 }
 
 // At most `limit` of `items` (0 = all), spread evenly: a folder lists its classes in turn.
@@ -309,21 +308,24 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       }
     }
 
-    const PortData data = load_port_data(config, base_card);
-    const TrainingData& train = data.train;
+    PortData data = load_port_data(config, base_card);
     const TrainingData& eval = data.eval;
     if (base.graph) {
       // The channel means pruning folds into the next layer, measured on training photos
       // (spread over the classes) instead of the import's noise.
-      const auto n = train.images.size(0);
-      const auto probe = train.images.index_select(0, torch::linspace(0, static_cast<double>(n - 1), std::min<std::int64_t>(32, n)).to(torch::kLong));
+      const auto n = data.train.images.size(0);
+      const auto probe =
+          data.train.images.index_select(0, torch::linspace(0, static_cast<double>(n - 1), std::min<std::int64_t>(32, n)).to(torch::kLong));
       base = graph_model(source, input_shape, probe).value();
     }
     // The proxy images (the evolutionary proxy scores on them; a plateau rule watches them)
     // are spread over the training images: a folder lists its photos class by class, so its
-    // tail would be its last classes alone.
-    const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, train.images.size(0));
-    const auto [proxy, rest] = hold_out_spread(train, proxy_count);
+    // tail would be its last classes alone. The loaded photos are reordered, not copied.
+    const auto proxy_count = std::min<std::int64_t>(config.evolution.proxy_images, data.train.images.size(0));
+    const HeldOutSplit split = hold_out_spread(std::move(data.train), proxy_count);
+    const TrainingData& train = split.all;
+    const TrainingData& proxy = split.held_out;
+    const TrainingData& rest = split.rest;
     // A fine-tuning that stops on a plateau watches the proxy images, so it does not train on them.
     const bool plateau = config.finetune.patience > 0;
     const TrainingData& tune = plateau ? rest : train;

@@ -202,17 +202,36 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
   return step;
 }
 
-std::pair<TrainingData, TrainingData> hold_out_spread(const TrainingData& data, std::int64_t count) {
+HeldOutSplit hold_out_spread(TrainingData data, std::int64_t count) {
   const std::int64_t n = data.images.size(0);
+  count = std::clamp<std::int64_t>(count, 0, n);
   std::vector<bool> held(static_cast<std::size_t>(n), false);
   for (std::int64_t k = 0; k < count; ++k) held[static_cast<std::size_t>((2 * k + 1) * n / (2 * count))] = true;
-  std::vector<std::int64_t> out_rows, rest_rows;
-  for (std::int64_t row = 0; row < n; ++row) (held[static_cast<std::size_t>(row)] ? out_rows : rest_rows).push_back(row);
-  auto take = [&](const std::vector<std::int64_t>& rows) {
-    const auto index = torch::tensor(rows, torch::kInt64);
-    return TrainingData{data.images.index_select(0, index), data.labels.index_select(0, index)};
-  };
-  return {take(out_rows), take(rest_rows)};
+  std::vector<std::int64_t> source, rest_rows;  // source[i]: the row that moves to row i
+  for (std::int64_t row = 0; row < n; ++row) (held[static_cast<std::size_t>(row)] ? source : rest_rows).push_back(row);
+  source.insert(source.end(), rest_rows.begin(), rest_rows.end());
+  // The permutation applied cycle by cycle, one row held aside per cycle.
+  std::vector<bool> placed(static_cast<std::size_t>(n), false);
+  for (std::int64_t start = 0; start < n; ++start) {
+    if (placed[static_cast<std::size_t>(start)] || source[static_cast<std::size_t>(start)] == start) continue;
+    const torch::Tensor image = data.images[start].clone();
+    const torch::Tensor label = data.labels[start].clone();
+    std::int64_t to = start;
+    for (std::int64_t from = source[static_cast<std::size_t>(to)]; from != start; from = source[static_cast<std::size_t>(to)]) {
+      data.images[to].copy_(data.images[from]);
+      data.labels[to].copy_(data.labels[from]);
+      placed[static_cast<std::size_t>(to)] = true;
+      to = from;
+    }
+    data.images[to].copy_(image);
+    data.labels[to].copy_(label);
+    placed[static_cast<std::size_t>(to)] = true;
+  }
+  HeldOutSplit split;
+  split.all = data;
+  split.held_out = {data.images.narrow(0, 0, count), data.labels.narrow(0, 0, count)};
+  split.rest = {data.images.narrow(0, count, n - count), data.labels.narrow(0, count, n - count)};
+  return split;
 }
 
 TrainingData raw_images(const Dataset& dataset, const std::vector<std::size_t>& items, int channels, int size) {
