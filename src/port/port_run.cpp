@@ -408,7 +408,8 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       // nothing (and MorphNet did not train), so there is nothing to recover.
       const bool parent_as_is = parent >= 0 && config.finetune_from_parent && group_widths(model) == group_widths(start) &&
                                 (config.algorithm != PortAlgorithm::kMorphNet || steps == 0);
-      torch::jit::Module teacher = parent >= 0 && config.distill_from_parent ? start.module : base.module;
+      const bool parent_teaches = parent >= 0 && config.distill_from_parent;
+      torch::jit::Module teacher = parent_teaches ? start.module : base.module;
       const auto tune_started = std::chrono::steady_clock::now();
       // An interrupted fine-tuning continues from its last checkpoint once its goal is adapted
       // again (to the same widths: a checkpoint of other shapes is not used).
@@ -446,7 +447,7 @@ Expected<PortResult> run_port(const PortConfig& config_in, const std::string& ou
       card.accuracy = AccuracyRecord{data.eval_name, static_cast<std::size_t>(eval.images.size(0)), r.accuracy, 0.0};
       card.training = {{"ported_from", base_card.name}, {"goal", goal.name}, {"parent", r.parent}, {"algorithm", port_algorithm_name(config.algorithm)},
                        {"mode", port_mode_name(config.mode)}, {"finetune_steps", r.finetune_steps},
-                       {"teacher", parent >= 0 && config.distill_from_parent ? r.parent : "base"}};
+                       {"teacher", parent_teaches ? r.parent : "base"}};
       card.provenance = {{"ported_by", "edgefleet port"}, {"libtorch", TORCH_VERSION}};
       // The source card's measurements and notes describe the source model, not this one.
       card.latency_ms = nullptr;
