@@ -283,6 +283,18 @@ TEST(PortConfig, NamesTheFieldOfEachMistake) {
   j["dataset"] = folder.path();
   j["finetune"] = {{"augment", "yes"}};
   EXPECT_NE(config_error(j).find("finetune.augment must be true or false"), std::string::npos) << config_error(j);
+  j["finetune"] = {{"optimizer", "adam"}};
+  EXPECT_NE(config_error(j).find("finetune.optimizer 'adam' is not one of: sgd, adamw"), std::string::npos) << config_error(j);
+}
+
+TEST(PortConfig, TheFineTuningOptimizerIsReadAndWrittenBack) {
+  json j = minimal_config();
+  EXPECT_EQ(port_config_from_json(j, "test", builtin_fleet_dir()).value().finetune.optimizer, FinetuneOptimizer::kSgd);
+  j["finetune"] = {{"optimizer", "adamw"}};
+  const PortConfig c = port_config_from_json(j, "test", builtin_fleet_dir()).value();
+  EXPECT_EQ(c.finetune.optimizer, FinetuneOptimizer::kAdamW);
+  EXPECT_EQ(port_config_to_json(c)["finetune"]["optimizer"], "adamw");
+  EXPECT_FALSE(port_config_to_json(port_config_from_json(minimal_config(), "test", builtin_fleet_dir()).value())["finetune"].contains("optimizer"));
 }
 
 TEST(PortConfig, ADeviceGoalTakesItsHardwareAsTheBudget) {

@@ -84,6 +84,20 @@ TEST(Trainer, AHeldOutSetSpreadOverClassOrderedDataCoversEveryClass) {
   EXPECT_EQ(rest.images.data_ptr<float>(), split.all.images.data_ptr<float>() + 10);
 }
 
+// A weight followed by a scale s (a converted model's folded batch-norm scale) gets a gradient
+// s^2 times larger: SGD's step grows with it, AdamW's first step is the learning rate whatever s.
+TEST(Trainer, AdamWsStepOnAWeightDoesNotGrowWithTheScaleAfterIt) {
+  auto update = [](FinetuneOptimizer kind, double scale) {
+    auto w = torch::ones({4}, torch::kDouble).requires_grad_(true);
+    CosineOptimizer optimizer({w}, 1e-3, 0.0, 1000, kind);
+    optimizer.step(0, [&] { return (scale * w).pow(2).sum(); });
+    return (1.0 - w.detach()).abs().max().item<double>();
+  };
+  EXPECT_NEAR(update(FinetuneOptimizer::kAdamW, 1.0), 1e-3, 1e-8);
+  EXPECT_NEAR(update(FinetuneOptimizer::kAdamW, 100.0), 1e-3, 1e-8);
+  EXPECT_NEAR(update(FinetuneOptimizer::kSgd, 100.0) / update(FinetuneOptimizer::kSgd, 1.0), 1e4, 1.0);
+}
+
 TEST(Trainer, MissingDatasetNamesThePackage) {
   TempDir dir;
   TrainOptions options;

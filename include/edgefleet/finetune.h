@@ -4,6 +4,12 @@
 
 namespace edgefleet {
 
+// SGD with Nesterov momentum, or AdamW: Adam's step on a weight is normalised by its
+// gradient's running size, so it does not grow with the scale a following batch norm
+// multiplies the weight by (converted models carry folded filter scales of up to ~145 there,
+// and SGD's effective step grows with their square).
+enum class FinetuneOptimizer { kSgd, kAdamW };
+
 struct FinetuneSettings {
   int steps = 300;
   int batch = 64;
@@ -27,6 +33,7 @@ struct FinetuneSettings {
   // models whose batch norms only carry folded scales (re-estimating their statistics from
   // batches changes the function at the first step).
   bool frozen_batch_norm = false;
+  FinetuneOptimizer optimizer = FinetuneOptimizer::kSgd;
 };
 
 }  // namespace edgefleet

@@ -49,6 +49,7 @@ struct GraphLatency {
   // graph): per kernel type [scale of the isolated prediction, ms per kernel], and a per-call ms.
   std::map<std::string, std::vector<double>> context;
   double context_call_ms = 0.0;
+  double context_ridge = 1.0;         // the pull towards the isolated predictors, a multiple chosen by cross-validation
   int networks = 0;                   // random networks that ran this graph, timed for the context fit
   double network_fit_error = 0.0;     // the context fit's median relative error on them
 };

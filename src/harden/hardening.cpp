@@ -236,7 +236,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
   }
 
   const int64_t steps_per_epoch = (n + budget.batch_size - 1) / budget.batch_size;
-  CosineSgd optimizer(parameters, budget.learning_rate, 0.0, steps_per_epoch * budget.epochs);
+  CosineOptimizer optimizer(parameters, budget.learning_rate, 0.0, steps_per_epoch * budget.epochs);
   TrainOutcome outcome;
   for (int epoch = 0; epoch < budget.epochs; ++epoch) {
     auto order = at::randperm(n, generator);

@@ -465,10 +465,12 @@ void fit_shared_scale(GraphLatency& predictor, const std::vector<NetworkSample>&
 
 }  // namespace
 
-void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& networks) {
+namespace {
+
+// The context fit at one ridge strength (a multiple of the base pulls).
+void fit_context_at(GraphLatency& predictor, const std::vector<NetworkSample>& networks, double ridge) {
   const auto& types = context_types();
   const std::int64_t columns = 1 + 2 * static_cast<std::int64_t>(types.size());
-  if (static_cast<std::int64_t>(networks.size()) < 2 * columns) return fit_shared_scale(predictor, networks);
   const std::int64_t rows = static_cast<std::int64_t>(networks.size()) + columns - 1;
   auto a = torch::zeros({rows, columns}, torch::kDouble);
   auto b = torch::zeros({rows, 1}, torch::kDouble);
@@ -487,8 +489,8 @@ void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& netw
   for (std::int64_t j = 1; j < columns; ++j) {
     const auto r = static_cast<std::int64_t>(networks.size()) + j - 1;
     const bool scale = j % 2 == 1;
-    a[r][j] = scale ? kScaleRidge : kPerKernelRidge;
-    b[r][0] = scale ? kScaleRidge : 0.0;
+    a[r][j] = (scale ? kScaleRidge : kPerKernelRidge) * ridge;
+    b[r][0] = scale ? kScaleRidge * ridge : 0.0;
   }
   // Non-negative: a column whose coefficient comes out negative is fixed at 0 and the rest
   // refitted (an active-set loop), so no kernel type ever makes a model faster.
@@ -515,7 +517,36 @@ void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& netw
   predictor.context_call_ms = x[0];
   predictor.context.clear();
   for (std::size_t t = 0; t < types.size(); ++t) predictor.context[types[t]] = {x[1 + 2 * t], x[2 + 2 * t]};
+  predictor.context_ridge = ridge;
 }
+
+}  // namespace
+
+void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& networks) {
+  const std::int64_t columns = 1 + 2 * static_cast<std::int64_t>(context_types().size());
+  if (static_cast<std::int64_t>(networks.size()) < 2 * columns) return fit_shared_scale(predictor, networks);
+  // The ridge strength by 5-fold cross-validation on the networks: the one whose fits predict
+  // the networks they did not see best (median relative error; a tie goes to the stronger).
+  constexpr int kFolds = 5;
+  double best_ridge = 1.0, best_error = 0.0;
+  for (const double ridge : {1.0, 4.0, 16.0, 64.0}) {
+    std::vector<double> errors;
+    for (int fold = 0; fold < kFolds; ++fold) {
+      std::vector<NetworkSample> train, test;
+      for (std::size_t i = 0; i < networks.size(); ++i) (static_cast<int>(i % kFolds) == fold ? test : train).push_back(networks[i]);
+      GraphLatency fitted = predictor;
+      fit_context_at(fitted, train, ridge);
+      for (const auto& n : test) errors.push_back(std::abs(predict_from_sums(fitted, n.sums) - n.ms) / n.ms);
+    }
+    const double error = median_of(errors);
+    if (ridge == 1.0 || error <= best_error) {
+      best_ridge = ridge;
+      best_error = error;
+    }
+  }
+  fit_context_at(predictor, networks, best_ridge);
+}
+
 
 double predict_from_sums(const GraphLatency& predictor, const TypeSums& sums) {
   if (predictor.context.empty()) {
@@ -628,7 +659,7 @@ nlohmann::json graph_to_json(const GraphLatency& g) {
   if (!g.context.empty() || g.networks > 0) {
     nlohmann::json types = nlohmann::json::object();
     for (const auto& [key, c] : g.context) types[key] = {{"scale", c[0]}, {"ms_per_kernel", c[1]}};
-    out["context"] = {{"networks", g.networks}, {"median_fit_error", g.network_fit_error}, {"call_ms", g.context_call_ms}, {"types", types}};
+    out["context"] = {{"networks", g.networks}, {"median_fit_error", g.network_fit_error}, {"call_ms", g.context_call_ms}, {"ridge", g.context_ridge}, {"types", types}};
   }
   return out;
 }
@@ -646,6 +677,7 @@ GraphLatency graph_from_json(const nlohmann::json& m) {
     g.networks = c.value("networks", 0);
     g.network_fit_error = c.value("median_fit_error", 0.0);
     g.context_call_ms = c.value("call_ms", 0.0);
+    g.context_ridge = c.value("ridge", 1.0);
     for (const auto& [key, t] : c.at("types").items()) g.context[key] = {t.at("scale").get<double>(), t.at("ms_per_kernel").get<double>()};
   }
   return g;

@@ -26,6 +26,7 @@ const NamedValues<PortAlgorithm> kAlgorithms = {
     {"sensitivity", PortAlgorithm::kSensitivity}};
 const NamedValues<PortMode> kModes = {{"collective", PortMode::kCollective}, {"independent", PortMode::kIndependent}};
 const NamedValues<LatencyModel> kLatencyModels = {{"sum", LatencyModel::kSum}, {"roofline", LatencyModel::kRoofline}};
+const NamedValues<FinetuneOptimizer> kOptimizers = {{"sgd", FinetuneOptimizer::kSgd}, {"adamw", FinetuneOptimizer::kAdamW}};
 
 // An optional string field holding one of `table`'s names.
 template <typename T>
@@ -144,12 +145,19 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
       const json& f = j["finetune"];
       if (!f.is_object()) fail(origin, "finetune must be an object");
       check_keys(f, {"steps", "batch", "learning_rate", "distill", "distill_weight", "temperature", "augment", "patience", "check_every", "min_gain",
-                     "from_parent", "frozen_batch_norm", "teacher"},
+                     "from_parent", "frozen_batch_norm", "teacher", "optimizer"},
                  origin, "finetune.");
       read_number(f, "patience", c.finetune.patience, origin, "finetune.", at_least(0, 1000));
       read_number(f, "check_every", c.finetune.check_every, origin, "finetune.", at_least(1, 1e7));
       read_number(f, "min_gain", c.finetune.min_gain, origin, "finetune.", at_least(0, 1));
       read_bool(f, "frozen_batch_norm", c.finetune.frozen_batch_norm, origin, "finetune.");
+      if (f.contains("optimizer")) {
+        std::string name;
+        read_string(f, "optimizer", name, origin, "finetune.");
+        auto optimizer = parse_named(kOptimizers, "finetune.optimizer", name);
+        if (!optimizer) fail(origin, optimizer.status().message());
+        c.finetune.optimizer = *optimizer;
+      }
       if (f.contains("from_parent")) {
         if (!f["from_parent"].is_boolean()) fail(origin, "finetune.from_parent must be true or false");
         c.finetune_from_parent = f["from_parent"].get<bool>();
@@ -254,6 +262,7 @@ json port_config_to_json(const PortConfig& c) {
   if (c.finetune_from_parent) out["finetune"]["from_parent"] = true;
   if (c.distill_from_parent) out["finetune"]["teacher"] = "parent";
   if (c.finetune.frozen_batch_norm) out["finetune"]["frozen_batch_norm"] = true;  // absent before it existed: resumes still match
+  if (c.finetune.optimizer != FinetuneOptimizer::kSgd) out["finetune"]["optimizer"] = name_of(kOptimizers, c.finetune.optimizer);
   return out;
 }
 

@@ -115,7 +115,7 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
     for (const auto& p : module.parameters()) parameters.push_back(p);
     const int64_t n = train.images.size(0);
     const int64_t steps_per_epoch = (n + recipe.batch_size - 1) / recipe.batch_size;
-    CosineSgd optimizer(parameters, recipe.learning_rate, recipe.weight_decay, steps_per_epoch * epochs);
+    CosineOptimizer optimizer(parameters, recipe.learning_rate, recipe.weight_decay, steps_per_epoch * epochs);
     if (start_epoch > 0 && fs::exists(optimizer_file)) torch::load(optimizer.optimizer(), optimizer_file);
 
     for (int epoch = start_epoch; epoch < epochs; ++epoch) {

@@ -2,6 +2,8 @@
 // in-memory data.
 #include "zoo/training.h"
 
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
 #include <torch/serialize.h>
 
 #include <algorithm>
@@ -13,18 +15,24 @@
 
 namespace edgefleet {
 
-CosineSgd::CosineSgd(std::vector<torch::Tensor> parameters, double learning_rate, double weight_decay, std::int64_t total_steps)
-    : learning_rate_(learning_rate),
-      total_steps_(std::max<std::int64_t>(total_steps, 1)),
-      optimizer_(std::move(parameters), torch::optim::SGDOptions(learning_rate).momentum(0.9).nesterov(true).weight_decay(weight_decay)) {}
+CosineOptimizer::CosineOptimizer(std::vector<torch::Tensor> parameters, double learning_rate, double weight_decay, std::int64_t total_steps,
+                                 FinetuneOptimizer kind)
+    : learning_rate_(learning_rate), total_steps_(std::max<std::int64_t>(total_steps, 1)) {
+  if (kind == FinetuneOptimizer::kAdamW) {
+    optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(parameters), torch::optim::AdamWOptions(learning_rate).weight_decay(weight_decay));
+  } else {
+    optimizer_ = std::make_unique<torch::optim::SGD>(std::move(parameters),
+                                                     torch::optim::SGDOptions(learning_rate).momentum(0.9).nesterov(true).weight_decay(weight_decay));
+  }
+}
 
-torch::Tensor CosineSgd::step(std::int64_t step, const std::function<torch::Tensor()>& loss) {
+torch::Tensor CosineOptimizer::step(std::int64_t step, const std::function<torch::Tensor()>& loss) {
   const double lr = 0.5 * learning_rate_ * (1 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps_)));
-  for (auto& group : optimizer_.param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
-  optimizer_.zero_grad();
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+  optimizer_->zero_grad();
   torch::Tensor value = loss();
   value.backward();
-  optimizer_.step();
+  optimizer_->step();
   return value;
 }
 
@@ -53,6 +61,7 @@ torch::Tensor run_identity(const torch::jit::Module& module, const TrainingData&
                             static_cast<double>(s.patience), static_cast<double>(s.check_every), static_cast<double>(seed % (1ull << 52)),
                             static_cast<double>(data.images.size(0)), s.augment ? 1.0 : 0.0, s.frozen_batch_norm ? 1.0 : 0.0, s.min_gain};
   for (const auto& p : module.parameters()) id.push_back(static_cast<double>(p.numel()));
+  if (s.optimizer != FinetuneOptimizer::kSgd) id.push_back(static_cast<double>(s.optimizer));  // SGD checkpoints written before it existed still resume
   return torch::tensor(id, torch::kFloat64);
 }
 
@@ -65,7 +74,7 @@ struct FinetuneState {
   torch::Tensor generator;
 };
 
-void save_state(const std::string& file, const torch::Tensor& identity, const FinetuneState& state, torch::optim::SGD& optimizer) {
+void save_state(const std::string& file, const torch::Tensor& identity, const FinetuneState& state, torch::optim::Optimizer& optimizer) {
   torch::serialize::OutputArchive archive;
   archive.write("identity", identity);
   archive.write("counters", torch::tensor({static_cast<double>(state.step), state.best, static_cast<double>(state.checks_without_gain)}, torch::kFloat64));
@@ -82,7 +91,7 @@ void save_state(const std::string& file, const torch::Tensor& identity, const Fi
 
 // The state in `file` when it is a checkpoint of the run `identity` names (the optimizer
 // loaded with its momentum); nullopt otherwise (no file, another run's, unreadable).
-std::optional<FinetuneState> load_state(const std::string& file, const torch::Tensor& identity, torch::optim::SGD& optimizer) {
+std::optional<FinetuneState> load_state(const std::string& file, const torch::Tensor& identity, torch::optim::Optimizer& optimizer) {
   if (!std::filesystem::exists(file)) return std::nullopt;
   try {
     torch::serialize::InputArchive archive;
@@ -141,7 +150,7 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
       parameters.push_back(p.value.set_requires_grad(true));
     }
   }
-  CosineSgd optimizer(parameters, s.learning_rate, 1e-4, s.steps);
+  CosineOptimizer optimizer(parameters, s.learning_rate, 1e-4, s.steps, s.optimizer);
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   const torch::Tensor identity = checkpoint ? run_identity(module, data, s, seed) : torch::Tensor();
   int first = 0;

@@ -3,11 +3,12 @@
 // and peer tuning at the edge, and top-k accuracy.
 #pragma once
 
-#include <torch/optim/sgd.h>
+#include <torch/optim/optimizer.h>
 #include <torch/script.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -18,22 +19,24 @@
 
 namespace edgefleet {
 
-// The optimiser of every trainer here: SGD with Nesterov momentum 0.9, the learning rate
-// decaying from `learning_rate` to 0 along a cosine over `total_steps` steps, set per step.
-// Callers own their sampling and loss; this owns what must be the same everywhere.
-class CosineSgd {
+// The optimiser of every trainer here: SGD with Nesterov momentum 0.9 (or AdamW, for
+// fine-tuning that asks for it), the learning rate decaying from `learning_rate` to 0 along a
+// cosine over `total_steps` steps, set per step. Callers own their sampling and loss; this
+// owns what must be the same everywhere.
+class CosineOptimizer {
  public:
-  CosineSgd(std::vector<torch::Tensor> parameters, double learning_rate, double weight_decay, std::int64_t total_steps);
+  CosineOptimizer(std::vector<torch::Tensor> parameters, double learning_rate, double weight_decay, std::int64_t total_steps,
+                  FinetuneOptimizer kind = FinetuneOptimizer::kSgd);
   // Step `step` (0-based): sets its learning rate, zeroes the gradients, evaluates `loss`,
   // back-propagates it and updates the parameters. Returns the loss.
   torch::Tensor step(std::int64_t step, const std::function<torch::Tensor()>& loss);
   // For checkpoints (torch::save / torch::load).
-  torch::optim::SGD& optimizer() { return optimizer_; }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
 
  private:
   double learning_rate_;
   std::int64_t total_steps_;
-  torch::optim::SGD optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 
 struct TrainingData {
