@@ -547,7 +547,6 @@ void fit_context(GraphLatency& predictor, const std::vector<NetworkSample>& netw
   fit_context_at(predictor, networks, best_ridge);
 }
 
-
 double predict_from_sums(const GraphLatency& predictor, const TypeSums& sums) {
   if (predictor.context.empty()) {
     double ms = predictor.call_overhead_ms;
