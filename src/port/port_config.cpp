@@ -28,13 +28,14 @@ const NamedValues<PortMode> kModes = {{"collective", PortMode::kCollective}, {"i
 const NamedValues<LatencyModel> kLatencyModels = {{"sum", LatencyModel::kSum}, {"roofline", LatencyModel::kRoofline}};
 const NamedValues<FinetuneOptimizer> kOptimizers = {{"sgd", FinetuneOptimizer::kSgd}, {"adamw", FinetuneOptimizer::kAdamW}};
 
-// An optional string field holding one of `table`'s names.
+// An optional string field holding one of `table`'s names (`where`: the enclosing object's
+// prefix, e.g. "finetune.").
 template <typename T>
-void read_named(const json& j, const char* key, const NamedValues<T>& table, T& out, const std::string& origin) {
+void read_named(const json& j, const char* key, const NamedValues<T>& table, T& out, const std::string& origin, const std::string& where = "") {
   if (!j.contains(key)) return;
   std::string name;
-  read_string(j, key, name, origin, "");
-  auto value = parse_named(table, key, name);
+  read_string(j, key, name, origin, where);
+  auto value = parse_named(table, where + key, name);
   if (!value) fail(origin, value.status().message());
   out = *value;
 }
@@ -151,13 +152,7 @@ Expected<PortConfig> port_config_from_json(const json& j, const std::string& ori
       read_number(f, "check_every", c.finetune.check_every, origin, "finetune.", at_least(1, 1e7));
       read_number(f, "min_gain", c.finetune.min_gain, origin, "finetune.", at_least(0, 1));
       read_bool(f, "frozen_batch_norm", c.finetune.frozen_batch_norm, origin, "finetune.");
-      if (f.contains("optimizer")) {
-        std::string name;
-        read_string(f, "optimizer", name, origin, "finetune.");
-        auto optimizer = parse_named(kOptimizers, "finetune.optimizer", name);
-        if (!optimizer) fail(origin, optimizer.status().message());
-        c.finetune.optimizer = *optimizer;
-      }
+      read_named(f, "optimizer", kOptimizers, c.finetune.optimizer, origin, "finetune.");
       if (f.contains("from_parent")) {
         if (!f["from_parent"].is_boolean()) fail(origin, "finetune.from_parent must be true or false");
         c.finetune_from_parent = f["from_parent"].get<bool>();
