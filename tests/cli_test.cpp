@@ -535,6 +535,9 @@ TEST(Cli, HardenRefusesUnknownNoiseAndDevicesInOneLine) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output.rfind("edgefleet: invalid_argument: unknown noise 'salt'", 0), 0u) << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1);
+  r = run_cli(common + " --optimizer adam");
+  EXPECT_EQ(r.exit_code, 2) << r.output;  // a usage error
+  EXPECT_EQ(r.output.rfind("--optimizer: adam not in {sgd,adamw}", 0), 0u) << r.output;
   r = run_cli(common + " --holdout no-such-phone");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("'no-such-phone' is not a device of the fleet"), std::string::npos) << r.output;

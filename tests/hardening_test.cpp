@@ -218,6 +218,18 @@ TEST(Harden, ARerunKeepsTheFinishedCandidates) {
   EXPECT_FALSE(reseeded.candidates[0].resumed);
 }
 
+TEST(Harden, AnotherOptimizerIsAnotherRunAndTheCardNamesIt) {
+  Fixture f;
+  f.options.grid.noises = {NoiseKind::kPaired};
+  const HardenResult sgd = harden_model(f.card, f.data, f.options).value();
+  EXPECT_EQ(sgd.card.training["hardening"]["fine_tuning"]["optimizer"].get<std::string>().rfind("SGD", 0), 0u);
+  f.options.budget.optimizer = FinetuneOptimizer::kAdamW;
+  f.options.budget.learning_rate = 0.001;
+  const HardenResult adamw = harden_model(f.card, f.data, f.options).value();
+  for (const auto& candidate : adamw.candidates) EXPECT_FALSE(candidate.resumed);
+  EXPECT_EQ(adamw.card.training["hardening"]["fine_tuning"]["optimizer"].get<std::string>().rfind("AdamW", 0), 0u);
+}
+
 TEST(Harden, EmbeddingLossAddsADenseLayerToModelsWithoutOne) {
   Fixture f;
   // A model with a forward method only (like the ImageNet TorchScript files).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "edgefleet/dataset.h"
+#include "edgefleet/finetune.h"
 #include "edgefleet/model_card.h"
 #include "edgefleet/stability_run.h"
 
@@ -63,7 +64,10 @@ Expected<std::vector<HardenSetting>> grid_settings(const HardenGrid& grid);
 struct FineTuneBudget {
   int epochs = 3;
   int batch_size = 64;
-  double learning_rate = 0.005;  // SGD, Nesterov momentum 0.9, cosine decay to 0
+  double learning_rate = 0.005;  // cosine decay to 0 over the epochs
+  // SGD with Nesterov momentum 0.9, or AdamW (no weight decay): see FinetuneOptimizer for why
+  // converted ImageNet models move further per step under AdamW at a safe learning rate.
+  FinetuneOptimizer optimizer = FinetuneOptimizer::kSgd;
   std::size_t train_images = 6000;
   std::uint64_t seed = 1;
   // Batch norms keep their running statistics while fine-tuning (eval mode): a pretrained

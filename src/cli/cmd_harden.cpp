@@ -29,6 +29,7 @@ struct HardenArgs {
   std::vector<double> strengths;
   std::vector<int> per_class;
   FineTuneBudget budget;
+  std::string optimizer = "sgd";
   std::size_t validation_images = 1000;
   std::size_t test_images = 2000;
   double max_accuracy_drop = 1.0;  // points
@@ -93,6 +94,7 @@ int run_harden(const HardenArgs& args) {
   auto data = hardening_splits(args.data, args.test_data);
   if (!data) return fail(data.status());
   options.budget = args.budget;
+  options.budget.optimizer = args.optimizer == "adamw" ? FinetuneOptimizer::kAdamW : FinetuneOptimizer::kSgd;
   options.validation_images = args.validation_images;
   options.test_images = args.test_images;
   options.max_accuracy_drop = args.max_accuracy_drop / 100;
@@ -153,7 +155,12 @@ Runner add_harden_command(CLI::App& app) {
       ->delimiter(',');
   command->add_option("--epochs", args->budget.epochs, "Fine-tuning epochs")->capture_default_str();
   command->add_option("--batch", args->budget.batch_size, "Batch size")->capture_default_str();
-  command->add_option("--learning-rate", args->budget.learning_rate, "SGD learning rate")->capture_default_str();
+  command->add_option("--learning-rate", args->budget.learning_rate, "Learning rate (cosine to 0)")->capture_default_str();
+  command->add_option("--optimizer", args->optimizer,
+                      "sgd (Nesterov momentum 0.9) or adamw (no weight decay; a step that does not grow with the "
+                      "filter scales a converted model folds into its batch norms)")
+      ->check(CLI::IsMember({"sgd", "adamw"}))
+      ->capture_default_str();
   command->add_option("--train-images", args->budget.train_images, "Fine-tuning images")->capture_default_str();
   command->add_option("--validation-images", args->validation_images, "Validation images")->capture_default_str();
   command->add_option("--test-images", args->test_images, "Test images")->capture_default_str();

@@ -236,7 +236,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
   }
 
   const int64_t steps_per_epoch = (n + budget.batch_size - 1) / budget.batch_size;
-  CosineOptimizer optimizer(parameters, budget.learning_rate, 0.0, steps_per_epoch * budget.epochs);
+  CosineOptimizer optimizer(parameters, budget.learning_rate, 0.0, steps_per_epoch * budget.epochs, budget.optimizer);
   TrainOutcome outcome;
   for (int epoch = 0; epoch < budget.epochs; ++epoch) {
     auto order = at::randperm(n, generator);
@@ -574,7 +574,8 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                               std::to_string(budget.epochs) + " batch " + std::to_string(budget.batch_size) + " lr " +
                               std::to_string(budget.learning_rate) + " seed " + std::to_string(budget.seed) +
                               (budget.frozen_batch_norm ? " frozen batch norm" : "") +
-                              (budget.distill ? " distilled from the base" : "");
+                              (budget.distill ? " distilled from the base" : "") +
+                              (budget.optimizer == FinetuneOptimizer::kAdamW ? " adamw" : "");
     for (const auto& e : options.train_environments) fingerprint += "; " + environment_spec(e);
     const std::string state_path = (fs::path(options.work_dir) / "grid.json").string();
     json state{{"fingerprint", fingerprint}, {"candidates", json::object()}};
@@ -684,7 +685,8 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                          {"epochs", budget.epochs},
                          {"batch_size", budget.batch_size},
                          {"learning_rate", budget.learning_rate},
-                         {"optimizer", "SGD, Nesterov momentum 0.9, cosine to 0"},
+                         {"optimizer", budget.optimizer == FinetuneOptimizer::kAdamW ? "AdamW, no weight decay, cosine to 0"
+                                                                                   : "SGD, Nesterov momentum 0.9, cosine to 0"},
                          {"frozen_batch_norm", budget.frozen_batch_norm},
                          {"task_loss", budget.distill ? "distillation from the base" : "cross entropy"},
                          {"seed", budget.seed}}},
