@@ -45,30 +45,33 @@ std::vector<std::size_t> spread(std::size_t begin, std::size_t end, std::size_t 
 
 // One split as tensors: the card's own preprocessing (`clean`), every training environment's
 // pipeline (`devices`; an input an environment fails on keeps its clean tensor there), and the
-// model-size 8-bit pictures distortion noise starts from.
+// model-size 8-bit pictures distortion noise starts from. `storage` is the tensors' type:
+// the training split is kept in fp16 (1,600 photos through 3 phones are 3.9 GB in fp32; an
+// fp16 step, 1/2048 of a value, is a twentieth of one 8-bit pixel step after normalisation),
+// validation and test in fp32, as the model sees them.
 struct SplitTensors {
   std::vector<std::size_t> indices;  // into the dataset; unreadable items left out
-  torch::Tensor clean;               // float [N, C, H, W]
+  torch::Tensor clean;               // [N, C, H, W] of `storage`
   torch::Tensor labels;              // int64 [N]
-  torch::Tensor devices;             // float [D, N, C, H, W]
+  torch::Tensor devices;             // [D, N, C, H, W] of `storage`
   torch::Tensor teacher_log_p;       // float [N, classes]: the base model's on `clean` (distillation only)
   std::vector<Image> geometry;
   std::size_t device_failures = 0;
 };
 
-torch::Tensor stack_inputs(const std::vector<std::vector<float>>& inputs, const InputContract& c) {
-  auto out = torch::empty({static_cast<int64_t>(inputs.size()), c.channels(), c.height, c.width}, torch::kFloat32);
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
-    std::copy(inputs[i].begin(), inputs[i].end(), out[static_cast<int64_t>(i)].data_ptr<float>());
-  }
-  return out;
+// Rows of a split's tensor as the model takes them (fp32).
+torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& index) { return t.index_select(0, index).to(torch::kFloat32); }
+
+void copy_row(const std::vector<float>& values, torch::Tensor row) {
+  row.copy_(torch::from_blob(const_cast<float*>(values.data()), row.sizes(), torch::kFloat32));
 }
 
 Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::size_t>& wanted, const InputContract& contract,
                                   const std::vector<StabilityEnvironment>& environments, bool keep_geometry,
-                                  const std::string& cache_dir, const HardenOptions& options) {
+                                  torch::ScalarType storage, const std::string& cache_dir, const HardenOptions& options) {
   SplitTensors split;
-  std::vector<std::vector<float>> clean;
+  // Written row by row as each photo is read: no second copy of the split.
+  split.clean = torch::empty({static_cast<int64_t>(wanted.size()), contract.channels(), contract.height, contract.width}, storage);
   std::vector<int64_t> labels;
   for (std::size_t i : wanted) {
     auto image = data.load(i);
@@ -83,15 +86,16 @@ Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::si
       if (!geometry) return geometry.status();
       split.geometry.push_back(std::move(*geometry));
     }
+    copy_row(*tensor, split.clean[static_cast<int64_t>(split.indices.size())]);
     split.indices.push_back(i);
-    clean.push_back(std::move(*tensor));
     labels.push_back(data.label(i));
   }
   if (split.indices.empty()) return invalid_argument("no item of '" + data.name() + "' could be read");
-  split.clean = stack_inputs(clean, contract);
+  const auto n = static_cast<int64_t>(split.indices.size());
+  if (n < split.clean.size(0)) split.clean = split.clean.narrow(0, 0, n).clone();
   split.labels = torch::tensor(labels, torch::kInt64);
   if (environments.empty()) {
-    split.devices = torch::empty({0, split.clean.size(0), contract.channels(), contract.height, contract.width});
+    split.devices = torch::empty({0, n, contract.channels(), contract.height, contract.width}, storage);
     return split;
   }
   // The pipelines are the slow part (cameras on full photos): cached per split and environments.
@@ -103,23 +107,32 @@ Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::si
   if (fs::exists(cache)) {
     std::vector<torch::Tensor> saved;
     torch::load(saved, cache);
-    split.devices = saved.at(0);
+    split.devices = saved.at(0).to(storage);
     split.device_failures = static_cast<std::size_t>(saved.at(1).item<int64_t>());
     return split;
   }
   say(options, "running " + std::to_string(environments.size()) + " environments' pipelines on " +
                    std::to_string(split.indices.size()) + " inputs of " + data.name());
-  auto inputs = environment_inputs(contract, data, split.indices, environments, options.threads);
-  if (!inputs) return inputs.status();
-  split.devices = split.clean.unsqueeze(0).repeat({static_cast<int64_t>(environments.size()), 1, 1, 1, 1});
-  for (std::size_t k = 0; k < split.indices.size(); ++k) {
-    for (std::size_t e = 0; e < environments.size(); ++e) {
-      const auto& t = inputs->tensors[k][e];
-      if (t.empty()) {
-        ++split.device_failures;
-        continue;
+  split.devices = torch::empty({static_cast<int64_t>(environments.size()), n, contract.channels(), contract.height, contract.width}, storage);
+  // In chunks: every environment's fp32 inputs of a whole split at once would double the peak.
+  constexpr std::size_t kChunk = 256;
+  for (std::size_t first = 0; first < split.indices.size(); first += kChunk) {
+    const std::vector<std::size_t> chunk(split.indices.begin() + static_cast<std::ptrdiff_t>(first),
+                                         split.indices.begin() + static_cast<std::ptrdiff_t>(std::min(first + kChunk, split.indices.size())));
+    auto inputs = environment_inputs(contract, data, chunk, environments, options.threads);
+    if (!inputs) return inputs.status();
+    for (std::size_t k = 0; k < chunk.size(); ++k) {
+      const auto row = static_cast<int64_t>(first + k);
+      for (std::size_t e = 0; e < environments.size(); ++e) {
+        const auto& t = inputs->tensors[k][e];
+        auto destination = split.devices[static_cast<int64_t>(e)][row];
+        if (t.empty()) {
+          ++split.device_failures;
+          destination.copy_(split.clean[row]);
+        } else {
+          copy_row(t, destination);
+        }
       }
-      std::copy(t.begin(), t.end(), split.devices[static_cast<int64_t>(e)][static_cast<int64_t>(k)].data_ptr<float>());
     }
   }
   fs::create_directories(cache_dir);
@@ -244,7 +257,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
       auto index = order.slice(0, step * budget.batch_size, std::min(n, (step + 1) * budget.batch_size));
       const int64_t b = index.size(0);
-      auto x = train.clean.index_select(0, index);
+      auto x = rows(train.clean, index);
       auto y = train.labels.index_select(0, index);
       torch::Tensor noisy;
       switch (s.noise) {
@@ -265,7 +278,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
           break;
         }
         case NoiseKind::kPaired:
-          noisy = train.devices.index({at::randint(0, devices, {b}, generator), index});
+          noisy = train.devices.index({at::randint(0, devices, {b}, generator), index}).to(torch::kFloat32);
           break;
         case NoiseKind::kSubsample: {
           auto device = at::randint(0, devices, {b}, generator);
@@ -276,13 +289,13 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
             const auto& pool = pools[device[j].item<int64_t>()][labels[j]];
             partner[j] = pool.empty() ? index[j].item<int64_t>() : pool[draw[j].item<int64_t>() % pool.size()];
           }
-          noisy = train.devices.index({device, partner});
+          noisy = train.devices.index({device, partner}).to(torch::kFloat32);
           break;
         }
         case NoiseKind::kMixed: {
           // Each sample through one of the training pipelines or the card's own (index D).
           auto device = at::randint(0, devices + 1, {b}, generator);
-          auto through = train.devices.index({device.clamp_max(devices - 1), index});
+          auto through = train.devices.index({device.clamp_max(devices - 1), index}).to(torch::kFloat32);
           x = torch::where(device.eq(devices).view({b, 1, 1, 1}), x, through);
           break;
         }
@@ -334,7 +347,8 @@ torch::Tensor log_probabilities(torch::jit::Module& m, const torch::Tensor& inpu
   m.eval();
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < inputs.size(0); start += 256) {
-    parts.push_back(torch::log_softmax(m.forward({inputs.slice(0, start, std::min(inputs.size(0), start + 256))}).toTensor(), 1));
+    const auto batch = inputs.slice(0, start, std::min(inputs.size(0), start + 256)).to(torch::kFloat32);
+    parts.push_back(torch::log_softmax(m.forward({batch}).toTensor(), 1));
   }
   return torch::cat(parts);
 }
@@ -547,11 +561,11 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
                                         [](const HardenSetting& s) { return s.noise == NoiseKind::kDistortion; });
     say(options, "preparing training data");
     SplitTensors train = load_split(train_data, spread(0, train_data.size(), budget.train_images), base.input,
-                                    options.train_environments, distortion, cache_dir, options).value();
+                                    options.train_environments, distortion, torch::kHalf, cache_dir, options).value();
     SplitTensors validation = load_split(*data.validation, spread(0, data.validation->size(), options.validation_images),
-                                         base.input, options.train_environments, false, cache_dir, options).value();
+                                         base.input, options.train_environments, false, torch::kFloat32, cache_dir, options).value();
     TestSet test{load_split(test_data, spread(0, test_data.size(), options.test_images), base.input, heldout, false,
-                            cache_dir, options).value(), {}};
+                            torch::kFloat32, cache_dir, options).value(), {}};
     const int64_t calibration_count = std::min<int64_t>(200, validation.clean.size(0));
     auto calibration = validation.clean.slice(0, 0, calibration_count).contiguous();
     test.calibration.assign(calibration.data_ptr<float>(), calibration.data_ptr<float>() + calibration.numel());
@@ -569,7 +583,7 @@ Expected<HardenResult> harden_model(const ModelCard& base, const HardenData& dat
     result.before = evaluate(base, test, heldout, options.threads).value();
 
     // Finished candidates of an earlier run with the same inputs are kept.
-    std::string fingerprint = "stability loss v3 (clean side detached, batch-norm statistics from clean inputs); base " + base.sha256 + "; train " + train_data.name() + " " + std::to_string(train.indices.size()) +
+    std::string fingerprint = "stability loss v3 (clean side detached, batch-norm statistics from clean inputs); training inputs fp16; base " + base.sha256 + "; train " + train_data.name() + " " + std::to_string(train.indices.size()) +
                               "; validation " + std::to_string(validation.indices.size()) + "; epochs " +
                               std::to_string(budget.epochs) + " batch " + std::to_string(budget.batch_size) + " lr " +
                               std::to_string(budget.learning_rate) + " seed " + std::to_string(budget.seed) +
