@@ -62,7 +62,7 @@ class MorphNetExecutor : public AdaptationExecutor {
     for (auto& r : rows) r = pick(rng_);
     const auto index = torch::tensor(rows, torch::kInt64);
     optimizer_->zero_grad();
-    auto loss = torch::nn::functional::cross_entropy(model_.module.forward({train_.images.index_select(0, index)}).toTensor(),
+    auto loss = torch::nn::functional::cross_entropy(model_.module.forward({model_input(train_.images.index_select(0, index))}).toTensor(),
                                                      train_.labels.index_select(0, index));
     loss.backward();
     optimizer_->step();
@@ -344,7 +344,7 @@ class EvolutionExecutor : public AdaptationExecutor {
       {
         torch::NoGradGuard no_grad;
         for (std::int64_t start = 0; start < std::min<std::int64_t>(512, train_.images.size(0)); start += 128) {
-          model.module.forward({train_.images.slice(0, start, std::min<std::int64_t>(start + 128, train_.images.size(0)))});
+          model.module.forward({model_input(train_.images.slice(0, start, std::min<std::int64_t>(start + 128, train_.images.size(0))))});
         }
       }
       c.fitness = top1_accuracy(model.module, proxy_);

@@ -126,7 +126,7 @@ Expected<ModelCard> train_zoo_model(const ZooEntry& entry, const TrainOptions& o
       double loss_sum = 0.0;
       for (int64_t step = 0; step < steps_per_epoch; ++step) {
         auto index = order.slice(0, step * recipe.batch_size, std::min(n, (step + 1) * recipe.batch_size));
-        auto x = augment(train.images.index_select(0, index).to(torch::kFloat32).div_(255.0), recipe, generator);
+        auto x = augment(model_input(train.images.index_select(0, index)), recipe, generator);
         auto y = train.labels.index_select(0, index);
         const auto loss = optimizer.step(epoch * steps_per_epoch + step,
                                          [&] { return torch::nn::functional::cross_entropy(module.forward({x}).toTensor(), y); });

@@ -62,6 +62,8 @@ torch::Tensor run_identity(const torch::jit::Module& module, const TrainingData&
                             static_cast<double>(data.images.size(0)), s.augment ? 1.0 : 0.0, s.frozen_batch_norm ? 1.0 : 0.0, s.min_gain};
   for (const auto& p : module.parameters()) id.push_back(static_cast<double>(p.numel()));
   if (s.optimizer != FinetuneOptimizer::kSgd) id.push_back(static_cast<double>(s.optimizer));  // SGD checkpoints written before it existed still resume
+  // Photos stored in fp16 since: a checkpoint trained on fp32 photos is another run's.
+  if (data.images.scalar_type() == torch::kHalf) id.push_back(-16.0);
   return torch::tensor(id, torch::kFloat64);
 }
 
@@ -178,7 +180,7 @@ int train_steps(torch::jit::Module& module, const TrainingData& data, const Fine
                  optimizer.optimizer());
     }
     const auto index = at::randint(n, {std::min<std::int64_t>(s.batch, n)}, generator, torch::kInt64);
-    auto x = data.images.index_select(0, index);
+    auto x = model_input(data.images.index_select(0, index));
     const auto y = data.labels.index_select(0, index);
     if (s.augment) {
       const auto flip = at::rand({x.size(0), 1, 1, 1}, generator) < 0.5;
@@ -260,6 +262,11 @@ TrainingData raw_images(const Dataset& dataset, const std::vector<std::size_t>& 
   return data;
 }
 
+torch::Tensor model_input(const torch::Tensor& images) {
+  if (images.scalar_type() == torch::kUInt8) return images.to(torch::kFloat32).div_(255.0);
+  return images.to(torch::kFloat32);
+}
+
 TeacherProbabilities teacher_of(torch::jit::Module& module, double temperature) {
   module.eval();
   return [&module, temperature](const torch::Tensor& images) { return torch::softmax(module.forward({images}).toTensor() / temperature, 1); };
@@ -289,8 +296,7 @@ TopAccuracy top_accuracy(torch::jit::Module& module, const torch::Tensor& images
   const std::int64_t batch = std::clamp<std::int64_t>((std::int64_t{1} << 22) / per_image, 1, 500);
   for (std::int64_t start = 0; start < n; start += batch) {
     const auto end = std::min(n, start + batch);
-    torch::Tensor x = images.slice(0, start, end);
-    if (x.scalar_type() == torch::kUInt8) x = x.to(torch::kFloat32).div_(255.0);
+    const torch::Tensor x = model_input(images.slice(0, start, end));
     const auto logits = module.forward({x}).toTensor();
     const auto y = labels.slice(0, start, end);
     top1 += in_top_k(logits, y, 1).sum().item<std::int64_t>();

@@ -40,9 +40,14 @@ class CosineOptimizer {
 };
 
 struct TrainingData {
-  torch::Tensor images;  // float [N, C, H, W] in [0, 1]
+  // [N, C, H, W]: float in [0, 1] (zoo images), or fp16 model inputs (photos preprocessed by a
+  // card: 7,000 at 224 pixels are 4.2 GB in fp32). Read batches through model_input.
+  torch::Tensor images;
   torch::Tensor labels;  // int64 [N]
 };
+
+// Rows of TrainingData::images as a model takes them: fp32; uint8 scaled by 1/255.
+torch::Tensor model_input(const torch::Tensor& images);
 
 // `count` rows spread evenly over `data` (`held_out`), and the other rows (`rest`), each in
 // their order: a held-out set that covers every class of data listed class by class (a photo
@@ -94,7 +99,7 @@ torch::jit::Module trainable_copy(const torch::jit::Module& module);
 torch::Tensor in_top_k(const torch::Tensor& logits, const torch::Tensor& labels, int k);
 
 // Top-1 and top-5 accuracy of `module` (run in eval mode, its mode then restored) on
-// `images` [N, C, H, W] — float in [0, 1], or uint8 (scaled by 1/255 a batch at a time).
+// `images` [N, C, H, W], converted a batch at a time by model_input.
 struct TopAccuracy {
   double top1 = 0.0;
   double top5 = 0.0;
