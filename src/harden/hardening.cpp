@@ -59,13 +59,6 @@ struct SplitTensors {
   std::size_t device_failures = 0;
 };
 
-// Rows of a split's tensor as the model takes them (fp32).
-torch::Tensor rows(const torch::Tensor& t, const torch::Tensor& index) { return t.index_select(0, index).to(torch::kFloat32); }
-
-void copy_row(const std::vector<float>& values, torch::Tensor row) {
-  row.copy_(torch::from_blob(const_cast<float*>(values.data()), row.sizes(), torch::kFloat32));
-}
-
 Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::size_t>& wanted, const InputContract& contract,
                                   const std::vector<StabilityEnvironment>& environments, bool keep_geometry,
                                   torch::ScalarType storage, const std::string& cache_dir, const HardenOptions& options) {
@@ -86,7 +79,7 @@ Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::si
       if (!geometry) return geometry.status();
       split.geometry.push_back(std::move(*geometry));
     }
-    copy_row(*tensor, split.clean[static_cast<int64_t>(split.indices.size())]);
+    write_model_input(split.clean[static_cast<int64_t>(split.indices.size())], *tensor);
     split.indices.push_back(i);
     labels.push_back(data.label(i));
   }
@@ -130,7 +123,7 @@ Expected<SplitTensors> load_split(const Dataset& data, const std::vector<std::si
           ++split.device_failures;
           destination.copy_(split.clean[row]);
         } else {
-          copy_row(t, destination);
+          write_model_input(destination, t);
         }
       }
     }
@@ -257,7 +250,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
       auto index = order.slice(0, step * budget.batch_size, std::min(n, (step + 1) * budget.batch_size));
       const int64_t b = index.size(0);
-      auto x = rows(train.clean, index);
+      auto x = model_input(train.clean.index_select(0, index));
       auto y = train.labels.index_select(0, index);
       torch::Tensor noisy;
       switch (s.noise) {
@@ -278,7 +271,7 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
           break;
         }
         case NoiseKind::kPaired:
-          noisy = train.devices.index({at::randint(0, devices, {b}, generator), index}).to(torch::kFloat32);
+          noisy = model_input(train.devices.index({at::randint(0, devices, {b}, generator), index}));
           break;
         case NoiseKind::kSubsample: {
           auto device = at::randint(0, devices, {b}, generator);
@@ -289,13 +282,13 @@ TrainOutcome fine_tune(TrainableModel& model, const HardenSetting& s, const Spli
             const auto& pool = pools[device[j].item<int64_t>()][labels[j]];
             partner[j] = pool.empty() ? index[j].item<int64_t>() : pool[draw[j].item<int64_t>() % pool.size()];
           }
-          noisy = train.devices.index({device, partner}).to(torch::kFloat32);
+          noisy = model_input(train.devices.index({device, partner}));
           break;
         }
         case NoiseKind::kMixed: {
           // Each sample through one of the training pipelines or the card's own (index D).
           auto device = at::randint(0, devices + 1, {b}, generator);
-          auto through = train.devices.index({device.clamp_max(devices - 1), index}).to(torch::kFloat32);
+          auto through = model_input(train.devices.index({device.clamp_max(devices - 1), index}));
           x = torch::where(device.eq(devices).view({b, 1, 1, 1}), x, through);
           break;
         }
@@ -347,7 +340,7 @@ torch::Tensor log_probabilities(torch::jit::Module& m, const torch::Tensor& inpu
   m.eval();
   std::vector<torch::Tensor> parts;
   for (int64_t start = 0; start < inputs.size(0); start += 256) {
-    const auto batch = inputs.slice(0, start, std::min(inputs.size(0), start + 256)).to(torch::kFloat32);
+    const auto batch = model_input(inputs.slice(0, start, std::min(inputs.size(0), start + 256)));
     parts.push_back(torch::log_softmax(m.forward({batch}).toTensor(), 1));
   }
   return torch::cat(parts);

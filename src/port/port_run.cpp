@@ -63,8 +63,7 @@ TrainingData preprocessed_images(const Dataset& dataset, const std::vector<std::
       skipped.push_back(dataset.item_name(i) + ": " + input.status().to_string());
       continue;
     }
-    auto row = images[static_cast<std::int64_t>(labels.size())];
-    row.copy_(torch::from_blob(input->data(), row.sizes(), torch::kFloat32));
+    write_model_input(images[static_cast<std::int64_t>(labels.size())], *input);
     labels.push_back(dataset.label(i));
   }
   const auto n = static_cast<std::int64_t>(labels.size());

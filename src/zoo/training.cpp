@@ -267,6 +267,10 @@ torch::Tensor model_input(const torch::Tensor& images) {
   return images.to(torch::kFloat32);
 }
 
+void write_model_input(torch::Tensor row, const std::vector<float>& input) {
+  row.copy_(torch::from_blob(const_cast<float*>(input.data()), row.sizes(), torch::kFloat32));
+}
+
 TeacherProbabilities teacher_of(torch::jit::Module& module, double temperature) {
   module.eval();
   return [&module, temperature](const torch::Tensor& images) { return torch::softmax(module.forward({images}).toTensor() / temperature, 1); };

@@ -48,6 +48,8 @@ struct TrainingData {
 
 // Rows of TrainingData::images as a model takes them: fp32; uint8 scaled by 1/255.
 torch::Tensor model_input(const torch::Tensor& images);
+// Writes one preprocessed input (fp32 values of `row`'s shape) into `row`, converting to its type.
+void write_model_input(torch::Tensor row, const std::vector<float>& input);
 
 // `count` rows spread evenly over `data` (`held_out`), and the other rows (`rest`), each in
 // their order: a held-out set that covers every class of data listed class by class (a photo
