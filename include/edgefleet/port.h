@@ -60,13 +60,15 @@ enum class PortAlgorithm { kMorphNet, kEvolution, kL1, kSensitivity };
 enum class PortMode { kCollective, kIndependent };
 
 // Names as configs and the command line write them: morphnet, evolution, l1, sensitivity; collective,
-// independent; sum, roofline.
+// independent; sum, roofline; sgd, adamw (`finetune.optimizer`, and harden's --optimizer).
 Expected<PortAlgorithm> parse_port_algorithm(const std::string& name);
 std::string port_algorithm_name(PortAlgorithm algorithm);
 std::vector<std::string> port_algorithm_names();
 Expected<PortMode> parse_port_mode(const std::string& name);
 std::string port_mode_name(PortMode mode);
 std::vector<std::string> port_mode_names();
+Expected<FinetuneOptimizer> parse_finetune_optimizer(const std::string& name);
+std::vector<std::string> finetune_optimizer_names();
 std::string latency_model_name(LatencyModel model);
 
 struct PortConfig {

@@ -6,6 +6,7 @@
 #include "cli/cli_common.h"
 #include "edgefleet/hardening.h"
 #include "edgefleet/model_card.h"
+#include "edgefleet/port.h"
 #include "edgefleet/stability_experiment.h"
 
 namespace edgefleet::cli {
@@ -94,7 +95,7 @@ int run_harden(const HardenArgs& args) {
   auto data = hardening_splits(args.data, args.test_data);
   if (!data) return fail(data.status());
   options.budget = args.budget;
-  options.budget.optimizer = args.optimizer == "adamw" ? FinetuneOptimizer::kAdamW : FinetuneOptimizer::kSgd;
+  options.budget.optimizer = parse_finetune_optimizer(args.optimizer).value();  // checked by the parser
   options.validation_images = args.validation_images;
   options.test_images = args.test_images;
   options.max_accuracy_drop = args.max_accuracy_drop / 100;
@@ -159,7 +160,7 @@ Runner add_harden_command(CLI::App& app) {
   command->add_option("--optimizer", args->optimizer,
                       "sgd (Nesterov momentum 0.9) or adamw (no weight decay; a step that does not grow with the "
                       "filter scales a converted model folds into its batch norms)")
-      ->check(CLI::IsMember({"sgd", "adamw"}))
+      ->check(CLI::IsMember(finetune_optimizer_names()))
       ->capture_default_str();
   command->add_option("--train-images", args->budget.train_images, "Fine-tuning images")->capture_default_str();
   command->add_option("--validation-images", args->validation_images, "Validation images")->capture_default_str();

@@ -98,6 +98,8 @@ std::vector<std::string> port_algorithm_names() { return names_of(kAlgorithms); 
 Expected<PortMode> parse_port_mode(const std::string& name) { return parse_named(kModes, "mode", name); }
 std::string port_mode_name(PortMode mode) { return name_of(kModes, mode); }
 std::vector<std::string> port_mode_names() { return names_of(kModes); }
+Expected<FinetuneOptimizer> parse_finetune_optimizer(const std::string& name) { return parse_named(kOptimizers, "optimizer", name); }
+std::vector<std::string> finetune_optimizer_names() { return names_of(kOptimizers); }
 std::string latency_model_name(LatencyModel model) { return name_of(kLatencyModels, model); }
 
 Expected<PortConfig> port_config_from_json(const json& j, const std::string& origin, const std::string& fleet_dir) {
